@@ -1,0 +1,3 @@
+from rollback_drill.cli import main
+
+main()
