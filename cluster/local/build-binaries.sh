@@ -18,7 +18,9 @@ KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_coredns-${CORE
 OUT="$CACHE/bin/$KEY"
 STAMP="$OUT/.complete"
 
-if [[ -f "$STAMP" ]]; then
+# Bump when the CoreDNS plugin list below changes: only CoreDNS is rebuilt then.
+COREDNS_RECIPE=2
+if [[ -f "$STAMP" && -f "$OUT/.coredns-recipe-$COREDNS_RECIPE" ]]; then
   echo "$OUT"
   exit 0
 fi
@@ -77,11 +79,13 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ld+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$git_major -X $pkg.gitMinor=$git_minor"
   ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
+if [[ ! -f "$STAMP" ]]; then
 log "building kubernetes components (cold: tens of minutes on 2 cores)"
 go build -trimpath -ldflags "-s -w $ld" -o "$OUT/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
   k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl
+fi
 
 # --- etcd ---------------------------------------------------------------------------------
 src="$CACHE/src/etcd-$ETCD_VERSION"
@@ -91,11 +95,10 @@ if [[ ! -f go.mod ]]; then
   printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
   go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
 fi
-log "building etcd $ETCD_VERSION"
-go build -trimpath -ldflags "-s -w" -o "$OUT/etcd" go.etcd.io/etcd/server/v3
+[[ -f "$STAMP" ]] || { log "building etcd $ETCD_VERSION"; go build -trimpath -ldflags "-s -w" -o "$OUT/etcd" go.etcd.io/etcd/server/v3; }
 
 # --- CoreDNS with only the plugins a cluster DNS needs --------------------------------------
-src="$CACHE/src/coredns-$COREDNS_VERSION"
+src="$CACHE/src/coredns-$COREDNS_VERSION-r$COREDNS_RECIPE"
 mkdir -p "$src" && cd "$src"
 if [[ ! -f go.mod ]]; then
   printf 'module rollbackdrill/corednsbuild\n\ngo 1.24\n' > go.mod
@@ -106,6 +109,7 @@ package main
 
 import (
 	"github.com/coredns/coredns/core/dnsserver"
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -119,7 +123,7 @@ import (
 )
 
 func init() {
-	dnsserver.Directives = []string{"reload", "log", "health", "ready", "errors", "cache",
+	dnsserver.Directives = []string{"reload", "bind", "log", "health", "ready", "errors", "cache",
 		"loadbalance", "kubernetes", "forward"}
 }
 
@@ -130,6 +134,7 @@ EOF
 fi
 log "building coredns $COREDNS_VERSION"
 go build -trimpath -ldflags "-s -w" -o "$OUT/coredns" .
+touch "$OUT/.coredns-recipe-$COREDNS_RECIPE"
 
 # --- helm ---------------------------------------------------------------------------------
 src="$CACHE/src/helm-$HELM_VERSION"
@@ -140,9 +145,9 @@ if [[ ! -f go.mod ]]; then
   go get "helm.sh/helm/v3@$HELM_VERSION"
   go mod tidy -e >/dev/null 2>&1 || true
 fi
-log "building helm $HELM_VERSION"
+[[ -f "$STAMP" ]] || { log "building helm $HELM_VERSION"
 go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-  -o "$OUT/helm" helm.sh/helm/v3/cmd/helm
+  -o "$OUT/helm" helm.sh/helm/v3/cmd/helm; }
 
 touch "$STAMP"
 log "done: $OUT"

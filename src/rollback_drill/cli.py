@@ -1,0 +1,129 @@
+"""The `rollback-drill` console script: cluster, deploy, runbook, run.
+
+Exit codes (the same for every command, so CI can tell them apart):
+  0 all passed · 1 a target missed · 2 bad input/usage · 3 a runbook finding · 4 the harness failed
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from rollback_drill import DEFAULT_RUNBOOK
+
+EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
+
+
+def _fail(msg: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"rollback-drill: {msg}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def main() -> None:
+    """Rehearse the Mastodon Helm -> Kustomize rollback runbook on a real Kubernetes cluster."""
+
+
+# ---- runbook -------------------------------------------------------------------------------
+@main.command("runbook")
+@click.argument("path", default=str(DEFAULT_RUNBOOK))
+@click.option("--json", "as_json", is_flag=True, help="print the parsed model as JSON")
+def runbook_cmd(path: str, as_json: bool) -> None:
+    """Parse a runbook and print its triggers, levels (targets in seconds) and commands."""
+    from rollback_drill.runbook import RunbookError, load_runbook
+    try:
+        rb = load_runbook(path)
+    except RunbookError as e:
+        _fail(f"runbook does not parse: {e}")
+    if as_json:
+        click.echo(json.dumps(rb.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"runbook {rb.path} (sha256 {rb.sha256[:12]})")
+    for t in rb.triggers:
+        thr = "" if t.criterion.threshold is None else f" threshold={t.criterion.threshold:g}"
+        click.echo(f"  {t.id:3} {t.severity:8} decide within {t.decision_deadline_s:>6.0f}s  "
+                   f"[{t.criterion.kind}{thr}] {t.criterion.text}")
+    for lv in rb.levels:
+        click.echo(f"  Level {lv.number}: {lv.title}  target {lv.target_min_s:.0f}-{lv.target_max_s:.0f}s")
+        for c in lv.commands:
+            alt = "   (alternative)" if c.alternative_to is not None else ""
+            click.echo(f"      $ {c.text}{alt}")
+
+
+# ---- cluster -------------------------------------------------------------------------------
+@main.group()
+def cluster() -> None:
+    """Bring the drill cluster up, show it, tear it down."""
+
+
+def _cluster(provider: str | None, context: str | None = None):
+    from rollback_drill.cluster import ClusterError, get_cluster
+    try:
+        return get_cluster(provider, context)
+    except ClusterError as e:
+        _fail(str(e))
+
+
+@cluster.command("up")
+@click.option("--provider", type=str, envvar="ROLLBACK_DRILL_PROVIDER", default=None,
+              help="local | kind | existing (default: local)")
+@click.option("--context", default=None, help="kubeconfig context (existing provider)")
+def cluster_up(provider: str | None, context: str | None) -> None:
+    """Create the cluster (idempotent) and wait for node Ready and the Ingress."""
+    from rollback_drill.cluster import ClusterError
+    c = _cluster(provider or "local", context)
+    try:
+        st = c.up()
+    except ClusterError as e:
+        _fail(f"cluster up failed: {e}", EXIT_HARNESS)
+    except KeyboardInterrupt:
+        _fail("interrupted: everything started was stopped again", EXIT_HARNESS)
+    click.echo(f"cluster {st.provider} ready: kubeconfig={st.kubeconfig} ingress={st.ingress_url} "
+               f"kubernetes={st.kubernetes_version}")
+
+
+@cluster.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--provider", default=None)
+def cluster_status(as_json: bool, provider: str | None) -> None:
+    """Show the cluster: provider, kubeconfig, Kubernetes version, Ingress URL, components."""
+    st = _cluster(provider).status()
+    if as_json:
+        click.echo(st.to_json())
+    else:
+        click.echo(f"provider={st.provider} ready={st.ready} kubernetes={st.kubernetes_version}\n"
+                   f"kubeconfig={st.kubeconfig}\ningress={st.ingress_url}")
+        for k, v in st.components.items():
+            click.echo(f"  {k:24} {v}")
+    sys.exit(EXIT_OK if st.ready else EXIT_HARNESS)
+
+
+@cluster.command("down")
+@click.option("--provider", default=None)
+def cluster_down(provider: str | None) -> None:
+    """Stop everything of ours: processes, mounts, netns, iptables rules, bridge."""
+    _cluster(provider).down()
+    click.echo("cluster down")
+
+
+# ---- deploy --------------------------------------------------------------------------------
+@main.command("deploy")
+@click.option("--reset", is_flag=True, help="remove the deployment and data first, then deploy anew")
+@click.option("--provider", default=None)
+def deploy_cmd(reset: bool, provider: str | None) -> None:
+    """Deploy the stub Mastodon in the just-migrated state on the drill cluster (idempotent)."""
+    from rollback_drill.deploy import as_json, deploy
+    c = _cluster(provider)
+    if not c.status().ready:
+        _fail(f"the {c.name} cluster is not up: run 'rollback-drill cluster up' first", EXIT_HARNESS)
+    try:
+        env = deploy(c, reset=reset, log=lambda m: click.echo(f"deploy: {m}"))
+    except Exception as e:  # noqa: BLE001 - one clear line, the details are in the logs
+        _fail(f"deploy failed: {e}", EXIT_HARNESS)
+    click.echo(as_json(env))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Cluster providers behind one interface: local (upstream binaries), kind, existing context.
+
+A drill only ever needs: a kubeconfig it may use, the Ingress URL on 127.0.0.1, a way to make
+locally built images available to the runtime, and up/down. Everything else is provider detail.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rollback_drill.settings import state_dir
+
+PROVIDERS = ("local", "kind", "existing")
+
+
+class ClusterError(RuntimeError):
+    """A cluster problem told in one line: what went wrong and how to fix it."""
+
+
+@dataclass
+class ClusterStatus:
+    provider: str
+    kubeconfig: str
+    kubernetes_version: str
+    ingress_url: str
+    ready: bool
+    components: dict[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+class Cluster(abc.ABC):
+    """The one interface every provider implements."""
+
+    name: str
+
+    @property
+    @abc.abstractmethod
+    def kubeconfig(self) -> Path: ...
+
+    @property
+    @abc.abstractmethod
+    def ingress_url(self) -> str: ...
+
+    @property
+    def bin_dir(self) -> Path | None:
+        """A folder to put first on PATH for kubectl and helm matching the server (None: use PATH)."""
+        return None
+
+    @property
+    def pod_host_address(self) -> str:
+        """The host address pods reach the out-of-cluster datastores at."""
+        raise ClusterError(f"the {self.name} provider has no host address for the drill's PostgreSQL and Redis")
+
+    @abc.abstractmethod
+    def up(self) -> ClusterStatus:
+        """Bring the cluster up (idempotent): return once the node is Ready and the Ingress serves."""
+
+    @abc.abstractmethod
+    def down(self) -> None:
+        """Tear down everything of ours, also after a failed up."""
+
+    @abc.abstractmethod
+    def status(self) -> ClusterStatus: ...
+
+    @abc.abstractmethod
+    def load_image(self, archive: Path, name: str) -> None:
+        """Make a locally built OCI archive available to the cluster's container runtime."""
+
+
+def _marker() -> Path:
+    return state_dir() / "provider"
+
+
+def remember_provider(name: str) -> None:
+    _marker().write_text(name)
+
+
+def current_provider_name() -> str | None:
+    m = _marker()
+    return m.read_text().strip() if m.exists() else None
+
+
+def get_cluster(provider: str | None = None, context: str | None = None) -> Cluster:
+    """The provider by name; without a name, the one last brought up, else 'local'."""
+    name = provider or current_provider_name() or "local"
+    if name == "local":
+        from rollback_drill.cluster.local import LocalCluster
+        return LocalCluster()
+    if name == "kind":
+        from rollback_drill.cluster.kind import KindCluster
+        return KindCluster()
+    if name == "existing":
+        from rollback_drill.cluster.existing import ExistingCluster
+        return ExistingCluster(context)
+    raise ClusterError(f"unknown cluster provider '{name}': use one of {', '.join(PROVIDERS)} "
+                       f"(--provider or ROLLBACK_DRILL_PROVIDER)")

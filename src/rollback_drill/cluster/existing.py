@@ -1,0 +1,72 @@
+"""The existing provider: a named kubeconfig context, e.g. a staging cluster for preflight.
+
+Safety first: a drill is destructive, so a context the harness did not create is refused unless
+it is listed in ROLLBACK_DRILL_ALLOWED_CONTEXTS (comma-separated). The refusal says how to allow it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
+
+ALLOW_ENV = "ROLLBACK_DRILL_ALLOWED_CONTEXTS"
+
+
+def allowed_contexts() -> set[str]:
+    return {c.strip() for c in os.environ.get(ALLOW_ENV, "").split(",") if c.strip()}
+
+
+def check_allowed(context: str) -> None:
+    if context not in allowed_contexts():
+        raise ClusterError(f"refusing kubeconfig context '{context}': rollback-drill did not create it and a drill "
+                           f"scales deployments to 0, uninstalls Helm releases and restores databases. "
+                           f"If this cluster is meant for drills, allow it explicitly: "
+                           f"{ALLOW_ENV}={context}")
+
+
+class ExistingCluster(Cluster):
+    name = "existing"
+
+    def __init__(self, context: str | None) -> None:
+        kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")).split(os.pathsep)[0]
+        self._kubeconfig = Path(kubeconfig)
+        if context is None:
+            p = subprocess.run(["kubectl", "config", "current-context"], capture_output=True, text=True)
+            context = p.stdout.strip()
+        if not context:
+            raise ClusterError("no kubeconfig context given: pass --context NAME (and allow it in "
+                               f"{ALLOW_ENV})")
+        check_allowed(context)
+        self.context = context
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self._kubeconfig
+
+    @property
+    def ingress_url(self) -> str:
+        return os.environ.get("ROLLBACK_DRILL_INGRESS_URL", "http://127.0.0.1:80")
+
+    def up(self) -> ClusterStatus:
+        remember_provider("existing")
+        return self.status()
+
+    def down(self) -> None:
+        """Nothing to tear down: the harness does not own this cluster."""
+
+    def status(self) -> ClusterStatus:
+        p = subprocess.run(["kubectl", "--context", self.context, "version", "-o", "json"], capture_output=True,
+                           text=True, timeout=30)
+        version = ""
+        if p.returncode == 0:
+            import json
+            version = json.loads(p.stdout).get("serverVersion", {}).get("gitVersion", "")
+        return ClusterStatus("existing", str(self.kubeconfig), version, self.ingress_url, p.returncode == 0,
+                             {"context": self.context}, p.stderr.strip()[-300:])
+
+    def load_image(self, archive: Path, name: str) -> None:
+        raise ClusterError(f"cannot load {name} into context '{self.context}': push it to a registry the "
+                           "cluster can pull from and set the image in the Helm values")

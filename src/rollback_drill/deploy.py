@@ -1,0 +1,190 @@
+"""Deploy the stub Mastodon in the "just migrated" state the runbook assumes.
+
+Order, as it happened in production: the old Kustomize stack runs and owns the Ingress; a
+backup is taken just before the migration; the Helm release is installed (its db-migrate hook
+moves the schema forward); the Ingress is re-pointed at the Helm services; the old Deployments
+are scaled to 0 but kept, with their ConfigMap `mastodon-env` and Secret `mastodon`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rollback_drill import FIXTURES
+from rollback_drill.cluster import Cluster
+from rollback_drill.datastores import PG_PORT, REDIS_PORT, Credentials, Datastores
+from rollback_drill.images import stub_image
+from rollback_drill.kube import Kube, write_drill_kubeconfig
+from rollback_drill.settings import state_dir
+
+NAMESPACE = "mastodon"
+RELEASE = "mastodon-helm"
+HOST = "ykzts.technology"
+OLD_STACK = ("mastodon-web", "mastodon-streaming", "mastodon-worker")
+HELM_STACK = ("mastodon-helm-web", "mastodon-helm-streaming", "mastodon-helm-sidekiq-all-queues")
+PRE_MIGRATION_VERSION = "20240101000003"
+WORKDIR_ITEMS = ("k8s", "backup", "helm", "crds", "migrated")
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+@dataclass
+class Environment:
+    """Everything a drill needs to reach the deployed system."""
+
+    kube: Kube
+    workdir: Path
+    ingress_url: str
+    host: str
+    creds: Credentials
+    datastores: Datastores
+    image: str
+
+    def secret_values(self) -> list[str]:
+        return self.creds.values()
+
+
+def environment(cluster: Cluster) -> Environment:
+    """The drill environment for an already deployed cluster (no changes made)."""
+    work = state_dir() / "work"
+    kube = Kube(work / "kubeconfig", cluster.bin_dir, NAMESPACE)
+    ds = Datastores(cluster.pod_host_address)
+    image_file = work / "image"
+    return Environment(kube, work, cluster.ingress_url, HOST, ds.creds, ds,
+                       image_file.read_text() if image_file.exists() else "")
+
+
+def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
+    """Copy the fixtures the runbook's commands name, with this build's image and secrets."""
+    work = env.workdir
+    for item in WORKDIR_ITEMS:
+        shutil.rmtree(work / item, ignore_errors=True)
+        shutil.copytree(FIXTURES / item, work / item)
+    repo, tag = image.rsplit(":", 1)
+    kust = work / "k8s" / "overlays" / "production" / "kustomization.yaml"
+    kust.write_text(kust.read_text().replace("IMAGE_TAG", tag))
+    c = env.creds
+    secrets_env = work / "k8s" / "overlays" / "production" / "secrets.env"
+    secrets_env.write_text(f"DB_PASS={c.db_password}\nREDIS_PASSWORD={c.redis_password}\n"
+                           f"SECRET_KEY_BASE={c.secret_key_base}\nSEED_PASSWORD={c.seed_password}\n"
+                           f"REDIS_HOST=redis\n")
+    secrets_env.chmod(0o600)
+    values = {"image": {"repository": repo, "tag": tag},
+              "mastodon": {"secrets": {"secret_key_base": c.secret_key_base}},
+              "postgresql": {"auth": {"password": c.db_password}},
+              "redis": {"auth": {"password": c.redis_password}}}
+    vf = work / "helm-values.secret.yaml"
+    vf.write_text(yaml.safe_dump(values))
+    vf.chmod(0o600)
+    (work / "image").write_text(image)
+    host = cluster.pod_host_address
+    (work / "datastores.yaml").write_text(yaml.safe_dump_all([
+        obj for name, port, target in (("postgres", 5432, PG_PORT), ("redis", 6379, REDIS_PORT))
+        for obj in (
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+             "spec": {"ports": [{"name": name, "port": port, "targetPort": target}]}},
+            {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name},
+             "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": name, "port": target}]}]},
+        )]))
+
+
+def _wait_http(url: str, host: str, want_server_prefix: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(url, headers={"Host": host})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                served = r.headers.get("X-Served-By", "")
+                if r.status == 200 and served.startswith(want_server_prefix):
+                    return
+                last = f"{r.status} from {served}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.3)
+    raise DeployError(f"{url} (Host: {host}) not served by {want_server_prefix}* within {timeout:.0f}s: {last}")
+
+
+def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
+    """Bring the cluster to the just-migrated state (idempotent; `reset` starts it anew)."""
+    env = environment(cluster)
+    kube = env.kube
+    write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, NAMESPACE)
+    if reset:
+        teardown(cluster, env)
+    env.datastores.up()
+    env.creds = env.datastores.creds
+    image = stub_image()
+    cluster.load_image(image.archive, image.name)
+    env.image = image.name
+    _write_workdir(cluster, env, image.name)
+    w = env.workdir
+
+    state = kube.kubectl("get", "namespace", NAMESPACE, "-o", "name", check=False)
+    if state.returncode == 0 and kube.helm("status", RELEASE, check=False).returncode == 0 and not reset:
+        log("already deployed: checking it serves through the Ingress")
+        _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-", timeout=30)
+        return env
+
+    log("pre-migration: old Kustomize stack with its Ingress")
+    kube.kubectl("apply", "-f", str(w / "crds"))
+    kube.kubectl("wait", "--for=condition=established", "crd/backendconfigs.cloud.google.com",
+                 "crd/frontendconfigs.networking.gke.io", "--timeout=30s")
+    kube.kubectl("create", "namespace", NAMESPACE, check=False)
+    kube.kubectl("apply", "-f", str(w / "datastores.yaml"))
+    kube.kubectl("apply", "-k", str(w / "k8s" / "overlays" / "production"))
+    for d in OLD_STACK:
+        kube.wait_rollout(d)
+    kube.kubectl("exec", "deployment/mastodon-web", "--", "mastodon-stub", "migrate", PRE_MIGRATION_VERSION)
+    kube.kubectl("apply", "-f", str(w / "backup" / "ingress-mastodon.yaml"))
+    for f in ("hpa.yaml", "backendconfig.yaml", "frontendconfig.yaml"):
+        kube.kubectl("apply", "-f", str(w / "k8s" / "overlays" / "production" / f))
+    _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-web-")
+    log("backup just before the migration")
+    env.datastores.create_backup("pre-helm-migration")
+
+    log("migration: Helm release, Ingress to the Helm services, old stack scaled to 0")
+    kube.helm("install", RELEASE, str(w / "helm" / "mastodon"), "-n", NAMESPACE, "-f",
+              str(w / "helm-values.secret.yaml"), "--wait", "--timeout", "180s", timeout=240)
+    kube.kubectl("apply", "-f", str(w / "migrated" / "ingress-mastodon.yaml"))
+    for d in OLD_STACK:
+        kube.scale(d, 0)
+    _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-helm-web-")
+    log("just-migrated state ready")
+    return env
+
+
+def teardown(cluster: Cluster, env: Environment | None = None) -> None:
+    """Remove the deployment and empty the database (used by --reset and after drills)."""
+    env = env or environment(cluster)
+    kube = env.kube
+    if not kube.kubeconfig.exists():
+        return
+    kube.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+    kube.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s",
+                 check=False, timeout=150)
+    if (env.datastores.root / "pg" / "PG_VERSION").exists():
+        env.datastores.up()
+        env.datastores.reset_database()
+
+
+def summary(env: Environment) -> dict:
+    """What runs now: deployments with replicas, the Ingress backends, the schema version."""
+    deps = env.kube.get_json("deployments")["items"]
+    ing = env.kube.get_json("ingress", "mastodon")
+    backends = sorted({p["backend"]["service"]["name"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]})
+    return {"deployments": {d["metadata"]["name"]: d["spec"].get("replicas", 0) for d in deps},
+            "ingress_backends": backends}
+
+
+def as_json(env: Environment) -> str:
+    return json.dumps(summary(env), indent=2)
