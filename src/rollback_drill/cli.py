@@ -125,5 +125,17 @@ def deploy_cmd(reset: bool, provider: str | None) -> None:
     click.echo(as_json(env))
 
 
+# ---- run -----------------------------------------------------------------------------------
+@main.command("run")
+@click.option("--level", "level_no", type=int, default=1, show_default=True, help="rollback level to run")
+@click.option("--trigger", "trigger_id", default="C1", show_default=True, help="trigger id (C1..M3)")
+@click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True)
+@click.option("--provider", default=None)
+def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None) -> None:
+    """Run one drill end to end and write reports/<run-id>/journal.json."""
+    from rollback_drill.runner import run_single
+    sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo))
+
+
 if __name__ == "__main__":
     main()

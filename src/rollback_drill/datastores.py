@@ -82,6 +82,8 @@ class Datastores:
         for d in (self.root, self.backups, self.sock_dir, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.sock_dir, "postgres", "postgres")
+        (self.logs / "postgresql.log").touch()
+        shutil.chown(self.logs / "postgresql.log", "postgres", "postgres")
         self._redis_up()
         self._pg_up()
 

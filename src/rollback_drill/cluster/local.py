@@ -250,7 +250,8 @@ class LocalCluster(Cluster):
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
             f"--kubelet-client-certificate={p}/apiserver-kubelet-client.crt",
             f"--kubelet-client-key={p}/apiserver-kubelet-client.key", "--allow-privileged=true",
-            "--profiling=false", "--endpoint-reconciler-type=lease"])
+            "--profiling=false", "--endpoint-reconciler-type=lease",
+            "--kubelet-preferred-address-types=InternalIP,Hostname"])
         self._wait(lambda: self._https_ok(f"https://{NODE_IP}:6443/readyz"), 90, "the API server", "kube-apiserver")
         self._spawn("kube-controller-manager", [
             str(bins / "kube-controller-manager"), f"--kubeconfig={self.root}/controller-manager.kubeconfig",

@@ -1,0 +1,123 @@
+"""User load with locust used as a library: Environment + local runner + stats, headless.
+
+A Mastodon-like mix (timelines, posting, sign-in, media, streaming health) through the Ingress
+on 127.0.0.1 only, bounded in users, in requests per second per user and in time. Every request
+lands in the drill's timeline, so the 5xx ratio the detectors see is what users saw.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+from locust import FastHttpUser, between, constant_throughput, events, task  # noqa: F401 - patches gevent first
+from locust.env import Environment
+
+import gevent
+
+from rollback_drill.probes import Target
+from rollback_drill.timeline import Timeline
+
+
+@dataclass
+class LoadConfig:
+    users: int = 6
+    rps_per_user: float = 5.0
+    max_seconds: float = 900.0  # hard stop: a load that outlives its drill is a bug
+
+    @property
+    def target_rps(self) -> float:
+        return self.users * self.rps_per_user
+
+
+def make_user_class(target: Target, cfg: LoadConfig) -> type[FastHttpUser]:
+    class MastodonUser(FastHttpUser):
+        host = target.base_url
+        default_headers = {"Host": target.host}
+        wait_time = constant_throughput(cfg.rps_per_user)
+        network_timeout = 3.0
+        connection_timeout = 2.0
+
+        def on_start(self) -> None:
+            self.token = None
+            self.sign_in()
+
+        def _auth(self) -> dict[str, str]:
+            return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+        @task(1)
+        def sign_in(self) -> None:
+            with self.client.post("/oauth/token", json={"grant_type": "password", "username": target.username,
+                                                        "password": target.password},
+                                  name="POST /oauth/token", catch_response=True) as r:
+                if r.status_code == 200:
+                    self.token = r.json().get("access_token")
+
+        @task(6)
+        def public_timeline(self) -> None:
+            self.client.get("/api/v1/timelines/public?limit=20", name="GET /api/v1/timelines/public")
+
+        @task(4)
+        def home_timeline(self) -> None:
+            self.client.get("/api/v1/timelines/home?limit=20", headers=self._auth(), name="GET /api/v1/timelines/home")
+
+        @task(2)
+        def post_status(self) -> None:
+            self.client.post("/api/v1/statuses", json={"status": f"load {time.time():.3f}"}, headers=self._auth(),
+                             name="POST /api/v1/statuses")
+
+        @task(1)
+        def upload_media(self) -> None:
+            body = io.BytesIO(b"\x89PNG load")
+            self.client.post("/api/v2/media", files={"file": ("l.png", body, "image/png")}, headers=self._auth(),
+                             name="POST /api/v2/media")
+
+        @task(1)
+        def streaming_health(self) -> None:
+            self.client.get("/api/v1/streaming/health", name="GET /api/v1/streaming/health")
+
+        @task(1)
+        def instance(self) -> None:
+            self.client.get("/api/v1/instance", name="GET /api/v1/instance")
+
+    return MastodonUser
+
+
+class Load:
+    """Start/stop the load; every request is recorded into the timeline as it completes."""
+
+    def __init__(self, target: Target, timeline: Timeline, cfg: LoadConfig | None = None) -> None:
+        self.cfg = cfg or LoadConfig()
+        self.tl = timeline
+        self.env = Environment(user_classes=[make_user_class(target, self.cfg)])
+        self.env.events.request.add_listener(self._on_request)
+        self.runner = None
+        self._guard: gevent.Greenlet | None = None
+
+    def _on_request(self, request_type, name, response_time, response_length, response=None,
+                    exception=None, **kw) -> None:
+        status = getattr(response, "status_code", None) or None
+        if name == "POST /oauth/token" and status and status < 500:
+            status = 200  # sign-in outcomes are the login probe's business, not the 5xx ratio
+        self.tl.record_request((response_time or 0) / 1000.0, status)
+
+    def start(self) -> None:
+        self.runner = self.env.create_local_runner()
+        self.runner.start(self.cfg.users, spawn_rate=self.cfg.users)
+        self._guard = gevent.spawn_later(self.cfg.max_seconds, self.stop)
+
+    def stop(self) -> dict:
+        if self.runner is not None:
+            self.runner.quit()
+            self.runner = None
+        if self._guard is not None and not self._guard.dead:
+            self._guard.kill(block=False)
+        return self.stats()
+
+    def stats(self) -> dict:
+        total = self.env.stats.total
+        return {"requests": total.num_requests, "failures": total.num_failures,
+                "rps": round(total.total_rps, 2), "p50_ms": total.get_response_time_percentile(0.5),
+                "p95_ms": total.get_response_time_percentile(0.95),
+                "users": self.cfg.users, "rps_per_user": self.cfg.rps_per_user}

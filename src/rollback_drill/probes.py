@@ -1,0 +1,172 @@
+"""Steady-state probes: what a user (and the runbook's 手順4) checks, at >= 2 Hz, through the Ingress.
+
+Each probe is a small function that does one real user action against 127.0.0.1 (the Ingress)
+with the public host name, and says ok / not ok. They run as greenlets beside locust, each
+bounded by its interval, a per-request timeout and the drill's stop event.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.event
+import requests
+
+from rollback_drill.timeline import ProbeSample, Timeline
+
+TIMEOUT = 2.0
+
+
+@dataclass
+class Target:
+    base_url: str  # http://127.0.0.1:PORT — the Ingress, never anything else
+    host: str  # public host name the Ingress routes on
+    username: str
+    password: str
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://127.", "https://127.", "http://localhost", "https://localhost")):
+            raise ValueError(f"probes only target the local Ingress on 127.0.0.1, not {self.base_url}")
+
+
+@dataclass
+class ProbeState:
+    token: str | None = None
+    last_processed: int | None = None
+    processed_changed_at: float = field(default_factory=time.monotonic)
+
+
+class ProbeError(Exception):
+    pass
+
+
+class Probes:
+    """The steady-state probe set. `names` is what a drill waits on for recovery."""
+
+    names = ("health", "login", "post", "db", "jobs", "media", "streaming")
+
+    def __init__(self, target: Target, timeline: Timeline, interval_s: float = 0.5) -> None:
+        self.target, self.tl, self.interval = target, timeline, interval_s
+        self.session = requests.Session()
+        self.session.headers["Host"] = target.host
+        self.state = ProbeState()
+        self.stop_event = gevent.event.Event()
+        self.greenlets: list[gevent.Greenlet] = []
+
+    # ---- the probes -------------------------------------------------------------------------
+    def _req(self, method: str, path: str, **kw) -> requests.Response:
+        return self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, **kw)
+
+    def _login(self) -> str:
+        r = self._req("POST", "/oauth/token", json={"grant_type": "password", "username": self.target.username,
+                                                      "password": self.target.password})
+        if r.status_code != 200:
+            raise ProbeError(f"sign-in {r.status_code}")
+        token = r.json()["access_token"]
+        v = self._req("GET", "/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"})
+        if v.status_code != 200:
+            raise ProbeError(f"verify_credentials {v.status_code} after sign-in")
+        return token
+
+    def _auth(self) -> dict[str, str]:
+        if self.state.token is None:
+            self.state.token = self._login()
+        return {"Authorization": f"Bearer {self.state.token}"}
+
+    def probe_health(self) -> str:
+        r = self._req("GET", "/health")
+        if r.status_code != 200 or r.text.strip() != "OK":
+            raise ProbeError(f"/health {r.status_code}")
+        return r.headers.get("X-Served-By", "")
+
+    def probe_login(self) -> str:
+        self.state.token = self._login()
+        return "signed in"
+
+    def probe_post(self) -> str:
+        text = f"probe {time.time():.3f}"
+        r = self._req("POST", "/api/v1/statuses", json={"status": text}, headers=self._auth())
+        if r.status_code == 401:
+            self.state.token = None
+        if r.status_code != 200:
+            raise ProbeError(f"post {r.status_code}")
+        sid = r.json()["id"]
+        g = self._req("GET", f"/api/v1/statuses/{sid}")
+        if g.status_code != 200 or text not in g.json().get("content", ""):
+            raise ProbeError(f"read back {g.status_code}")
+        return f"status {sid}"
+
+    def probe_db(self) -> str:
+        r = self._req("GET", "/api/v1/instance")
+        if r.status_code != 200:
+            raise ProbeError(f"/api/v1/instance {r.status_code}: {r.text[:80]}")
+        return f"{r.json()['stats']['status_count']} statuses"
+
+    def probe_jobs(self) -> str:
+        r = self._req("GET", "/sidekiq/stats")
+        if r.status_code != 200:
+            raise ProbeError(f"/sidekiq/stats {r.status_code}")
+        s = r.json()["sidekiq"]
+        now = time.monotonic()
+        if s["processed"] != self.state.last_processed:
+            self.state.last_processed = s["processed"]
+            self.state.processed_changed_at = now
+        flat = now - self.state.processed_changed_at
+        if s["enqueued"] > 0 and flat >= 2.0:
+            raise ProbeError(f"processed flat for {flat:.1f}s with {s['enqueued']} enqueued")
+        return f"processed={s['processed']} enqueued={s['enqueued']}"
+
+    def probe_media(self) -> str:
+        files = {"file": ("probe.png", io.BytesIO(b"\x89PNG probe " + str(time.time()).encode()), "image/png")}
+        r = self._req("POST", "/api/v2/media", files=files, headers=self._auth())
+        if r.status_code == 401:
+            self.state.token = None
+        if r.status_code not in (200, 202):
+            raise ProbeError(f"upload {r.status_code}")
+        mid = r.json()["id"]
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            g = self._req("GET", f"/api/v1/media/{mid}")
+            if g.status_code == 200:
+                return f"media {mid} processed"
+            gevent.sleep(0.1)
+        raise ProbeError(f"media {mid} not processed within 3s")
+
+    def probe_streaming(self) -> str:
+        r = self._req("GET", "/api/v1/streaming/health")
+        if r.status_code != 200:
+            raise ProbeError(f"/api/v1/streaming/health {r.status_code}")
+        return r.headers.get("X-Served-By", "")
+
+    # ---- running ----------------------------------------------------------------------------
+    def sample(self, name: str) -> ProbeSample:
+        t0 = time.monotonic()
+        start = self.tl.now()
+        try:
+            detail = getattr(self, f"probe_{name}")()
+            ok = True
+        except (ProbeError, requests.RequestException, ValueError, KeyError) as e:
+            ok, detail = False, str(e)[:200]
+        s = ProbeSample(name, start, ok, time.monotonic() - t0, detail)
+        self.tl.add_sample(s)
+        return s
+
+    def _loop(self, name: str) -> None:
+        while not self.stop_event.is_set():
+            t0 = time.monotonic()
+            self.sample(name)
+            self.stop_event.wait(max(0.0, self.interval - (time.monotonic() - t0)))
+
+    def start(self) -> None:
+        self.greenlets = [gevent.spawn(self._loop, n) for n in self.names]
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        gevent.joinall(self.greenlets, timeout=TIMEOUT * 3)
+        gevent.killall([g for g in self.greenlets if not g.dead])
+
+    def all_green(self, since: float) -> bool:
+        return all((ss := self.tl.probe_samples(n, since)) and ss[-1].ok for n in self.names)

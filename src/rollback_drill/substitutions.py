@@ -1,0 +1,43 @@
+"""Explicit, listed substitutions for runbook commands that cannot run on a drill cluster as written.
+
+- `gcloud sql ...` goes to a Cloud SQL stand-in over the drill's real PostgreSQL (see
+  gcloud_standin.py), put first on PATH. It rejects what real gcloud rejects.
+- `curl https://<production host>/...` goes to the Ingress on 127.0.0.1 with the Host header.
+- Manual steps (ブラウザから手動) are performed by the login probe.
+
+Every substitution is recorded next to the command in the evidence.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Substituted:
+    text: str  # what runs
+    note: str  # what was substituted and why ("" when the command runs as written)
+
+
+def prepare_shims(shim_dir: Path) -> Path:
+    """Write the `gcloud` stand-in into `shim_dir` (put first on PATH while commands run)."""
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    g = shim_dir / "gcloud"
+    g.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m rollback_drill.gcloud_standin \"$@\"\n")
+    g.chmod(0o755)
+    return shim_dir
+
+
+def substitute(text: str, production_host: str, ingress_url: str) -> Substituted:
+    notes = []
+    if re.match(r"^\s*gcloud\s", text):
+        notes.append("gcloud -> Cloud SQL stand-in over the drill's PostgreSQL (same argument rules as gcloud)")
+    if re.match(r"^\s*curl\s", text) and f"https://{production_host}" in text:
+        text = text.replace(f"https://{production_host}", ingress_url)
+        text = re.sub(r"^\s*curl\s", f"curl -sS -H {shlex.quote('Host: ' + production_host)} ", text)
+        notes.append(f"https://{production_host} -> {ingress_url} with Host: {production_host} (the drill's Ingress)")
+    return Substituted(text, "; ".join(notes))
