@@ -1,0 +1,291 @@
+"""Step definitions: thin sentences over the drill engine (rollback_drill.drill.Drill).
+
+State lives in fixtures: the cluster and the journal per session, the drill per scenario.
+"""
+
+from __future__ import annotations
+
+from rollback_drill import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
+
+import json
+from pathlib import Path
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from rollback_drill import PROJECT_ROOT
+from rollback_drill.cluster import get_cluster
+from rollback_drill.deploy import PRE_MIGRATION_VERSION, teardown
+from rollback_drill.drill import Drill, DrillConfig
+from rollback_drill.evidence import Journal, new_run_id, reports_dir
+from rollback_drill.runbook import parse_runbook_text
+
+OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
+
+
+# ---- fixtures ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def cluster():
+    c = get_cluster()
+    if not c.status().ready:
+        c.up()
+    yield c
+    teardown(c)
+
+
+@pytest.fixture(scope="session")
+def journal(cluster):
+    holder: dict = {}
+    yield holder
+    if "journal" in holder:
+        holder["journal"].finish()
+
+
+@pytest.fixture
+def state(request, cluster, journal):
+    """Per-scenario state: the runbook in use and the drill once started."""
+    st: dict = {"cluster": cluster}
+    yield st
+    drill: Drill | None = st.get("drill")
+    if drill is None:
+        return
+    drill.close()
+    if not st.get("recorded"):
+        _record(st, journal, request.node.name)
+
+
+def _record(st: dict, journal_holder: dict, name: str) -> dict:
+    drill: Drill = st["drill"]
+    drill.stop_traffic()
+    res = drill.result(name)
+    if "journal" not in journal_holder:
+        from rollback_drill.runner import environment_info
+        journal_holder["journal"] = Journal(reports_dir() / f"pytest-{new_run_id()}",
+                                            environment_info(st["cluster"], st["runbook"], drill), drill.redactor)
+    j = journal_holder["journal"]
+    j.redactor.forms = sorted(set(j.redactor.forms) | set(drill.redactor.forms), key=len, reverse=True)
+    j.add_scenario(res)
+    st["recorded"] = True
+    st["result"] = res
+    return res
+
+
+def _result(st: dict) -> dict:
+    drill: Drill = st["drill"]
+    if drill.level_no is not None and "recovered" not in drill.tl.marks and "recovery_waited" not in st:
+        drill.wait_recovery()
+        st["recovery_waited"] = True
+    return drill.result("")
+
+
+# ---- Given ---------------------------------------------------------------------------------------
+@given("the drill cluster is up")
+def cluster_up(state):
+    assert state["cluster"].status().ready, "the drill cluster is not ready: run 'rollback-drill cluster up'"
+
+
+@given(parsers.parse('the runbook "{path}"'))
+def the_runbook(state, path):
+    p = PROJECT_ROOT / path
+    state["runbook"] = parse_runbook_text(p.read_text(encoding="utf-8"), p)
+
+
+@given(parsers.parse('the runbook "{path}" with the Level 1 target changed to "{target}"'))
+def runbook_changed_target(state, path, target):
+    p = PROJECT_ROOT / path
+    text = p.read_text(encoding="utf-8").replace("**所要時間**: 1-2分", f"**所要時間**: {target}", 1)
+    state["runbook"] = parse_runbook_text(text, f"{p} (Level 1 target {target})")
+
+
+@given(parsers.parse('the runbook "{path}" with "{old}" changed to "{new}"'))
+def runbook_changed_text(state, path, old, new):
+    p = PROJECT_ROOT / path
+    text = p.read_text(encoding="utf-8")
+    assert old in text, f"'{old}' is not in {p}"
+    state["runbook"] = parse_runbook_text(text.replace(old, new), f"{p} ('{old}' -> '{new}')")
+
+
+@given("the just-migrated Mastodon is serving under load")
+def migrated_under_load(state):
+    drill = Drill(state["cluster"], state["runbook"], DrillConfig())
+    state["drill"] = drill
+    drill.prepare()
+    drill.start_traffic()
+
+
+@given(parsers.parse("Level {n:d} has already been carried out"))
+def level_already_done(state, n):
+    state["drill"].run_level_first(n)
+
+
+@given(parsers.parse('the old Deployment "{name}" has been deleted since the migration'))
+def old_deployment_deleted(state, name):
+    state["drill"].env.kube.kubectl("delete", "deployment", name, "--wait=true")
+
+
+# ---- When ----------------------------------------------------------------------------------------
+@when(parsers.parse("the fault for trigger {trigger_id} is injected into the Helm release"))
+def inject_fault(state, trigger_id):
+    state["drill"].inject(trigger_id)
+
+
+@when(parsers.parse('"{who}" declares trigger {trigger_id}'))
+def declare_trigger(state, who, trigger_id):
+    state["who"] = who
+    state["drill"].declare(trigger_id, who)
+
+
+@when("the migration's damage to the data is found")
+def data_damaged(state):
+    state["drill"].corrupt_data()
+
+
+@when(parsers.parse("the operator runs the commands of Level {n:d}"))
+def run_level(state, n):
+    drill: Drill = state["drill"]
+    if "decide" not in drill.tl.marks:
+        drill.decide()
+    drill.rollback(n)
+
+
+# ---- Then ----------------------------------------------------------------------------------------
+@then("the trigger is detected with the runbook's threshold")
+def detected(state):
+    drill: Drill = state["drill"]
+    det = drill.detection if drill.detection and drill.detection.fired else drill.wait_detection()
+    assert det.fired, f"trigger {drill.trigger.id} not detected within {drill.cfg.detection_timeout_s}s: {det.reason}"
+    if det.threshold is not None and drill.trigger.criterion.threshold is not None:
+        assert det.threshold == drill.trigger.criterion.threshold  # the runbook's number, not ours
+
+
+@then(parsers.parse("the trigger is not detected within {n:d} seconds"))
+def not_detected(state, n):
+    det = state["drill"].wait_detection(timeout=n)
+    assert not det.fired, f"detected although it should not be: {det.reason}"
+
+
+@then("the rollback is decided within the trigger's decision deadline")
+def decided_in_time(state):
+    drill: Drill = state["drill"]
+    if "decide" not in drill.tl.marks:
+        drill.decide()
+    took = drill.tl.marks["decide"] - drill.tl.marks["detect"]
+    assert took <= drill.trigger.decision_deadline_s + drill.cfg.decision_slack_s, (
+        f"decision took {took:.1f}s, the runbook allows {drill.trigger.decision_deadline_s:.0f}s")
+
+
+@then("the decision is recorded with who decided and when")
+def decision_recorded(state):
+    drill: Drill = state["drill"]
+    assert drill.decided_by == state["who"] and "detect" in drill.tl.marks
+
+
+@then(parsers.parse("the service recovers within the target of Level {n:d}"))
+def recovers_within_target(state, n):
+    drill: Drill = state["drill"]
+    rec = drill.wait_recovery()
+    level = drill.runbook.level(n)
+    assert rec is not None, f"not recovered within {level.target_max_s:.0f}s (probes: {_failing(drill)})"
+    took = rec - drill.tl.marks["decide"]
+    assert took <= level.target_max_s, f"recovery took {took:.1f}s, target {level.target_min_s:.0f}-{level.target_max_s:.0f}s"
+
+
+def _failing(drill: Drill) -> list[str]:
+    return [f"{n}: {ss[-1].detail}" for n in drill.probes.names
+            if (ss := drill.tl.probe_samples(n)) and not ss[-1].ok]
+
+
+@then("the Ingress serves the old Kustomize stack")
+def old_stack_serves(state):
+    drill: Drill = state["drill"]
+    ing = drill.env.kube.get_json("ingress", "mastodon")
+    backends = sorted({p["backend"]["service"]["name"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]})
+    assert backends == OLD_BACKENDS
+    served_by = drill.tl.probe_samples("health")[-1].detail
+    assert served_by.startswith("mastodon-web-") and not served_by.startswith("mastodon-helm"), served_by
+
+
+@then("the Helm release is gone and the old stack serves")
+def helm_gone(state):
+    drill: Drill = state["drill"]
+    assert drill.env.kube.helm("status", "mastodon-helm", check=False).returncode != 0
+    old_stack_serves(state)
+
+
+@then("the GKE objects of the old stack are restored")
+def gke_objects(state):
+    kube = state["drill"].env.kube
+    kube.kubectl("get", "hpa", "mastodon-web")
+    kube.kubectl("get", "backendconfig", "mastodon-web-backend-config", "mastodon-streaming-backend-config")
+    kube.kubectl("get", "frontendconfig", "mastodon-frontend-config")
+    svc = kube.get_json("service", "mastodon-web")
+    ann = svc["metadata"].get("annotations", {}).get("beta.cloud.google.com/backend-config", "")
+    assert json.loads(ann) == {"default": "mastodon-web-backend-config"}
+
+
+@then("every item of the post-rollback checklist holds")
+def checklist_holds(state):
+    results = state["drill"].verify()
+    failing = [c for c in results if c["ok"] is False]
+    assert results and not failing, f"post-rollback checks failing: {failing}"
+
+
+@then(parsers.parse('the post-rollback check "{item}" fails'))
+def check_fails(state, item):
+    drill: Drill = state["drill"]
+    results = drill.checklist or drill.verify()
+    found = [c for c in results if c["item"] == item]
+    assert found and found[0]["ok"] is False, f"expected '{item}' to fail: {found}"
+
+
+@then(parsers.parse('the drill\'s verdict is "{verdict}"'))
+def verdict_is(state, verdict):
+    res = _result(state)
+    assert res["verdict"] == verdict, f"verdict {res['verdict']}, durations {res['durations']}"
+
+
+@then(parsers.parse('the drill\'s verdict is not "{verdict}"'))
+def verdict_is_not(state, verdict):
+    drill: Drill = state["drill"]
+    _result(state)
+    if not drill.checklist:
+        drill.verify()
+    res = drill.result("")
+    assert res["verdict"] != verdict, f"verdict {res['verdict']}"
+
+
+@then(parsers.parse('the runbook command "{command}" is reported as a finding'))
+def command_is_finding(state, command):
+    findings = state["drill"].ctx.findings
+    assert any(f.command == command for f in findings), [f.command for f in findings]
+
+
+@then("the runbook's restore command is reported as a finding")
+def restore_finding(state):
+    findings = state["drill"].ctx.findings
+    assert any(f.command.startswith("gcloud sql backups restore") and "restore-instance" in f.problem
+               for f in findings), [f.to_dict() for f in findings]
+
+
+@then("the schema is back at the pre-migration version")
+def schema_back(state):
+    cmds = [c for c in state["drill"].tl.commands if c.text.endswith("bundle exec rails db:version") and c.exit_code == 0]
+    assert cmds and f"Current version: {PRE_MIGRATION_VERSION}" in cmds[-1].output, \
+        [(c.exit_code, c.output[-200:]) for c in state["drill"].tl.commands if "db:version" in c.text]
+
+
+@then("the writes made after the backup are reported as lost")
+def writes_lost(state):
+    data = state["drill"].data
+    assert data.get("statuses_lost", 0) > 0, data
+
+
+@then("the drill's evidence is written")
+def evidence_written(state, journal, request):
+    res = _record(state, journal, request.node.name)
+    assert res["verdict"] == "passed", f"verdict {res['verdict']}"
+    path: Path = journal["journal"].path
+    text = path.read_text(encoding="utf-8")
+    assert request.node.name in text
+    for secret in state["drill"].env.secret_values():
+        assert secret not in text, "a secret value reached the journal"

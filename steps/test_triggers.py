@@ -1,0 +1,5 @@
+"""Binds features/triggers.feature to the step definitions in steps/conftest.py."""
+
+from pytest_bdd import scenarios
+
+scenarios("triggers.feature")
