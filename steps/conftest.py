@@ -123,6 +123,11 @@ def old_deployment_deleted(state, name):
     state["drill"].env.kube.kubectl("delete", "deployment", name, "--wait=true")
 
 
+@given(parsers.parse("the drill waits at most {n:d} seconds for recovery"))
+def recovery_timeout(state, n):
+    state["drill"].cfg.recovery_timeout_s = float(n)
+
+
 # ---- When ----------------------------------------------------------------------------------------
 @when(parsers.parse("the fault for trigger {trigger_id} is injected into the Helm release"))
 def inject_fault(state, trigger_id):

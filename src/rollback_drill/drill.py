@@ -176,18 +176,21 @@ class Drill:
         self.level_no = level_no
         level = self.runbook.level(level_no)
         if level_no == 3:
-            self.data["statuses_before_restore"] = self._count("statuses")
-            self.data["media_before_restore"] = self._count("media_attachments")
+            self._rows_before = {t: self._rows(t) for t in ("statuses", "media_attachments")}
         run_commands(self.ctx, level.commands, level_no)
         self.tl.mark("commands_done")
 
-    def _count(self, table: str) -> int:
-        return int(self.env.datastores.psql(f"SELECT count(*) FROM {table}").strip())
+    def _rows(self, table: str) -> set[str]:
+        """Row identities (id and creation time: a restored sequence hands out old ids again)."""
+        out = self.env.datastores.psql(f"SELECT id || ':' || extract(epoch FROM created_at) FROM {table}")
+        return set(out.split())
 
     def wait_recovery(self) -> float | None:
         level = self.runbook.level(self.level_no)
         t_decide = self.tl.marks["decide"]
-        limit = min(level.target_max_s + self.cfg.stability_s, self.cfg.recovery_timeout_s)
+        # Wait past the target (to measure how late a slow rollback is), but never unboundedly.
+        limit = min(max(2 * level.target_max_s, level.target_max_s + self.cfg.stability_s + 60),
+                    self.cfg.recovery_timeout_s)
         max_ratio = self._max_error_ratio()
         while self.tl.now() < t_decide + limit:
             gevent.sleep(0.5)
@@ -197,10 +200,10 @@ class Drill:
                 self.tl.mark("recovered", t)
                 break
         if self.level_no == 3:
-            self.data["statuses_after_restore"] = self._count("statuses")
-            self.data["media_after_restore"] = self._count("media_attachments")
-            self.data["statuses_lost"] = self.data["statuses_before_restore"] - self.data["statuses_after_restore"]
-            self.data["media_lost"] = self.data["media_before_restore"] - self.data["media_after_restore"]
+            for table, before in self._rows_before.items():
+                after = self._rows(table)
+                self.data[f"{table}_before_restore"] = len(before)
+                self.data[f"{table}_lost"] = len(before - after)  # written after the backup, gone now
         return self.recovered
 
     def _max_error_ratio(self) -> float:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up of a fresh machine: Debian packages, the Python venv, and the
+# Kubernetes/etcd/CoreDNS/helm binaries built from the Go module proxy (cached outside the repo in
+# ${ROLLBACK_DRILL_CACHE:-/var/cache/rollback-drill}, keyed by version; a second run reuses them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(containerd runc containernetworking-plugins iptables conntrack debootstrap redis-server
+      postgresql postgresql-client socat iproute2 kmod openssl curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts its own redis/postgresql services on install where it can; the drill runs its own.
+for svc in redis-server postgresql; do service "$svc" stop >/dev/null 2>&1 || true; done
+
+if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd" 2>/dev/null; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+fi
+
+echo "setup: Kubernetes binaries (cold build: ~15 min on 2 cores; cached afterwards)"
+bash cluster/local/build-binaries.sh >/dev/null
+echo "setup: done"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The tests: set up, bring the drill cluster up, run unit tests and every feature against the
+# real cluster, tear the cluster down (also on failure). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/rollback-drill cluster up
+trap '.venv/bin/rollback-drill cluster down >/dev/null 2>&1 || true' EXIT
+.venv/bin/pytest "$@"
