@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/rollback-drill cluster up
 trap '.venv/bin/rollback-drill cluster down >/dev/null 2>&1 || true' EXIT
-.venv/bin/pytest "$@"
+mkdir -p reports
+.venv/bin/pytest --junitxml=reports/junit.xml --cucumber-json=reports/cucumber.json "$@"

@@ -22,8 +22,9 @@ def test_journal_is_incomplete_until_finished_and_redacted(tmp_path):
     data = json.loads(j.path.read_text())
     assert data["complete"] is False and data["schema_version"] == 1
     j.add_scenario({"name": "s", "output": "password top-secret-value"})
-    j.finish()
+    j.finish(history=tmp_path / "history.jsonl")
     text = j.path.read_text()
+    assert (tmp_path / "run1" / "report.html").exists() and (tmp_path / "run1" / "summary.md").exists()
     assert "top-secret-value" not in text and json.loads(text)["complete"] is True
     assert load_journal(j.path)["scenarios"][0]["output"] == f"password {REDACTED}"
 

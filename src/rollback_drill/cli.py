@@ -125,6 +125,49 @@ def deploy_cmd(reset: bool, provider: str | None) -> None:
     click.echo(as_json(env))
 
 
+# ---- preflight -----------------------------------------------------------------------------
+@main.command("preflight")
+@click.option("--context", default=None, help="an allowed kubeconfig context (default: the drill cluster)")
+@click.option("--namespace", default="mastodon", show_default=True)
+@click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True)
+@click.option("--workdir", default=None, help="folder holding backup/ and k8s/ (default: the drill's)")
+@click.option("--json", "as_json", is_flag=True)
+def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
+    """Read-only: can each level of the runbook be executed here now? Table per level (+ JSON)."""
+    from pathlib import Path as _P
+
+    from rollback_drill.preflight import format_table, run_preflight
+    from rollback_drill.runbook import RunbookError, load_runbook
+    try:
+        rb = load_runbook(runbook_path)
+    except RunbookError as e:
+        _fail(f"runbook does not parse: {e}")
+    if context:
+        from rollback_drill.cluster import ClusterError
+        from rollback_drill.cluster.existing import ExistingCluster
+        from rollback_drill.kube import Kube
+        try:
+            c = ExistingCluster(context)
+        except ClusterError as e:
+            _fail(str(e))
+        kube = Kube(c.kubeconfig, None, namespace, context)
+        wd = _P(workdir) if workdir else _P.cwd()
+        backups: list = []
+        images_present = lambda img: True  # noqa: E731 - a remote node's images cannot be listed read-only
+    else:
+        from rollback_drill.deploy import environment
+        c = _cluster(None)
+        if not c.status().ready:
+            _fail("the drill cluster is not up: run 'rollback-drill cluster up' or pass --context", EXIT_HARNESS)
+        env = environment(c)
+        kube, wd = env.kube, _P(workdir) if workdir else env.workdir
+        backups = env.datastores.list_backups() if env.datastores.backups.exists() else []
+        images_present = getattr(c, "has_image", lambda img: True)
+    result = run_preflight(kube, rb, wd, backups, images_present)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_table(result))
+    sys.exit(EXIT_OK if result["ready"] else EXIT_TARGET_MISSED)
+
+
 # ---- run -----------------------------------------------------------------------------------
 @main.command("run")
 @click.option("--level", "level_no", type=int, default=1, show_default=True, help="rollback level to run")

@@ -88,8 +88,7 @@ class Datastores:
         self._pg_up()
 
     def down(self) -> None:
-        pid_file = self.pg_data / "postmaster.pid"
-        if pid_file.exists():
+        if self._pg_running():
             subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(self.pg_data),
                             "-m", "immediate", "-w", "stop"], capture_output=True)
         rp = self.root / "redis.pid"
@@ -140,13 +139,21 @@ class Datastores:
                 pw.unlink(missing_ok=True)
             with (self.pg_data / "pg_hba.conf").open("w") as f:
                 f.write("local all all scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n")
-        if not (self.pg_data / "postmaster.pid").exists():
+        if not self._pg_running():
             opts = (f"-c listen_addresses={self.listen} -p {PG_PORT} -c unix_socket_directories={self.sock_dir} "
                     f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off")
             self._as_postgres([_pg_bin("pg_ctl"), "-D", str(self.pg_data), "-o", opts,
                                "-l", str(self.logs / "postgresql.log"), "-w", "-t", "30", "start"])
         if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'mastodon'", db="postgres").strip():
             self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
+
+    def _pg_running(self) -> bool:
+        """pg_ctl's own answer: a postmaster.pid left by a killed server does not count."""
+        if not (self.pg_data / "postmaster.pid").exists():
+            return False
+        p = subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(self.pg_data), "status"],
+                           capture_output=True, text=True)
+        return p.returncode == 0
 
     def _as_postgres(self, cmd: list[str]) -> None:
         p = subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True)

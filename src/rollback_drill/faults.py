@@ -25,19 +25,20 @@ class Fault:
 
 
 # Default fault per trigger id (DESIGN.md's catalogue). Values are chosen to cross the runbook's
-# threshold of that trigger clearly (e.g. 90 % errors for "> 50 %").
+# threshold of that trigger clearly (e.g. 90 % errors for "> 50 %"). The latencies are absolute:
+# under drill load the stub's median is ~150-300 ms on 2 cores, so 1.5 s is >= 3x and 0.7 s >= 2x.
 CATALOGUE: dict[str, Fault] = {
     "C1": Fault("web-5xx", {"error_ratio": 0.9}, "Helm web pods answer 90 % of requests with 500"),
     "C2": Fault("db-wrong-credentials", {"db": "wrong-credentials"}, "Helm release uses a wrong DB password"),
     "C3": Fault("sessions-broken", {"sessions": "broken"}, "sign-in sessions never verify (secret key mismatch)"),
     "C4": Fault("none", {}, "no fault: a person declares a serious security problem"),
     "H1": Fault("partial-5xx", {"error_ratio": 0.25}, "Helm web pods answer 25 % of requests with 500"),
-    "H2": Fault("latency", {"latency_ms": 400}, "Helm web pods add 400 ms to every answer"),
+    "H2": Fault("latency", {"latency_ms": 1500}, "Helm web pods add 1.5 s to every answer"),
     "H3": Fault("sidekiq-stalled", {"worker": "stalled"}, "Helm sidekiq stops taking jobs"),
     "H4": Fault("media-storage-broken", {"media": "broken"}, "Helm web cannot write media to storage"),
     "M1": Fault("small-5xx", {"error_ratio": 0.08}, "Helm web pods answer 8 % of requests with 500"),
     "M2": Fault("streaming-down", {"streaming": "down"}, "Helm streaming refuses connections (503)"),
-    "M3": Fault("mild-latency", {"latency_ms": 120}, "Helm web pods add 120 ms to every answer"),
+    "M3": Fault("mild-latency", {"latency_ms": 700}, "Helm web pods add 0.7 s to every answer"),
 }
 
 

@@ -24,6 +24,7 @@ class Kube:
     kubeconfig: Path
     bin_dir: Path | None = None
     namespace: str = "mastodon"
+    context: str | None = None  # an explicitly allowed context of an existing cluster
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
@@ -36,6 +37,8 @@ class Kube:
 
     def run(self, tool: str, *args: str, check: bool = True, timeout: float = 300, cwd: Path | None = None,
             input: str | None = None) -> subprocess.CompletedProcess:
+        if self.context:
+            args = (f"--context={self.context}" if tool == "kubectl" else f"--kube-context={self.context}", *args)
         proc = subprocess.run([tool, *args], capture_output=True, text=True, env=self.env(), timeout=timeout,
                               cwd=cwd, input=input)
         if check and proc.returncode != 0:

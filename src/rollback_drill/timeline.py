@@ -110,7 +110,7 @@ class Timeline:
                            "failures": b.failures,
                            "p50_ms": round(1000 * lat[len(lat) // 2], 1) if lat else None,
                            "p95_ms": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None})
-        return {"started_at": self.wall0.isoformat(timespec="milliseconds"),
+        return {"started_at": self.wall0.isoformat(timespec="milliseconds"), "monotonic_t0": self.t0,
                 "marks": {k: round(v, 3) for k, v in self.marks.items()},
                 "commands": [asdict(c) for c in self.commands],
                 "probe_samples": [asdict(s) for s in self.samples],

@@ -50,8 +50,13 @@ ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", 
          "kubelet", "kube-proxy", "coredns", "traefik"]
 
 
-def _run(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+def _run(cmd: list[str], check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        if check:
+            raise ClusterError(f"'{' '.join(cmd)}' did not finish within {timeout:.0f}s") from None
+        return subprocess.CompletedProcess(cmd, 124, "", "timed out")
     if check and proc.returncode != 0:
         raise ClusterError(f"'{' '.join(cmd)}' failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
     return proc
@@ -140,6 +145,8 @@ class LocalCluster(Cluster):
             raise
 
     def down(self) -> None:
+        from rollback_drill.datastores import Datastores
+        Datastores(NODE_IP).down()  # they listen on our bridge: stop them before it goes
         for comp in reversed(ORDER):
             if comp == "containerd":
                 self._kill_containers()
@@ -156,6 +163,12 @@ class LocalCluster(Cluster):
         if self.root.exists():
             shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def has_image(self, name: str) -> bool:
+        """Whether the node's runtime holds the image (kubectl's short names get docker.io/)."""
+        full = name if "/" in name.split(":")[0] and "." in name.split("/")[0] else f"docker.io/{name}"
+        have = _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "images", "ls", "-q"], check=False).stdout.split()
+        return name in have or full in have
 
     def load_image(self, archive: Path, name: str) -> None:
         have = _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "images", "ls", "-q"]).stdout.split()
@@ -427,7 +440,9 @@ state = "{self.run_dir / 'containerd' / 'state'}"
         """Stop every task our containerd runs, so no shim or container outlives the cluster."""
         if not self.cri_sock.exists():
             return
-        ctr = ["ctr", "-a", str(self.cri_sock), "-n", "k8s.io"]
+        ctr = ["ctr", "--connect-timeout", "5s", "-a", str(self.cri_sock), "-n", "k8s.io"]
+        if _run(ctr + ["version"], check=False, timeout=10).returncode != 0:
+            return  # containerd is gone (e.g. the machine's processes were ended): shims went with it
         for tid in _run(ctr + ["tasks", "ls", "-q"], check=False).stdout.split():
             _run(ctr + ["tasks", "kill", "-s", "SIGKILL", tid], check=False)
         deadline = time.monotonic() + 10

@@ -1,0 +1,148 @@
+"""Preflight: can each level of the runbook be executed on this cluster right now? Read-only.
+
+For every level it checks what the level's commands name: Deployments, Services, the Ingress,
+Secrets, ConfigMaps, HPA, the Helm release, the files it applies (valid and, for kustomize,
+buildable, checked with a server-side dry run that persists nothing), the old stack's images,
+and a recent database backup; plus the runbook's 実施前 checklist. Nothing is created,
+changed or deleted (tests compare resourceVersions before and after).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rollback_drill.kube import Kube
+from rollback_drill.runbook import Runbook
+
+
+@dataclass
+class Check:
+    what: str
+    ok: bool
+    why: str = ""
+
+
+@dataclass
+class LevelReadiness:
+    level: int
+    title: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "title": self.title, "ready": self.ready,
+                "checks": [asdict(c) for c in self.checks]}
+
+
+def _exists(kube: Kube, kind: str, name: str) -> Check:
+    p = kube.kubectl("get", kind, name, "-o", "name", check=False)
+    return Check(f"{kind} {name}", p.returncode == 0, "" if p.returncode == 0 else p.stderr.strip()[:200])
+
+
+def _file(kube: Kube, workdir: Path, path: str, kustomize: bool = False) -> Check:
+    target = workdir / path
+    if not target.exists():
+        return Check(f"file {path}", False, f"{target} does not exist")
+    args = ["apply", "--dry-run=server", "-o", "name"] + (["-k", str(target)] if kustomize else ["-f", str(target)])
+    p = kube.kubectl(*args, check=False)
+    return Check(f"{'kustomization' if kustomize else 'file'} {path}", p.returncode == 0,
+                 "valid (server dry run)" if p.returncode == 0 else p.stderr.strip()[:200])
+
+
+def _objects_named(cmd: str) -> list[tuple[str, str]]:
+    """(kind, name) pairs a command acts on, read from the command itself."""
+    out = []
+    m = re.match(r"kubectl (?:scale|annotate)\s+(deployment|service)\s+([\w-]+)", cmd)
+    if m:
+        out.append((m.group(1), m.group(2)))
+    m = re.match(r"kubectl (?:exec|logs)\s+(deployment)/([\w-]+)", cmd)
+    if m:
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backups: list[dict],
+                images_present) -> LevelReadiness:
+    lv = runbook.level(number)
+    r = LevelReadiness(number, lv.title)
+    seen: set[tuple[str, str]] = set()
+    release_checked = False
+    for c in lv.commands:
+        for kind, name in _objects_named(c.text):
+            if (kind, name) not in seen and name not in ("--all",):
+                seen.add((kind, name))
+                r.checks.append(_exists(kube, kind, name))
+        m = re.match(r"kubectl apply -f (\S+)", c.text)
+        if m:
+            r.checks.append(_file(kube, workdir, m.group(1)))
+        m = re.match(r"kubectl apply -k (\S+)", c.text)
+        if m:
+            r.checks.append(_file(kube, workdir, m.group(1), kustomize=True))
+        if c.text.startswith("helm uninstall") and not release_checked:
+            names = [x.text.split()[2] for x in lv.commands if x.text.startswith("helm uninstall")]
+            found = [n for n in names if kube.helm("status", n, check=False).returncode == 0]
+            r.checks.append(Check(f"Helm release {' or '.join(names)}", bool(found),
+                                  f"found {found[0]}" if found else "no such release"))
+            release_checked = True
+        if c.text.startswith("gcloud sql backups list"):
+            recent = [b for b in backups if b.get("status") == "SUCCESSFUL"]
+            r.checks.append(Check("a successful database backup", bool(recent),
+                                  f"newest {recent[0]['id']} ({recent[0]['windowStartTime']})" if recent
+                                  else "no backup listed"))
+    if number in (1, 2):
+        r.checks.append(_exists(kube, "ingress", "mastodon"))
+    if any("mastodon-web" in n for _, n in seen) or number == 3:
+        r.checks.append(_exists(kube, "configmap", "mastodon-env"))
+        r.checks.append(_exists(kube, "secret", "mastodon"))
+    for dep in sorted({n for k, n in seen if k == "deployment" and not n.startswith("mastodon-helm")}):
+        p = kube.kubectl("get", "deployment", dep, "-o", "jsonpath={.spec.template.spec.containers[*].image}",
+                         check=False)
+        if p.returncode == 0:
+            missing = [img for img in p.stdout.split() if not images_present(img)]
+            r.checks.append(Check(f"images of {dep}", not missing,
+                                  "present on the node" if not missing else f"missing: {missing}"))
+    return r
+
+
+def checklist_before(runbook: Runbook, workdir: Path) -> list[Check]:
+    out = []
+    for item in runbook.checklists.get("実施前", []):
+        if "バックアップファイル" in item:
+            f = workdir / "backup" / "ingress-mastodon.yaml"
+            out.append(Check(item, f.exists(), str(f) if f.exists() else f"{f} missing"))
+        else:
+            out.append(Check(item, True, "a person's step: recorded, not automated"))
+    return out
+
+
+def resource_versions(kube: Kube) -> dict[str, str]:
+    """Every object's resourceVersion in the namespace (the read-only proof)."""
+    kinds = "deployments,services,ingresses,configmaps,secrets,horizontalpodautoscalers,replicasets,pods"
+    data = kube.get_json(kinds)
+    return {f"{o['kind']}/{o['metadata']['name']}": o["metadata"]["resourceVersion"] for o in data["items"]}
+
+
+def run_preflight(kube: Kube, runbook: Runbook, workdir: Path, backups: list[dict], images_present) -> dict:
+    levels = [check_level(kube, runbook, lv.number, workdir, backups, images_present) for lv in runbook.levels]
+    before = checklist_before(runbook, workdir)
+    return {"checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "namespace": kube.namespace,
+            "levels": [lv.to_dict() for lv in levels], "実施前": [asdict(c) for c in before],
+            "ready": all(lv.ready for lv in levels) and all(c.ok for c in before)}
+
+
+def format_table(result: dict) -> str:
+    lines = []
+    for lv in result["levels"]:
+        lines.append(f"Level {lv['level']}: {lv['title']} — {'READY' if lv['ready'] else 'NOT READY'}")
+        for c in lv["checks"]:
+            lines.append(f"  [{'ok' if c['ok'] else '!!'}] {c['what']}: {c['why']}")
+    lines.append("実施前:")
+    for c in result["実施前"]:
+        lines.append(f"  [{'ok' if c['ok'] else '!!'}] {c['what']}: {c['why']}")
+    return "\n".join(lines)

@@ -1,0 +1,182 @@
+"""Human-readable evidence from a journal: report.html (offline, inline SVG), summary.md, history.
+
+Everything here is derived from journal.json, so the numbers a person reads are the journal's.
+The history file (one JSON line per run) gives the trend of recovery time per level and flags a
+regression: slower than the median of the recent runs by more than a configurable margin.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+from pathlib import Path
+
+from rollback_drill.evidence import EvidenceError, atomic_write
+
+REGRESSION_MARGIN = 0.5  # 50 % slower than the recent median
+HISTORY_WINDOW = 10
+
+
+def _fmt(x, unit: str = "s") -> str:
+    return "—" if x is None else f"{x:.1f}{unit}"
+
+
+def _rows(journal: dict) -> list[dict]:
+    out = []
+    for s in journal["scenarios"]:
+        lv, d = s.get("level"), s.get("durations", {})
+        out.append({"name": s["name"], "trigger": (s.get("trigger") or {}).get("id", "—"),
+                    "level": lv["number"] if lv else None,
+                    "target": f"{lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s" if lv else "—",
+                    "detect": d.get("detection_latency_s"), "recovery": d.get("recovery_s"),
+                    "verdict": s.get("verdict", "unknown"),
+                    "findings": len(s.get("findings", []))})
+    return out
+
+
+def summary_md(journal: dict, regressions: list[str]) -> str:
+    rows = _rows(journal)
+    passed = sum(r["verdict"] == "passed" for r in rows)
+    lines = [f"## rollback-drill {journal['run_id']}: {passed}/{len(rows)} passed"
+             + ("" if journal.get("complete") else " (INCOMPLETE run)"), "",
+             "| scenario | trigger | level | target | detected | recovery | verdict | findings |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['trigger']} | {r['level'] or '—'} | {r['target']} | {_fmt(r['detect'])} "
+                     f"| {_fmt(r['recovery'])} | {r['verdict']} | {r['findings']} |")
+    findings = {(f["line"], f["command"], f["problem"]) for s in journal["scenarios"] for f in s.get("findings", [])}
+    if findings:
+        lines += ["", "### Runbook findings"] + [f"- line {ln}: `{c}` — {p}" for ln, c, p in sorted(findings)]
+    if regressions:
+        lines += ["", "### Regressions"] + [f"- {r}" for r in regressions]
+    return "\n".join(lines) + "\n"
+
+
+def _chart(s: dict) -> str:
+    """An inline SVG: 5xx ratio and p50/p95 latency per 0.5 s, probe state strips, markers."""
+    tl = s["timeline"]
+    series = tl["load_series"]
+    if not series:
+        return "<p>no samples</p>"
+    t_max = max(x["t"] for x in series) + 0.5
+    w, h, left, top = 900, 260, 50, 10
+    probes = sorted({p["probe"] for p in tl["probe_samples"]})
+    plot_h = 140
+
+    def x(t: float) -> float:
+        return left + (w - left - 10) * t / t_max
+
+    lat_max = max([x_["p95_ms"] or 0 for x_ in series] + [1])
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 14 * len(probes)}" '
+             f'font-family="sans-serif" font-size="10">',
+             f'<rect x="{left}" y="{top}" width="{w - left - 10}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>']
+    ratio_pts = " ".join(f"{x(p['t']):.1f},{top + plot_h * (1 - (p['failures'] / p['requests'] if p['requests'] else 0)):.1f}"
+                         for p in series)
+    parts.append(f'<polyline fill="none" stroke="#d62728" stroke-width="1.5" points="{ratio_pts}"/>')
+    for key, color in (("p50_ms", "#1f77b4"), ("p95_ms", "#9ecae1")):
+        pts = " ".join(f"{x(p['t']):.1f},{top + plot_h * (1 - (p[key] or 0) / lat_max):.1f}" for p in series)
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1" points="{pts}"/>')
+    for name, t in tl["marks"].items():
+        if name in ("inject", "detect", "decide", "recovered"):
+            parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#333" '
+                         f'stroke-dasharray="3,2"/><text x="{x(t) + 2:.1f}" y="{top + 10}">{name} {t:.1f}s</text>')
+    y0 = top + plot_h + 8
+    for i, pname in enumerate(probes):
+        y = y0 + 14 * i
+        parts.append(f'<text x="2" y="{y + 9}">{html.escape(pname)}</text>')
+        for p in tl["probe_samples"]:
+            if p["probe"] == pname:
+                parts.append(f'<rect x="{x(p["t"]):.1f}" y="{y}" width="3" height="10" '
+                             f'fill="{"#2ca02c" if p["ok"] else "#d62728"}"/>')
+    parts.append(f'<text x="{left}" y="{y0 + 14 * len(probes) + 10}">red: failed-request ratio (0-100 %), '
+                 f'blue: p50 / light blue: p95 latency (0-{lat_max:.0f} ms); time axis 0-{t_max:.0f} s</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def report_html(journal: dict, regressions: list[str], trend: dict[str, list[float]]) -> str:
+    e = html.escape
+    rows = _rows(journal)
+    body = [f"<h1>rollback-drill report {e(journal['run_id'])}</h1>",
+            f"<p>{'complete' if journal.get('complete') else '<b>INCOMPLETE run</b>'} · started "
+            f"{e(journal['started_at'])} · runbook {e(str(journal['environment'].get('runbook', {}).get('path')))} "
+            f"(sha256 {e(str(journal['environment'].get('runbook', {}).get('sha256', ''))[:12])})</p>",
+            "<table id='summary'><tr><th>scenario</th><th>trigger</th><th>level</th><th>target</th><th>detected</th>"
+            "<th>recovery</th><th>verdict</th><th>findings</th></tr>"]
+    for r in rows:
+        cls = "pass" if r["verdict"] == "passed" else "fail"
+        body.append(f"<tr class='{cls}'><td>{e(r['name'])}</td><td>{r['trigger']}</td><td>{r['level'] or '—'}</td>"
+                    f"<td>{r['target']}</td><td class='detect'>{_fmt(r['detect'])}</td>"
+                    f"<td class='recovery'>{_fmt(r['recovery'])}</td><td>{r['verdict']}</td><td>{r['findings']}</td></tr>")
+    body.append("</table>")
+    if trend:
+        body.append("<h2>Recovery time per level across runs</h2><ul>")
+        for lv, xs in sorted(trend.items()):
+            body.append(f"<li>Level {lv}: {', '.join(f'{v:.1f}s' for v in xs)}</li>")
+        body.append("</ul>")
+    if regressions:
+        body.append("<h2>Regressions</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in regressions) + "</ul>")
+    for s in journal["scenarios"]:
+        body.append(f"<h2>{e(s['name'])} — {e(s.get('verdict', 'unknown'))}</h2>")
+        if "timeline" not in s:
+            continue
+        body.append(_chart(s))
+        if s.get("findings"):
+            body.append("<h3>Runbook findings</h3><ul>" + "".join(
+                f"<li>line {f['line']}: <code>{e(f['command'])}</code>: {e(f['problem'])} → {e(f['action'])}</li>"
+                for f in s["findings"]) + "</ul>")
+        if s.get("checklist"):
+            body.append("<h3>実施後 checklist</h3><ul>" + "".join(
+                f"<li>{'✔' if c['ok'] else '✘' if c['ok'] is False else '–'} {e(c['item'])}: {e(c['evidence'])}</li>"
+                for c in s["checklist"]) + "</ul>")
+        body.append("<h3>Command transcript</h3><table class='cmds'><tr><th>start</th><th>end</th><th>exit</th>"
+                    "<th>command</th><th>output (redacted)</th></tr>")
+        for c in s["timeline"]["commands"]:
+            sub = f"<br><i>substituted: {e(c['substitution'])}</i>" if c.get("substitution") else ""
+            note = f"<br><i>{e(c['note'])}</i>" if c.get("note") else ""
+            body.append(f"<tr><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td><td>{c['exit_code']}</td>"
+                        f"<td><code>{e(c['ran'])}</code>{sub}{note}</td><td><pre>{e(c['output'][-600:])}</pre></td></tr>")
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px;vertical-align:top}"
+             "tr.pass td{background:#eaf7ea}tr.fail td{background:#fbeaea}pre{margin:0;white-space:pre-wrap;"
+             "max-width:420px}code{font-size:11px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>rollback-drill {e(journal['run_id'])}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def update_history(history: Path, journal: dict) -> tuple[list[str], dict[str, list[float]]]:
+    """Append this run's recovery times per level; return regressions and the trend per level."""
+    entries: list[dict] = []
+    if history.exists():
+        try:
+            entries = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, ValueError) as e:
+            raise EvidenceError(f"history file {history} is unreadable ({e}); move it aside to start a new "
+                                f"history - it was left untouched") from None
+    now: dict[str, list[float]] = {}
+    for s in journal["scenarios"]:
+        if s.get("level") and s.get("durations", {}).get("recovery_s") is not None:
+            now.setdefault(str(s["level"]["number"]), []).append(s["durations"]["recovery_s"])
+    regressions = []
+    trend: dict[str, list[float]] = {}
+    for lv, xs in now.items():
+        past = [v for e in entries for v in e.get("recovery_s", {}).get(lv, [])][-HISTORY_WINDOW:]
+        trend[lv] = past + xs
+        if len(past) >= 3:
+            med = statistics.median(past)
+            worst = max(xs)
+            if worst > med * (1 + REGRESSION_MARGIN):
+                regressions.append(f"Level {lv}: recovery {worst:.1f}s is slower than the recent median "
+                                   f"{med:.1f}s by more than {REGRESSION_MARGIN:.0%}")
+    line = json.dumps({"run_id": journal["run_id"], "started_at": journal["started_at"], "recovery_s": now})
+    with history.open("a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    return regressions, trend
+
+
+def write_reports(run_dir: Path, journal: dict, history: Path | None = None) -> None:
+    regressions, trend = update_history(history, journal) if history else ([], {})
+    atomic_write(run_dir / "report.html", report_html(journal, regressions, trend))
+    atomic_write(run_dir / "summary.md", summary_md(journal, regressions))

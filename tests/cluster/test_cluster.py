@@ -1,0 +1,135 @@
+"""The drill cluster does what drills need: real node, images, DNS, Ingress, kubectl and helm."""
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from rollback_drill.cluster.local import LocalCluster
+from rollback_drill.images import stub_image
+from rollback_drill.kube import Kube, write_drill_kubeconfig
+
+NS = "cluster-test"
+HOST = "cluster-test.local"
+
+APP = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: echo, labels: {{app: echo}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: echo}}}}
+  template:
+    metadata: {{labels: {{app: echo}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: echo
+          image: IMAGE
+          imagePullPolicy: IfNotPresent
+          command: ["python3", "-m", "http.server", "8000", "--directory", "/opt/mastodon"]
+          ports: [{{name: http, containerPort: 8000}}]
+          readinessProbe: {{httpGet: {{path: /, port: http}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: echo}}
+spec:
+  rules:
+    - host: {HOST}
+      http:
+        paths:
+          - {{path: /, pathType: Prefix, backend: {{service: {{name: echo, port: {{number: 80}}}}}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def kube(cluster, tmp_path_factory):
+    image = stub_image()
+    cluster.load_image(image.archive, image.name)
+    k = Kube(write_drill_kubeconfig(cluster.kubeconfig, tmp_path_factory.mktemp("kc") / "kubeconfig", NS),
+             cluster.bin_dir, NS)
+    k.kubectl("create", "namespace", NS, check=False)
+    k.kubectl("apply", "-f", "-", input=APP.replace("IMAGE", image.name))
+    k.wait_rollout("echo", 120)
+    yield k
+    k.kubectl("delete", "namespace", NS, "--wait=false")
+
+
+def test_node_is_ready(cluster):
+    st = cluster.status()
+    assert st.ready and st.kubernetes_version == "v1.34.4"
+    assert st.ingress_url.startswith("http://127.0.0.1:")
+
+
+def test_a_locally_built_image_runs_and_kubectl_logs_exec_work(kube):
+    pods = kube.get_json("pods", "-l", "app=echo")["items"]
+    assert pods and pods[0]["status"]["phase"] == "Running"
+    out = kube.kubectl("exec", "deployment/echo", "--", "python3", "-c", "print(6*7)").stdout
+    assert out.strip() == "42"
+    assert kube.kubectl("logs", "deployment/echo", "--tail=5").returncode == 0
+
+
+def test_service_resolves_through_cluster_dns_from_another_pod(kube):
+    code = ("import socket,urllib.request;"
+            f"print(socket.gethostbyname('echo.{NS}.svc.cluster.local'));"
+            f"print(urllib.request.urlopen('http://echo.{NS}.svc.cluster.local/', timeout=5).status)")
+    out = kube.kubectl("exec", "deployment/echo", "--", "python3", "-c", code).stdout.split()
+    svc_ip = kube.get_json("service", "echo")["spec"]["clusterIP"]
+    assert out == [svc_ip, "200"]
+
+
+def test_ingress_on_loopback_routes_to_the_service(cluster, kube):
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            req = urllib.request.Request(cluster.ingress_url + "/bin/", headers={"Host": HOST})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                assert r.status == 200 and b"bundle" in r.read()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_scale_and_wait(kube):
+    kube.scale("echo", 2)
+    kube.kubectl("wait", "--for=condition=available", "deployment/echo", "--timeout=60s")
+    assert kube.get_json("deployment", "echo")["status"]["readyReplicas"] == 2
+    kube.scale("echo", 1)
+
+
+def test_apply_k_and_helm_install_uninstall_of_a_local_chart(kube, tmp_path):
+    base = tmp_path / "kust"
+    base.mkdir()
+    (base / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-kustomize}\ndata: {a: b}\n")
+    (base / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    kube.kubectl("apply", "-k", str(base))
+    assert kube.get_json("configmap", "from-kustomize")["data"] == {"a": "b"}
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-cm}\ndata: {x: y}\n")
+    kube.helm("install", "tiny", str(chart), "-n", NS, "--wait")
+    assert kube.get_json("configmap", "tiny-cm")["data"] == {"x": "y"}
+    kube.helm("uninstall", "tiny", "-n", NS, "--wait")
+    assert kube.kubectl("get", "configmap", "tiny-cm", check=False).returncode != 0
+
+
+def test_status_json_fields(cluster):
+    from click.testing import CliRunner
+    from rollback_drill.cli import main
+    r = CliRunner().invoke(main, ["cluster", "status", "--json"])
+    data = json.loads(r.output)
+    assert {"provider", "kubeconfig", "kubernetes_version", "ingress_url"} <= set(data)
+    assert isinstance(cluster, LocalCluster) == (data["provider"] == "local")

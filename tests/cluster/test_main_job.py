@@ -1,0 +1,31 @@
+"""The README's main job on the real cluster: `rollback-drill run` (Level 1 under C1) end to end,
+and its report checked against its journal."""
+
+import json
+import re
+
+from rollback_drill import load as _load  # noqa: F401 - locust patches gevent first
+from rollback_drill.runner import EXIT_FINDING, EXIT_OK, run_single
+
+
+def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("ROLLBACK_DRILL_REPORTS", str(tmp_path))
+    lines: list[str] = []
+    code = run_single(1, "C1", str(__import__("rollback_drill").DEFAULT_RUNBOOK), None, echo=lines.append)
+    assert code in (EXIT_OK, EXIT_FINDING), "\n".join(lines)
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert journal["complete"] is True and journal["schema_version"] == 1
+    s = journal["scenarios"][0]
+    assert s["verdict"] == "passed" and s["level"]["target_max_s"] == 120
+    printed = next(ln for ln in lines if ln.startswith("Level 1 under C1"))
+    assert f"recovery time {s['durations']['recovery_s']:.1f}s (target 60-120s)" in printed
+    page = (run_dir / "report.html").read_text()
+    m = re.search(r"<td class='recovery'>([\d.]+)s</td>", page)
+    assert m and float(m.group(1)) == round(s["durations"]["recovery_s"], 1)
+    m = re.search(r"<td class='detect'>([\d.]+)s</td>", page)
+    assert m and float(m.group(1)) == round(s["durations"]["detection_latency_s"], 1)
+    assert "summary" in (run_dir / "summary.md").read_text() or "passed" in (run_dir / "summary.md").read_text()
+    for secret in __import__("rollback_drill.deploy", fromlist=["environment"]).environment(cluster).secret_values():
+        for f in run_dir.iterdir():
+            assert secret not in f.read_text(errors="replace"), f"secret value in {f.name}"

@@ -1,0 +1,30 @@
+"""The console script's `runbook` command and its one-line errors."""
+
+import json
+
+from click.testing import CliRunner
+
+from rollback_drill.cli import main
+
+
+def test_runbook_json_has_targets_in_seconds_and_commands():
+    r = CliRunner().invoke(main, ["runbook", "--json"])
+    assert r.exit_code == 0
+    model = json.loads(r.output)
+    assert [(lv["number"], lv["target_min_s"], lv["target_max_s"]) for lv in model["levels"]] == [
+        (1, 60.0, 120.0), (2, 300.0, 600.0), (3, 1800.0, 7200.0)]
+    assert model["levels"][0]["commands"][0]["text"] == "kubectl scale deployment mastodon-web --replicas=1"
+
+
+def test_runbook_text_output():
+    r = CliRunner().invoke(main, ["runbook"])
+    assert r.exit_code == 0 and "Level 3: データベースのロールバック（最終手段）  target 1800-7200s" in r.output
+
+
+def test_broken_runbook_is_one_clear_line(tmp_path):
+    p = tmp_path / "rb.md"
+    p.write_text("# x\n\n## ロールバックの判断基準\n\n### Critical（即座にロールバック）\n- [ ] down\n")
+    r = CliRunner().invoke(main, ["runbook", str(p)])
+    assert r.exit_code == 2
+    assert r.output.strip() == f"rollback-drill: runbook does not parse: {p}:1: expected a section " \
+                               "'## ロールバックレベル' (the rollback levels)"

@@ -1,0 +1,51 @@
+"""report.html and summary.md are derived from the journal; history flags regressions."""
+
+import json
+import re
+
+import pytest
+
+from rollback_drill.evidence import EvidenceError
+from rollback_drill.report import report_html, summary_md, update_history
+
+
+def _journal(recovery: float, run_id: str = "r1") -> dict:
+    return {"run_id": run_id, "started_at": "2026-11-29T00:00:00+00:00", "complete": True,
+            "environment": {"runbook": {"path": "rb.md", "sha256": "abc"}},
+            "scenarios": [{"name": "L1 under C1", "verdict": "passed", "trigger": {"id": "C1"},
+                           "level": {"number": 1, "target_min_s": 60, "target_max_s": 120},
+                           "durations": {"detection_latency_s": 1.5, "recovery_s": recovery},
+                           "findings": [{"line": 3, "command": "false", "problem": "exit 1", "action": "went on"}],
+                           "checklist": [{"item": "ok", "ok": True, "evidence": "x"}],
+                           "timeline": {"marks": {"inject": 1.0, "detect": 2.5, "decide": 2.5, "recovered": 9.0},
+                                        "load_series": [{"t": 0.0, "requests": 10, "failures": 1, "errors_5xx": 1,
+                                                         "p50_ms": 10, "p95_ms": 20}],
+                                        "probe_samples": [{"probe": "health", "t": 0.1, "ok": True}],
+                                        "commands": [{"start": 2.6, "end": 2.9, "exit_code": 0, "ran": "kubectl x",
+                                                      "output": "<ok>", "substitution": "", "note": ""}]}}]}
+
+
+def test_html_numbers_equal_the_journal():
+    j = _journal(6.34)
+    page = report_html(j, [], {})
+    assert re.search(r"<td class='recovery'>6\.3s</td>", page) and "<td class='detect'>1.5s</td>" in page
+    assert "&lt;ok&gt;" in page and "<svg" in page and "http" not in page.split("<body>")[1].split("xmlns")[0]
+    assert "| L1 under C1 | C1 | 1 | 60-120s | 1.5s | 6.3s | passed | 1 |" in summary_md(j, [])
+
+
+def test_history_trend_and_regression(tmp_path):
+    h = tmp_path / "history.jsonl"
+    for i, r in enumerate([6.0, 6.5, 7.0]):
+        regs, _ = update_history(h, _journal(r, f"r{i}"))
+        assert regs == []
+    regs, trend = update_history(h, _journal(20.0, "slow"))
+    assert trend["1"] == [6.0, 6.5, 7.0, 20.0] and "slower than the recent median 6.5s" in regs[0]
+    assert len(h.read_text().splitlines()) == 4
+
+
+def test_unreadable_history_is_a_clear_error_and_left_untouched(tmp_path):
+    h = tmp_path / "history.jsonl"
+    h.write_text("{broken\n")
+    with pytest.raises(EvidenceError, match="unreadable"):
+        update_history(h, _journal(6.0))
+    assert h.read_text() == "{broken\n"
