@@ -218,7 +218,10 @@ class Drill:
         records = run_commands(self.ctx, step4, None)
         by_text = {r.text: r for r in records}
         now = self.tl.now()
-        recent_ok = self.probes.all_green(now - 1.5)
+        since = self.tl.marks.get("recovered", now - self.cfg.stability_s)
+        bad = [f"{s.probe} at {s.t:.1f}s: {s.detail}" for s in self.tl.samples if s.t >= since and not s.ok]
+        seen = {s.probe for s in self.tl.samples if s.t >= since}
+        recent_ok = not bad and seen >= set(self.probes.names)
 
         def rec_ok(pred) -> tuple[bool, str]:
             for text, r in by_text.items():
@@ -248,7 +251,9 @@ class Drill:
             elif "バックグラウンドジョブ" in item:
                 ok, ev = worker_ok and self._probe_ok("jobs", now), worker_ev + " and jobs probe"
             elif "モニタリング" in item:
-                ok, ev = recent_ok, "all steady-state probes green"
+                ok = recent_ok
+                ev = (f"every probe sample since recovery ({since:.1f}s) green" if ok else
+                      f"failing since recovery: {bad[:3]}; probes seen {sorted(seen)}")
             else:
                 results.append({"item": item, "ok": None, "evidence": "not automated"})
                 continue

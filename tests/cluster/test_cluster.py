@@ -57,11 +57,12 @@ def kube(cluster, tmp_path_factory):
     cluster.load_image(image.archive, image.name)
     k = Kube(write_drill_kubeconfig(cluster.kubeconfig, tmp_path_factory.mktemp("kc") / "kubeconfig", NS),
              cluster.bin_dir, NS)
-    k.kubectl("create", "namespace", NS, check=False)
+    k.kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=60s", timeout=90)
+    k.kubectl("create", "namespace", NS)
     k.kubectl("apply", "-f", "-", input=APP.replace("IMAGE", image.name))
     k.wait_rollout("echo", 120)
     yield k
-    k.kubectl("delete", "namespace", NS, "--wait=false")
+    k.kubectl("delete", "namespace", NS, "--wait=true", "--timeout=60s", check=False, timeout=90)
 
 
 def test_node_is_ready(cluster):
@@ -119,9 +120,9 @@ def test_apply_k_and_helm_install_uninstall_of_a_local_chart(kube, tmp_path):
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
     (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-cm}\ndata: {x: y}\n")
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-cm}\ndata: {x: 'z'}\n")
     kube.helm("install", "tiny", str(chart), "-n", NS, "--wait")
-    assert kube.get_json("configmap", "tiny-cm")["data"] == {"x": "y"}
+    assert kube.get_json("configmap", "tiny-cm")["data"] == {"x": "z"}
     kube.helm("uninstall", "tiny", "-n", NS, "--wait")
     assert kube.kubectl("get", "configmap", "tiny-cm", check=False).returncode != 0
 

@@ -22,7 +22,8 @@ def test_runbook_commands_printing_secrets_are_redacted_everywhere(deployed, tmp
     recs = run_commands(ctx, [Command(c, i) for i, c in enumerate(cmds)], None)
     assert all(r.exit_code == 0 for r in recs), [(r.text, r.output) for r in recs]
     assert "[REDACTED]" in recs[1].output  # the password line itself
-    j = Journal(tmp_path / "run", {"runbook": load_runbook(DEFAULT_RUNBOOK).path}, Redactor(secrets))
+    rb = load_runbook(DEFAULT_RUNBOOK)
+    j = Journal(tmp_path / "run", {"runbook": {"path": rb.path, "sha256": rb.sha256}}, Redactor(secrets))
     j.add_scenario({"name": "secrets", "timeline": tl.to_dict()})
     j.finish(history=tmp_path / "history.jsonl")
     for f in (tmp_path / "run").iterdir():
