@@ -62,6 +62,15 @@ def _run(cmd: list[str], check: bool = True, timeout: float = 60, **kw) -> subpr
     return proc
 
 
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat (start time in clock ticks since boot), '' when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def _port_owner(host: str, port: int) -> str | None:
     """Who holds host:port, or None when it is free (checked by binding, not by scanning)."""
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM) if port == 53 else (socket.SOCK_STREAM,):
@@ -392,19 +401,22 @@ state = "{self.run_dir / 'containerd' / 'state'}"
         log = open(self.logs / f"{comp}.log", "ab")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env={**os.environ, **(env or {})}, cwd=self.root)
-        (self.pids / f"{comp}.pid").write_text(str(proc.pid))
+        (self.pids / f"{comp}.pid").write_text(f"{proc.pid} {_start_time(proc.pid)}")
 
     def _pid(self, comp: str) -> int | None:
+        """The component's pid, only while it is the very process we started.
+
+        The pid file holds the pid and the process start time: a recycled pid has another start
+        time. (Matching the command line instead races with exec: a just-spawned child reading its
+        binary from a cold disk has an empty cmdline for a while.)
+        """
         f = self.pids / f"{comp}.pid"
         try:
-            pid = int(f.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            pid_s, started = f.read_text().split()
+            pid = int(pid_s)
         except (OSError, ValueError):
             return None
-        # Only a process that is really ours: guards against a recycled pid.
-        if str(self.root).encode() in cmdline or f"127.0.0.1:{INGRESS_PORT}".encode() in cmdline:
-            return pid
-        return None
+        return pid if _start_time(pid) == started else None
 
     def _alive(self, comp: str) -> bool:
         pid = self._pid(comp)
