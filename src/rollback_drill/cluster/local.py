@@ -199,8 +199,10 @@ class LocalCluster(Cluster):
                 continue  # our own bridge address does not exist yet
             owner = _port_owner(host, port)
             if owner:
+                hint = " or set ROLLBACK_DRILL_INGRESS_PORT to a free port" if comp == "traefik" else ""
                 raise ClusterError(f"port {host}:{port} needed by {comp} is already in use by {owner}: "
-                                   f"stop that process (or set ROLLBACK_DRILL_INGRESS_PORT for the Ingress)")
+                                   f"stop that process{hint} (a cluster left by an older rollback-drill: "
+                                   f"'rollback-drill cluster down' after stopping it)")
 
     def _binaries(self, build: bool = True) -> Path | None:
         """The cached Kubernetes binaries; built from the Go module proxy when missing."""
