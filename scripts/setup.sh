@@ -28,4 +28,10 @@ fi
 
 echo "setup: Kubernetes binaries (cold build: ~15 min on 2 cores; cached afterwards)"
 bash cluster/local/build-binaries.sh >/dev/null
+CACHE="${ROLLBACK_DRILL_CACHE:-/var/cache/rollback-drill}"
+if [[ ! -x "$CACHE/tools/actionlint" ]]; then
+  echo "setup: actionlint (lints the nightly workflow) from the Go module proxy"
+  GOTOOLCHAIN=local GOBIN="$CACHE/tools" GOCACHE="$CACHE/gocache" GOPATH="$CACHE/gopath" \
+    go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
+fi
 echo "setup: done"

@@ -13,7 +13,8 @@ def cluster():
     return c
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def deployed(cluster):
+    """The just-migrated state, restored for each module (a drill earlier may have rolled it back)."""
     from rollback_drill.deploy import deploy
-    return deploy(cluster, log=lambda m: None)
+    return deploy(cluster, reset=True, log=lambda m: None)
