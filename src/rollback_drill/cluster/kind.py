@@ -31,6 +31,20 @@ class KindCluster(Cluster):
     def ingress_url(self) -> str:
         return "http://127.0.0.1:8088"
 
+    @property
+    def pod_host_address(self) -> str:
+        """The gateway of kind's Docker network: the runner's address as seen from the pods.
+
+        PostgreSQL and Redis run on the runner (outside the cluster, like Cloud SQL) and listen there.
+        """
+        p = subprocess.run(["docker", "network", "inspect", "kind", "-f",
+                            "{{range .IPAM.Config}}{{if .Gateway}}{{.Gateway}} {{end}}{{end}}"],
+                           capture_output=True, text=True)
+        gateways = [g for g in p.stdout.split() if ":" not in g]  # IPv4 only
+        if p.returncode != 0 or not gateways:
+            raise ClusterError(f"cannot find kind's Docker network gateway: {p.stderr.strip() or 'no IPv4 gateway'}")
+        return gateways[0]
+
     def create_command(self) -> list[str]:
         return ["kind", "create", "cluster", "--name", CLUSTER_NAME, "--config", str(CONFIG),
                 "--kubeconfig", str(self.kubeconfig), "--wait", "120s"]
