@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(containerd runc containernetworking-plugins iptables conntrack debootstrap redis-server
-      postgresql postgresql-client socat iproute2 kmod openssl curl)
+      postgresql postgresql-client socat iproute2 kmod openssl curl chromium fonts-ipafont-gothic)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -49,3 +49,19 @@ def test_unreadable_history_is_a_clear_error_and_left_untouched(tmp_path):
     with pytest.raises(EvidenceError, match="unreadable"):
         update_history(h, _journal(6.0))
     assert h.read_text() == "{broken\n"
+
+
+def test_report_renders_offline_in_headless_chromium(tmp_path):
+    """Debian's chromium, no network: the page must render from the file alone (no CDN)."""
+    import shutil
+    import subprocess
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: run 'bash scripts/setup.sh'"
+    page = tmp_path / "report.html"
+    page.write_text(report_html(_journal(6.34), [], {"1": [6.0, 6.34]}), encoding="utf-8")
+    png = tmp_path / "report.png"
+    p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+                        f"--screenshot={png}", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert png.exists() and png.stat().st_size > 10_000, p.stderr[-500:]

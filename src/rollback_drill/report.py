@@ -77,10 +77,10 @@ def _chart(s: dict) -> str:
     for key, color in (("p50_ms", "#1f77b4"), ("p95_ms", "#9ecae1")):
         pts = " ".join(f"{x(p['t']):.1f},{top + plot_h * (1 - (p[key] or 0) / lat_max):.1f}" for p in series)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1" points="{pts}"/>')
-    for name, t in tl["marks"].items():
-        if name in ("inject", "detect", "decide", "recovered"):
-            parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#333" '
-                         f'stroke-dasharray="3,2"/><text x="{x(t) + 2:.1f}" y="{top + 10}">{name} {t:.1f}s</text>')
+    shown = [(n, t) for n, t in tl["marks"].items() if n in ("inject", "detect", "decide", "recovered")]
+    for i, (name, t) in enumerate(shown):  # labels on separate rows: the marks are often close together
+        parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#333" '
+                     f'stroke-dasharray="3,2"/><text x="{x(t) + 2:.1f}" y="{top + 10 + 11 * i}">{name} {t:.1f}s</text>')
     y0 = top + plot_h + 8
     for i, pname in enumerate(probes):
         y = y0 + 14 * i
