@@ -1,6 +1,5 @@
 """report.html and summary.md are derived from the journal; history flags regressions."""
 
-import json
 import re
 
 import pytest

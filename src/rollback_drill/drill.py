@@ -6,7 +6,6 @@ order, so a scenario reads like the drill and the CLI runs the very same engine.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 from rollback_drill import load as _load  # noqa: F401 - locust patches gevent before anything else

@@ -11,7 +11,7 @@ import io
 import time
 from dataclasses import dataclass
 
-from locust import FastHttpUser, between, constant_throughput, events, task  # noqa: F401 - patches gevent first
+from locust import FastHttpUser, constant_throughput, task  # noqa: I001 - locust patches gevent first
 from locust.env import Environment
 
 import gevent

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rollback_drill import load as _load  # noqa: F401 - locust patches gevent before anything else
 from rollback_drill.cluster import ClusterError, get_cluster
 from rollback_drill.drill import Drill, DrillError
-from rollback_drill.evidence import EvidenceError, Journal, Redactor, new_run_id, reports_dir
+from rollback_drill.evidence import EvidenceError, Journal, new_run_id, reports_dir
 from rollback_drill.runbook import RunbookError, load_runbook
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
@@ -24,7 +24,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     try:
         runbook = load_runbook(runbook_path)
         runbook.level(level_no)
-        if trigger_id.upper() != "L3":
+        if level_no != 3:
             runbook.trigger(trigger_id)
     except (RunbookError, KeyError) as e:
         echo(f"rollback-drill: {e.args[0] if isinstance(e, KeyError) else e}")
@@ -41,31 +41,38 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     run_dir = reports_dir() / new_run_id()
     journal = None
     try:
-        echo(f"drill: deploying the just-migrated state")
+        echo("drill: deploying the just-migrated state")
         drill.prepare()
         journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
-        echo(f"drill: load and probes on, waiting for steady state")
+        echo("drill: load and probes on, waiting for steady state")
         drill.start_traffic()
-        if trigger_id.upper() == "C4":
+        if level_no == 3:
+            # The last resort comes after Level 2: then the migration's damage to data is found.
+            echo("drill: Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows")
+            drill.run_level_first(2)
+            drill.corrupt_data()
+            det = drill.wait_detection()
+            echo(f"drill: detection: {det.reason}")
+        elif trigger_id.upper() == "C4":
             drill.declare("C4", "on-call SRE (declared in the drill)")
         else:
             drill.inject(trigger_id)
             echo(f"drill: injected {drill.fault.name} for {trigger_id}: {drill.fault.description}")
             det = drill.wait_detection()
             echo(f"drill: detection: {det.reason}")
-            if not det.fired:
-                res = drill.result(f"Level {level_no} under {trigger_id}")
-                journal.add_scenario(res)
-                journal.finish()
-                echo(f"FAILED: fault not detected within {drill.cfg.detection_timeout_s:.0f}s; journal {journal.path}")
-                return EXIT_TARGET_MISSED
+        name = f"Level {level_no} under {drill.trigger.id}"
+        if not drill.detection or not drill.detection.fired:
+            journal.add_scenario(drill.result(name))
+            journal.finish()
+            echo(f"FAILED: fault not detected within {drill.cfg.detection_timeout_s:.0f}s; journal {journal.path}")
+            return EXIT_TARGET_MISSED
         drill.decide()
         echo(f"drill: running Level {level_no} commands")
         drill.rollback(level_no)
-        rec = drill.wait_recovery()
+        drill.wait_recovery()
         drill.verify()
         drill.stop_traffic()
-        res = drill.result(f"Level {level_no} under {trigger_id}")
+        res = drill.result(name)
         journal.add_scenario(res)
         journal.finish()
     except (DrillError, EvidenceError) as e:
@@ -79,7 +86,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     d = res["durations"]
     lv = res["level"]
     measured = "not recovered" if d["recovery_s"] is None else f"{d['recovery_s']:.1f}s"
-    echo(f"Level {level_no} under {trigger_id}: detected in {d['detection_latency_s']}s, "
+    echo(f"{name}: detected in {d['detection_latency_s']}s, "
          f"recovery time {measured} (target {lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s) -> {res['verdict']}")
     for f in res["findings"]:
         echo(f"  finding (line {f['line']}): {f['command']}: {f['problem']} -> {f['action']}")
