@@ -80,9 +80,14 @@ def test_a_locally_built_image_runs_and_kubectl_logs_exec_work(kube):
 
 
 def test_service_resolves_through_cluster_dns_from_another_pod(kube):
-    code = ("import socket,urllib.request;"
-            f"print(socket.gethostbyname('echo.{NS}.svc.cluster.local'));"
-            f"print(urllib.request.urlopen('http://echo.{NS}.svc.cluster.local/', timeout=5).status)")
+    # kube-proxy programs a new Service's rules asynchronously: allow it a few seconds, as a client would.
+    code = ("import socket,time,urllib.request\n"
+            f"print(socket.gethostbyname('echo.{NS}.svc.cluster.local'))\n"
+            "for i in range(40):\n"
+            "    try:\n"
+            f"        print(urllib.request.urlopen('http://echo.{NS}.svc.cluster.local/', timeout=2).status); break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.5)\n")
     out = kube.kubectl("exec", "deployment/echo", "--", "python3", "-c", code).stdout.split()
     svc_ip = kube.get_json("service", "echo")["spec"]["clusterIP"]
     assert out == [svc_ip, "200"]

@@ -62,3 +62,27 @@ def test_bundle_answers_the_runbook_forms_and_refuses_others(deployed):
         "Current version: 20241001000000"
     bad = k.kubectl("exec", dep, "--", "bundle", "exec", "rails", "runner", "User.destroy_all", check=False)
     assert bad.returncode != 0 and "cannot evaluate" in bad.stderr
+
+
+def test_streaming_delivers_a_new_status_through_the_ingress(http, token, deployed):
+    """A real SSE stream through Traefik: a status posted after subscribing arrives as an update."""
+    import threading
+    got: list[str] = []
+    ready = threading.Event()
+
+    def listen():
+        with requests.get(deployed.ingress_url + "/api/v1/streaming/public?max_seconds=8",
+                          headers={"Host": HOST}, stream=True, timeout=10) as r:
+            for line in r.iter_lines(decode_unicode=True):
+                ready.set()
+                if line and line.startswith("data: "):
+                    got.append(line)
+                    return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert ready.wait(5), "stream did not open"
+    text = f"streamed {__import__('time').time()}"
+    assert http("POST", "/api/v1/statuses", json={"status": text}, headers=token).status_code == 200
+    t.join(10)
+    assert got and text in got[0]
