@@ -28,3 +28,10 @@ def test_broken_runbook_is_one_clear_line(tmp_path):
     assert r.exit_code == 2
     assert r.output.strip() == f"rollback-drill: runbook does not parse: {p}:1: expected a section " \
                                "'## ロールバックレベル' (the rollback levels)"
+
+
+def test_run_with_unknown_level_or_trigger_is_one_clear_line_before_touching_a_cluster():
+    r = CliRunner().invoke(main, ["run", "--level", "9", "--trigger", "C1"])
+    assert r.exit_code == 2 and "level 9 is not in" in r.output and "known: 1, 2, 3" in r.output
+    r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "Z9"])
+    assert r.exit_code == 2 and "trigger 'Z9' is not in" in r.output and "C1, C2" in r.output
