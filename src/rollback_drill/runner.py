@@ -88,6 +88,11 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     measured = "not recovered" if d["recovery_s"] is None else f"{d['recovery_s']:.1f}s"
     echo(f"{name}: detected in {d['detection_latency_s']}s, "
          f"recovery time {measured} (target {lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s) -> {res['verdict']}")
+    if res["data"]:
+        d3 = res["data"]
+        echo(f"  data lost by the restore (written after the backup): {d3.get('statuses_lost', 0)} of "
+             f"{d3.get('statuses_before_restore', 0)} statuses, {d3.get('media_attachments_lost', 0)} of "
+             f"{d3.get('media_attachments_before_restore', 0)} media")
     for f in res["findings"]:
         echo(f"  finding (line {f['line']}): {f['command']}: {f['problem']} -> {f['action']}")
     for c in res["checklist"]:
