@@ -13,7 +13,7 @@ Run on an up cluster: .venv/bin/python bench/drill_bench.py [--skip-suite]
 
 from __future__ import annotations
 
-from rollback_drill import load as _load  # noqa: F401 - locust patches gevent first
+from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent first
 
 import argparse
 import glob
@@ -61,8 +61,8 @@ def bench_suite() -> dict:
 
 def bench_recovery() -> dict:
     from rollback_drill.cluster import get_cluster
-    from rollback_drill.drill import Drill
-    from rollback_drill.runbook import load_runbook
+    from rollback_drill.drill.engine import Drill
+    from rollback_drill.runbook.model import load_runbook
     from rollback_drill import DEFAULT_RUNBOOK
     cluster = get_cluster()
     drill = Drill(cluster, load_runbook(DEFAULT_RUNBOOK))
@@ -102,9 +102,9 @@ def bench_recovery() -> dict:
 
 
 def bench_load(seconds: float = 20.0, users: int = 40) -> dict:
-    from rollback_drill.load import Load, LoadConfig
-    from rollback_drill.probes import Target
-    from rollback_drill.timeline import Timeline
+    from rollback_drill.observe.load import Load, LoadConfig
+    from rollback_drill.observe.probes import Target
+    from rollback_drill.observe.timeline import Timeline
     from rollback_drill.cluster import get_cluster
     tl = Timeline()
     target = Target(get_cluster().ingress_url, "no-such-host.invalid", "x", "x")

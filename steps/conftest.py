@@ -5,7 +5,7 @@ State lives in fixtures: the cluster and the journal per session, the drill per 
 
 from __future__ import annotations
 
-from rollback_drill import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
+from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
 
 import json
 from pathlib import Path
@@ -15,10 +15,11 @@ from pytest_bdd import given, parsers, then, when
 
 from rollback_drill import PROJECT_ROOT
 from rollback_drill.cluster import get_cluster
-from rollback_drill.deploy import PRE_MIGRATION_VERSION, teardown
-from rollback_drill.drill import Drill, DrillConfig
-from rollback_drill.evidence import Journal, new_run_id, reports_dir
-from rollback_drill.runbook import parse_runbook_text
+from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, teardown
+from rollback_drill.drill.engine import Drill, DrillConfig
+from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
+from rollback_drill.evidence.report import finish_run
+from rollback_drill.runbook.model import parse_runbook_text
 
 OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
 
@@ -38,7 +39,7 @@ def journal(cluster):
     holder: dict = {}
     yield holder
     if "journal" in holder:
-        holder["journal"].finish()
+        finish_run(holder["journal"])
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def _record(st: dict, journal_holder: dict, name: str) -> dict:
     drill.stop_traffic()
     res = drill.result(name)
     if "journal" not in journal_holder:
-        from rollback_drill.runner import environment_info
+        from rollback_drill.drill.runner import environment_info
         journal_holder["journal"] = Journal(reports_dir() / f"pytest-{new_run_id()}",
                                             environment_info(st["cluster"], st["runbook"], drill), drill.redactor)
     j = journal_holder["journal"]

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from rollback_drill.evidence import REDACTED, EvidenceError, Journal, Redactor, atomic_write, load_journal
+from rollback_drill.evidence.journal import REDACTED, EvidenceError, Journal, Redactor, atomic_write, load_journal
+from rollback_drill.evidence.report import finish_run
 
 
 def test_redactor_removes_plain_and_base64_secrets():
@@ -22,7 +23,7 @@ def test_journal_is_incomplete_until_finished_and_redacted(tmp_path):
     data = json.loads(j.path.read_text())
     assert data["complete"] is False and data["schema_version"] == 1
     j.add_scenario({"name": "s", "output": "password top-secret-value"})
-    j.finish(history=tmp_path / "history.jsonl")
+    finish_run(j, history=tmp_path / "history.jsonl")
     text = j.path.read_text()
     assert (tmp_path / "run1" / "report.html").exists() and (tmp_path / "run1" / "summary.md").exists()
     assert "top-secret-value" not in text and json.loads(text)["complete"] is True

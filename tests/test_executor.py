@@ -4,12 +4,12 @@ import os
 
 import pytest
 
-from rollback_drill import gcloud_standin
-from rollback_drill.evidence import Redactor
-from rollback_drill.executor import ExecContext, run_commands
-from rollback_drill.runbook import parse_commands
-from rollback_drill.substitutions import substitute
-from rollback_drill.timeline import Timeline
+from rollback_drill.runbook import gcloud_standin
+from rollback_drill.evidence.journal import Redactor
+from rollback_drill.runbook.executor import ExecContext, run_commands
+from rollback_drill.runbook.model import parse_commands
+from rollback_drill.runbook.substitutions import substitute
+from rollback_drill.observe.timeline import Timeline
 
 
 def _ctx(tmp_path, secrets=()):

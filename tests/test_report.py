@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from rollback_drill.evidence import EvidenceError
-from rollback_drill.report import report_html, summary_md, update_history
+from rollback_drill.evidence.journal import EvidenceError
+from rollback_drill.evidence.report import report_html, summary_md, update_history
 
 
 def _journal(recovery: float, run_id: str = "r1") -> dict:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rollback_drill.runbook import RunbookError, load_runbook, parse_duration_range, parse_runbook_text
+from rollback_drill.runbook.model import RunbookError, load_runbook, parse_duration_range, parse_runbook_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "seeds" / "rollback-runbook.ja.md"

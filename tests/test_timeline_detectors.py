@@ -1,8 +1,8 @@
 """Pure logic: recovery instant, detectors against the runbook's thresholds."""
 
-from rollback_drill.detectors import DetectorConfig, check
-from rollback_drill.runbook import Criterion, Trigger
-from rollback_drill.timeline import ProbeSample, Timeline, recovered_at
+from rollback_drill.observe.detectors import DetectorConfig, check
+from rollback_drill.runbook.model import Criterion, Trigger
+from rollback_drill.observe.timeline import ProbeSample, Timeline, recovered_at
 
 
 def _tl_with(samples: dict[str, list[tuple[float, bool]]]) -> Timeline:

@@ -32,7 +32,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the parsed model as JSON")
 def runbook_cmd(path: str, as_json: bool) -> None:
     """Parse a runbook and print its triggers, levels (targets in seconds) and commands."""
-    from rollback_drill.runbook import RunbookError, load_runbook
+    from rollback_drill.runbook.model import RunbookError, load_runbook
     try:
         rb = load_runbook(path)
     except RunbookError as e:
@@ -114,7 +114,7 @@ def cluster_down(provider: str | None) -> None:
 @click.option("--provider", default=None)
 def deploy_cmd(reset: bool, provider: str | None) -> None:
     """Deploy the stub Mastodon in the just-migrated state on the drill cluster (idempotent)."""
-    from rollback_drill.deploy import as_json, deploy
+    from rollback_drill.sut.deploy import as_json, deploy
     c = _cluster(provider)
     if not c.status().ready:
         _fail(f"the {c.name} cluster is not up: run 'rollback-drill cluster up' first", EXIT_HARNESS)
@@ -136,8 +136,8 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
     """Read-only: can each level of the runbook be executed here now? Table per level (+ JSON)."""
     from pathlib import Path as _P
 
-    from rollback_drill.preflight import format_table, run_preflight
-    from rollback_drill.runbook import RunbookError, load_runbook
+    from rollback_drill.runbook.preflight import format_table, run_preflight
+    from rollback_drill.runbook.model import RunbookError, load_runbook
     try:
         rb = load_runbook(runbook_path)
     except RunbookError as e:
@@ -145,7 +145,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
     if context:
         from rollback_drill.cluster import ClusterError
         from rollback_drill.cluster.existing import ExistingCluster
-        from rollback_drill.kube import Kube
+        from rollback_drill.cluster.kube import Kube
         try:
             c = ExistingCluster(context)
         except ClusterError as e:
@@ -155,7 +155,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         backups: list = []
         images_present = lambda img: True  # noqa: E731 - a remote node's images cannot be listed read-only
     else:
-        from rollback_drill.deploy import environment
+        from rollback_drill.sut.deploy import environment
         c = _cluster(None)
         if not c.status().ready:
             _fail("the drill cluster is not up: run 'rollback-drill cluster up' or pass --context", EXIT_HARNESS)
@@ -176,7 +176,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
 @click.option("--provider", default=None)
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
-    from rollback_drill.runner import run_single
+    from rollback_drill.drill.runner import run_single
     sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo))
 
 

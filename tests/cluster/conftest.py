@@ -16,5 +16,5 @@ def cluster():
 @pytest.fixture(scope="module")
 def deployed(cluster):
     """The just-migrated state, restored for each module (a drill earlier may have rolled it back)."""
-    from rollback_drill.deploy import deploy
+    from rollback_drill.sut.deploy import deploy
     return deploy(cluster, reset=True, log=lambda m: None)

@@ -7,8 +7,8 @@ import urllib.request
 import pytest
 
 from rollback_drill.cluster.local import LocalCluster
-from rollback_drill.images import stub_image
-from rollback_drill.kube import Kube, write_drill_kubeconfig
+from rollback_drill.sut.images import stub_image
+from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
 
 NS = "cluster-test"
 HOST = "cluster-test.local"

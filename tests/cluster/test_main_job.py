@@ -4,8 +4,8 @@ and its report checked against its journal."""
 import json
 import re
 
-from rollback_drill import load as _load  # noqa: F401 - locust patches gevent first
-from rollback_drill.runner import EXIT_FINDING, EXIT_OK, run_single
+from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent first
+from rollback_drill.drill.runner import EXIT_FINDING, EXIT_OK, run_single
 
 
 def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, monkeypatch):
@@ -26,6 +26,6 @@ def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, m
     m = re.search(r"<td class='detect'>([\d.]+)s</td>", page)
     assert m and float(m.group(1)) == round(s["durations"]["detection_latency_s"], 1)
     assert "summary" in (run_dir / "summary.md").read_text() or "passed" in (run_dir / "summary.md").read_text()
-    for secret in __import__("rollback_drill.deploy", fromlist=["environment"]).environment(cluster).secret_values():
+    for secret in __import__("rollback_drill.sut.deploy", fromlist=["environment"]).environment(cluster).secret_values():
         for f in run_dir.iterdir():
             assert secret not in f.read_text(errors="replace"), f"secret value in {f.name}"

@@ -3,8 +3,8 @@
 import shutil
 
 from rollback_drill import DEFAULT_RUNBOOK
-from rollback_drill.preflight import format_table, resource_versions, run_preflight
-from rollback_drill.runbook import load_runbook
+from rollback_drill.runbook.preflight import format_table, resource_versions, run_preflight
+from rollback_drill.runbook.model import load_runbook
 
 
 def test_preflight_is_read_only_and_finds_every_level_ready(cluster, deployed):

@@ -5,7 +5,7 @@ import io
 import pytest
 import requests
 
-from rollback_drill.deploy import HOST
+from rollback_drill.sut.deploy import HOST
 
 
 @pytest.fixture(scope="module")

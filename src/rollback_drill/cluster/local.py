@@ -154,7 +154,7 @@ class LocalCluster(Cluster):
             raise
 
     def down(self) -> None:
-        from rollback_drill.datastores import Datastores
+        from rollback_drill.sut.datastores import Datastores
         Datastores(NODE_IP).down()  # they listen on our bridge: stop them before it goes
         for comp in reversed(ORDER):
             if comp == "containerd":
@@ -293,7 +293,7 @@ class LocalCluster(Cluster):
             "--leader-elect=false", "--bind-address=127.0.0.1"])
 
     def _start_node(self, bins: Path) -> None:
-        from rollback_drill.images import pause_image
+        from rollback_drill.sut.images import pause_image
         pause = pause_image()
         cri = self.root / "containerd"
         cni = self.root / "cni"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from rollback_drill import load as _load  # noqa: F401 - locust patches gevent before anything else
+from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent before anything else
 from rollback_drill.cluster import ClusterError, get_cluster
-from rollback_drill.drill import Drill, DrillError
-from rollback_drill.evidence import EvidenceError, Journal, new_run_id, reports_dir
-from rollback_drill.runbook import RunbookError, load_runbook
+from rollback_drill.drill.engine import Drill, DrillError
+from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, reports_dir
+from rollback_drill.evidence.report import finish_run
+from rollback_drill.runbook.model import RunbookError, load_runbook
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
 
@@ -63,7 +64,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         name = f"Level {level_no} under {drill.trigger.id}"
         if not drill.detection or not drill.detection.fired:
             journal.add_scenario(drill.result(name))
-            journal.finish()
+            finish_run(journal)
             echo(f"FAILED: fault not detected within {drill.cfg.detection_timeout_s:.0f}s; journal {journal.path}")
             return EXIT_TARGET_MISSED
         drill.decide()
@@ -74,7 +75,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         drill.stop_traffic()
         res = drill.result(name)
         journal.add_scenario(res)
-        journal.finish()
+        finish_run(journal)
     except (DrillError, EvidenceError) as e:
         echo(f"rollback-drill: drill failed: {e}")
         return EXIT_HARNESS

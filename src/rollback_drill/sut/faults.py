@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from rollback_drill.kube import Kube
+from rollback_drill.cluster.kube import Kube
 
 FAULTS_CONFIGMAP = "mastodon-helm-faults"
 

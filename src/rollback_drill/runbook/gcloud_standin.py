@@ -17,7 +17,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from rollback_drill.datastores import INSTANCE, Datastores
+from rollback_drill.sut.datastores import INSTANCE, Datastores
 
 PROJECT = os.environ.get("ROLLBACK_DRILL_GCP_PROJECT", "rollback-drill")
 

@@ -16,8 +16,8 @@ from locust.env import Environment
 
 import gevent
 
-from rollback_drill.probes import Target
-from rollback_drill.timeline import Timeline
+from rollback_drill.observe.probes import Target
+from rollback_drill.observe.timeline import Timeline
 
 
 @dataclass

@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rollback_drill.kube import Kube
-from rollback_drill.runbook import Runbook
+from rollback_drill.cluster.kube import Kube
+from rollback_drill.runbook.model import Runbook
 
 
 @dataclass

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from rollback_drill import load as _load  # noqa: F401 - locust patches gevent before anything else
+from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent before anything else
 import gevent
 
 from rollback_drill.cluster import Cluster
-from rollback_drill.deploy import HOST, Environment, deploy
-from rollback_drill.detectors import PROBE_FOR_KIND, Detection, DetectorConfig, baseline_latency, check
-from rollback_drill.evidence import Redactor
-from rollback_drill.executor import ExecContext, run_commands
-from rollback_drill.faults import Fault, fault_for, inject
-from rollback_drill.load import Load, LoadConfig
-from rollback_drill.probes import Probes, Target
-from rollback_drill.runbook import Criterion, Runbook, Trigger
-from rollback_drill.timeline import Timeline, recovered_at
+from rollback_drill.sut.deploy import HOST, Environment, deploy
+from rollback_drill.observe.detectors import PROBE_FOR_KIND, Detection, DetectorConfig, baseline_latency, check
+from rollback_drill.evidence.journal import Redactor
+from rollback_drill.runbook.executor import ExecContext, run_commands
+from rollback_drill.sut.faults import Fault, fault_for, inject
+from rollback_drill.observe.load import Load, LoadConfig
+from rollback_drill.observe.probes import Probes, Target
+from rollback_drill.runbook.model import Criterion, Runbook, Trigger
+from rollback_drill.observe.timeline import Timeline, recovered_at
 
 PROBE_FOR_KIND.setdefault("data", "data")
 

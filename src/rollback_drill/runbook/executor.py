@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollback_drill.evidence import Redactor
-from rollback_drill.runbook import Command
-from rollback_drill.substitutions import prepare_shims, substitute
-from rollback_drill.timeline import CommandRecord, Timeline
+from rollback_drill.evidence.journal import Redactor
+from rollback_drill.runbook.model import Command
+from rollback_drill.runbook.substitutions import prepare_shims, substitute
+from rollback_drill.observe.timeline import CommandRecord, Timeline
 
 RETRY_BUDGET_S = 120.0
 

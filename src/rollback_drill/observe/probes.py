@@ -15,7 +15,7 @@ import gevent
 import gevent.event
 import requests
 
-from rollback_drill.timeline import ProbeSample, Timeline
+from rollback_drill.observe.timeline import ProbeSample, Timeline
 
 TIMEOUT = 2.0
 

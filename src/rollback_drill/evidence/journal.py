@@ -96,14 +96,12 @@ class Journal:
         self.data["scenarios"].append(scenario)
         self.write()
 
-    def finish(self, history: Path | None = None) -> None:
-        """Mark the journal complete, then derive report.html, summary.md and the history line."""
+    def finish(self) -> dict:
+        """Mark the journal complete; returns the redacted data (the reports are rendered from it)."""
         self.data["complete"] = True
         self.data["finished_at"] = datetime.now(timezone.utc).isoformat()
         self.write()
-        from rollback_drill.report import write_reports
-        write_reports(self.path.parent, self.redactor.redact_obj(self.data),
-                      history if history is not None else reports_dir() / "history.jsonl")
+        return self.redactor.redact_obj(self.data)
 
     def write(self) -> None:
         atomic_write(self.path, json.dumps(self.redactor.redact_obj(self.data), ensure_ascii=False, indent=2))

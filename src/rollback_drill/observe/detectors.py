@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from rollback_drill.runbook import Trigger
-from rollback_drill.timeline import Timeline
+from rollback_drill.runbook.model import Trigger
+from rollback_drill.observe.timeline import Timeline
 
 # Which steady-state probe tells each criterion kind.
 PROBE_FOR_KIND = {"db": "db", "login": "login", "jobs": "jobs", "media": "media", "feature": "streaming"}

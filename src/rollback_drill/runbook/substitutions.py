@@ -27,7 +27,7 @@ def prepare_shims(shim_dir: Path) -> Path:
     """Write the `gcloud` stand-in into `shim_dir` (put first on PATH while commands run)."""
     shim_dir.mkdir(parents=True, exist_ok=True)
     g = shim_dir / "gcloud"
-    g.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m rollback_drill.gcloud_standin \"$@\"\n")
+    g.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m rollback_drill.runbook.gcloud_standin \"$@\"\n")
     g.chmod(0o755)
     return shim_dir
 

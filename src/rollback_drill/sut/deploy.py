@@ -19,9 +19,9 @@ import yaml
 
 from rollback_drill import FIXTURES
 from rollback_drill.cluster import Cluster
-from rollback_drill.datastores import PG_PORT, REDIS_PORT, Credentials, Datastores
-from rollback_drill.images import stub_image
-from rollback_drill.kube import Kube, write_drill_kubeconfig
+from rollback_drill.sut.datastores import PG_PORT, REDIS_PORT, Credentials, Datastores
+from rollback_drill.sut.images import stub_image
+from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
 from rollback_drill.settings import state_dir
 
 NAMESPACE = "mastodon"

@@ -12,7 +12,7 @@ import json
 import statistics
 from pathlib import Path
 
-from rollback_drill.evidence import EvidenceError, atomic_write
+from rollback_drill.evidence.journal import EvidenceError, Journal, atomic_write, reports_dir
 
 REGRESSION_MARGIN = 0.5  # 50 % slower than the recent median
 HISTORY_WINDOW = 10
@@ -180,3 +180,9 @@ def write_reports(run_dir: Path, journal: dict, history: Path | None = None) -> 
     regressions, trend = update_history(history, journal) if history else ([], {})
     atomic_write(run_dir / "report.html", report_html(journal, regressions, trend))
     atomic_write(run_dir / "summary.md", summary_md(journal, regressions))
+
+
+def finish_run(journal: Journal, history: Path | None = None) -> None:
+    """Mark the journal complete, then derive report.html, summary.md and the history line."""
+    data = journal.finish()
+    write_reports(journal.path.parent, data, history if history is not None else reports_dir() / "history.jsonl")

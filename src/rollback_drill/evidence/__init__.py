@@ -1,0 +1,1 @@
+"""Evidence: the journal written while a drill runs, and the reports rendered from it."""

@@ -1,0 +1,1 @@
+"""The system under test: the stub Mastodon's images, deployment, datastores and faults."""
