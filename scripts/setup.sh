@@ -19,7 +19,7 @@ fi
 # Debian starts its own redis/postgresql services on install where it can; the drill runs its own.
 for svc in redis-server postgresql; do service "$svc" stop >/dev/null 2>&1 || true; done
 
-if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd" 2>/dev/null; then
+if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd, kubernetes" 2>/dev/null; then
   echo "setup: creating .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip

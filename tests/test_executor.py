@@ -58,11 +58,13 @@ def test_curl_to_the_production_host_goes_to_the_local_ingress():
 
 @pytest.mark.parametrize("argv,code,msg", [
     (["sql", "backups", "restore", "1234567890123", "--backup-instance=mastodon-db", "--project=YOUR_PROJECT_ID"],
-     2, "required: --restore-instance"),
-    (["sql", "backups", "list", "--limit=5"], 2, "required: --instance"),
+     1, "not the project name [YOUR_PROJECT_ID]"),
+    (["sql", "backups", "restore", "123", "--backup-instance=mastodon-db", "--project=my-proj"],
+     2, "argument --restore-instance: Must be specified."),
+    (["sql", "operations", "list", "--limit=1"], 2, "argument --instance: Must be specified."),
     (["sql", "operations", "list", "--instance=mastodon-db", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["sql", "instances", "list"], 2, "does not implement"),
-    (["sql", "backups", "list", "--instance=mastodon-db", "--project=YOUR_PROJECT_ID"], 1, "HTTPError 403"),
+    (["sql", "backups", "list", "--instance=mastodon-db", "--project=my-proj"], 1, "HTTPError 403"),
 ])
 def test_gcloud_standin_rejects_what_gcloud_rejects(argv, code, msg, capsys):
     assert gcloud_standin.main(argv) == code

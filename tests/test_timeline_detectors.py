@@ -1,16 +1,37 @@
-"""Pure logic: recovery instant, detectors against the runbook's thresholds."""
+"""Pure logic: the recovery conditions (a)-(d), detectors against the runbook's thresholds, verdicts."""
 
+from rollback_drill.drill.recovery import RecoveryCheck
+from rollback_drill.drill.verdict import verdict
 from rollback_drill.observe.detectors import DetectorConfig, check
+from rollback_drill.observe.timeline import ComponentSample, ProbeSample, Timeline
 from rollback_drill.runbook.model import Criterion, Trigger
-from rollback_drill.observe.timeline import ProbeSample, Timeline, recovered_at
+
+OLD, HELM = "mastodon-web-5d9c-abcde", "mastodon-helm-web-7c-xyz12"
 
 
-def _tl_with(samples: dict[str, list[tuple[float, bool]]]) -> Timeline:
+def _tl_with(samples: dict[str, list[tuple[float, bool]]], served_by: str = OLD,
+             components: list[tuple[float, bool]] | None = None) -> Timeline:
     tl = Timeline()
     for probe, ss in samples.items():
         for t, ok in ss:
-            tl.add_sample(ProbeSample(probe, t, ok, 0.01))
+            tl.add_sample(ProbeSample(probe, t, ok, 0.01, served_by=served_by))
+    horizon = max((t for ss in samples.values() for t, _ in ss), default=0.0)
+    for t, ok in components if components is not None else [(i * 0.5, True) for i in range(int(horizon * 2) + 2)]:
+        tl.add_component_sample(ComponentSample(t, ok, "restored" if ok else "mastodon-web not Available"))
     return tl
+
+
+def _judge(pod: str) -> tuple[bool, str]:
+    return (pod.startswith("mastodon-web-"), "owned by Deployment " + pod.rsplit("-", 2)[0])
+
+
+def _check(tl: Timeline, probes, trigger=None, baseline=None, stability=10.0) -> RecoveryCheck:
+    return RecoveryCheck(tl, trigger, tuple(probes), DetectorConfig(), baseline, stability, 0.05, _judge)
+
+
+def recovered_at(tl, probes, since, stability_s, max_error_ratio, until, trigger=None, baseline=None):
+    c = RecoveryCheck(tl, trigger, tuple(probes), DetectorConfig(), baseline, stability_s, max_error_ratio, _judge)
+    return c.evaluate(since, until).t_recovered
 
 
 def test_recovery_is_first_instant_from_which_all_probes_stay_green():
@@ -31,11 +52,74 @@ def test_no_recovery_without_samples_or_before_the_window_ends():
     assert recovered_at(tl, ["a", "silent"], 0.0, 1.0, 0.05, until=5.0) is None
 
 
+def test_no_recovery_without_component_observations():
+    tl = _tl_with({"a": [(i * 0.5, True) for i in range(60)]}, components=[])
+    rec = _check(tl, ["a"]).evaluate(0.0, 30.0)
+    assert rec.t_recovered is None
+    assert [c.key for c in rec.failing()] == ["d"] and "no observation" in rec.failing()[0].detail
+
+
 def test_recovery_needs_the_error_ratio_under_threshold():
     tl = _tl_with({"a": [(i * 0.5, True) for i in range(60)]})
     for i in range(200):
         tl.record_request(0.01, 500 if i % 4 == 0 and i < 100 else 200, t=i * 0.1)  # 25 % errors until 10 s
     assert recovered_at(tl, ["a"], 0.0, 5.0, 0.05, until=30.0) >= 5.0
+
+
+def test_green_probes_from_the_helm_stack_are_not_recovery():
+    """The rollback that did nothing: everything answers, but from the stack it should have left."""
+    tl = _tl_with({"a": [(i * 0.5, True) for i in range(60)]}, served_by=HELM)
+    rec = _check(tl, ["a"]).evaluate(0.0, 30.0)
+    assert rec.t_recovered is None
+    (c,) = rec.failing()
+    assert c.key == "c" and HELM in c.detail
+
+
+def test_load_answered_by_the_helm_stack_blocks_recovery():
+    tl = _tl_with({"a": [(i * 0.5, True) for i in range(60)]})
+    for i in range(300):
+        tl.record_request(0.01, 200, t=i * 0.1, served_by=HELM if i < 150 else OLD)  # Helm answers until 15 s
+    rec = _check(tl, ["a"]).evaluate(0.0, 30.0)
+    assert rec.t_recovered is not None and rec.t_recovered >= 15.0
+
+
+def test_latency_criterion_must_be_false_again_even_when_probes_are_green():
+    trig = Trigger("M3", "Medium", 1800.0, Criterion("performance degraded", 1, "performance"))
+    tl = _tl_with({"a": [(i * 0.5, True) for i in range(80)]})
+    for i in range(400):
+        tl.record_request(0.7 if i < 200 else 0.05, 200, t=i * 0.1, served_by=OLD)  # slow until 20 s
+    rec = _check(tl, ["a"], trig, baseline=0.05).evaluate(0.0, 40.0)
+    assert rec.t_recovered is not None and rec.t_recovered >= 20.0
+    slow = _check(tl, ["a"], trig, baseline=0.05).evaluate(0.0, 19.0)
+    assert slow.t_recovered is None and slow.failing()[0].key == "a" and "median latency" in slow.failing()[0].detail
+
+
+def test_a_declared_criterion_is_said_to_be_unmeasurable_not_green():
+    trig = Trigger("C4", "Critical", 0.0, Criterion("security problem", 1, "security"))
+    tl = _tl_with({"a": [(i * 0.5, True) for i in range(60)]})
+    rec = _check(tl, ["a"], trig).evaluate(0.0, 30.0)
+    a = rec.conditions[0]
+    assert rec.t_recovered == 0.0 and a.holds and "not measurable" in a.detail and "declared by a person" in a.detail
+
+
+def test_each_condition_says_since_when_it_held():
+    grid = [i * 0.5 for i in range(60)]
+    tl = _tl_with({"a": [(t, t >= 3.0) for t in grid]}, components=[(t, t >= 6.0) for t in grid])
+    rec = _check(tl, ["a"]).evaluate(0.0, 30.0)
+    held = {c.key: c.held_since for c in rec.conditions}
+    assert rec.t_recovered == 6.0 and held["b"] == 3.0 and held["d"] == 6.0
+
+
+def test_verdicts():
+    base = dict(detected=True, level_run=True, recovery_s=10.0, target_max_s=120.0, decision_s=0.5,
+                decision_deadline_s=0.0, decision_slack_s=1.0, checks_ok=True)
+    assert verdict(**base) == "passed"
+    assert verdict(**{**base, "decision_s": 2.0}) == "decision_late"
+    assert verdict(**{**base, "recovery_s": None}) == "not_recovered"
+    assert verdict(**{**base, "recovery_s": 130.0}) == "target_missed"
+    assert verdict(**{**base, "detected": False}) == "not_detected"
+    assert verdict(**{**base, "checks_ok": False}) == "check_failed"
+    assert verdict(**{**base, "interrupted": True}) == "interrupted"
 
 
 def _trigger(kind: str, threshold: float | None) -> Trigger:

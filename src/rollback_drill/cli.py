@@ -152,8 +152,8 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
             _fail(str(e))
         kube = Kube(c.kubeconfig, None, namespace, context)
         wd = _P(workdir) if workdir else _P.cwd()
-        backups: list = []
-        images_present = lambda img: True  # noqa: E731 - a remote node's images cannot be listed read-only
+        backups = None  # the database backups cannot be listed on someone else's context: not checked
+        images_present = None  # a remote node's images cannot be listed read-only: not checked
     else:
         from rollback_drill.sut.deploy import environment
         c = _cluster(None)
@@ -162,7 +162,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         env = environment(c)
         kube, wd = env.kube, _P(workdir) if workdir else env.workdir
         backups = env.datastores.list_backups() if env.datastores.backups.exists() else []
-        images_present = getattr(c, "has_image", lambda img: True)
+        images_present = getattr(c, "has_image", None)
     result = run_preflight(kube, rb, wd, backups, images_present)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_table(result))
     sys.exit(EXIT_OK if result["ready"] else EXIT_TARGET_MISSED)
@@ -174,10 +174,29 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
 @click.option("--trigger", "trigger_id", default="C1", show_default=True, help="trigger id (C1..M3)")
 @click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True)
 @click.option("--provider", default=None)
-def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None) -> None:
+@click.option("--decision-delay", "decision_delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="seconds the automatic decider thinks before the rollback starts (a late decision)")
+def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
-    sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo))
+    sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo,
+                        decision_delay_s=decision_delay))
+
+
+# ---- mutate --------------------------------------------------------------------------------
+@main.command("mutate")
+@click.option("--level", "level_no", type=int, required=True, help="rollback level whose steps are mutated")
+@click.option("--trigger", "trigger_id", default="C1", show_default=True, help="trigger id of the drills")
+@click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True)
+@click.option("--provider", default=None)
+@click.option("--json", "as_json", is_flag=True, help="print the mutation result as JSON")
+@click.option("--full-wait", is_flag=True, help="wait for each mutant's recovery as long as a normal drill")
+@click.option("--only", multiple=True, help="run only these mutants (e.g. delete:5, repoint:1); repeatable")
+def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait, only) -> None:
+    """Mutation testing of a level: baseline drill, then one drill per deleted or re-pointed command."""
+    from rollback_drill.drill.runner import run_mutate
+    sys.exit(run_mutate(level_no, trigger_id, runbook_path, provider, echo=click.echo, as_json=as_json,
+                        full_wait=full_wait, only=tuple(only)))
 
 
 if __name__ == "__main__":

@@ -12,15 +12,19 @@ from rollback_drill.observe import load as _load  # noqa: F401 - locust patches 
 import gevent
 
 from rollback_drill.cluster import Cluster
-from rollback_drill.sut.deploy import HOST, Environment, deploy
-from rollback_drill.observe.detectors import PROBE_FOR_KIND, Detection, DetectorConfig, baseline_latency, check
+from rollback_drill.drill.recovery import Recovery, RecoveryCheck
+from rollback_drill.drill.result import result
+from rollback_drill.drill.verify import verify
 from rollback_drill.evidence.journal import Redactor
-from rollback_drill.runbook.executor import ExecContext, run_commands
-from rollback_drill.sut.faults import Fault, fault_for, inject
+from rollback_drill.observe.cluster_state import ClusterState, ComponentWatch, RestoreTarget, restore_target
+from rollback_drill.observe.detectors import PROBE_FOR_KIND, Detection, DetectorConfig, baseline_latency, check
 from rollback_drill.observe.load import Load, LoadConfig
 from rollback_drill.observe.probes import Probes, Target
-from rollback_drill.runbook.model import Criterion, Runbook, Trigger
-from rollback_drill.observe.timeline import Timeline, recovered_at
+from rollback_drill.observe.timeline import Timeline
+from rollback_drill.runbook.executor import ExecContext, run_commands
+from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
+from rollback_drill.sut.deploy import HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE, Environment, deploy
+from rollback_drill.sut.faults import Fault, fault_for, inject
 
 PROBE_FOR_KIND.setdefault("data", "data")
 
@@ -39,12 +43,15 @@ class DrillConfig:
     detection_timeout_s: float = 30.0
     recovery_timeout_s: float = 600.0  # never wait longer than this, even for Level 3's 2 h
     decision_slack_s: float = 1.0  # "即座" still allows the harness this long to start the rollback
+    decision_delay_s: float = 0.0  # the automatic decider's think time (a late person, in a drill)
+    check_retry_budget_s: float = 120.0  # how long a failing `kubectl wait/exec` check is retried
 
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "load": asdict(self.load),
                 "probe_interval_s": self.probe_interval_s, "stability_s": self.stability_s,
                 "detection_timeout_s": self.detection_timeout_s, "recovery_timeout_s": self.recovery_timeout_s,
-                "decision_slack_s": self.decision_slack_s}
+                "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
+                "check_retry_budget_s": self.check_retry_budget_s}
 
 
 class DataProbes(Probes):
@@ -84,6 +91,11 @@ class Drill:
         self.load_stats: dict = {}
         self.data: dict = {}
         self.pre_levels: list[int] = []
+        self.state: ClusterState | None = None
+        self.watch: ComponentWatch | None = None
+        self.target: RestoreTarget | None = None
+        self.recovery: Recovery | None = None
+        self.phase = "not started"
 
     # ---- Given --------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -94,6 +106,8 @@ class Drill:
         pre = next((b["id"] for b in backups if b.get("description") == "pre-helm-migration"), None)
         self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor, HOST,
                                       self.env.ingress_url, self.cluster.pod_host_address, pre)
+        self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
+        self.state = ClusterState(self.env.kube.kubeconfig, NAMESPACE)
         target = Target(self.env.ingress_url, HOST, "alice@example.com", self.env.creds.seed_password)
         self.probes = DataProbes(target, self.tl, self.cfg.probe_interval_s)
         self.load = Load(target, self.tl, self.cfg.load)
@@ -169,34 +183,70 @@ class Drill:
         return last
 
     def decide(self) -> None:
-        self.tl.mark("decide")
+        """The automatic decider: it decides on detection, after its configured think time.
 
-    def rollback(self, level_no: int) -> None:
+        The decision instant itself is not set here: it is measured as the moment the first
+        rollback command starts (`rollback`), so a slow start counts against the deadline too.
+        """
+        if self.cfg.decision_delay_s > 0:
+            gevent.sleep(self.cfg.decision_delay_s)
+
+    def rollback(self, level_no: int, commands: tuple[Command, ...] | None = None) -> None:
+        """Run the level's commands (or a mutant's). t_decide = the start of the first command."""
         self.level_no = level_no
         level = self.runbook.level(level_no)
+        self.target = restore_target(level.title, OLD_STACK)
         if level_no == 3:
             self._rows_before = {t: self._rows(t) for t in ("statuses", "media_attachments")}
-        run_commands(self.ctx, level.commands, level_no)
+        self._watch_restored()
+        self.tl.mark("decide")
+        run_commands(self.ctx, level.commands if commands is None else commands, level_no)
         self.tl.mark("commands_done")
+
+    def _watch_restored(self) -> None:
+        snapshot = self.env.premigration()
+        target = self.target
+
+        def schema_ok() -> tuple[bool, str]:
+            v = self.env.datastores.psql("SELECT max(version::bigint) FROM schema_migrations").strip()
+            return v == PRE_MIGRATION_VERSION, f"schema version {v} (pre-migration {PRE_MIGRATION_VERSION})"
+
+        self.watch = ComponentWatch(self.tl, lambda: self.state.restored(target, snapshot, RELEASE, schema_ok),
+                                    self.cfg.probe_interval_s)
+        self.watch.start()
 
     def _rows(self, table: str) -> set[str]:
         """Row identities (id and creation time: a restored sequence hands out old ids again)."""
         out = self.env.datastores.psql(f"SELECT id || ':' || extract(epoch FROM created_at) FROM {table}")
         return set(out.split())
 
-    def wait_recovery(self) -> float | None:
+    def recovery_check(self) -> RecoveryCheck:
+        return RecoveryCheck(self.tl, self.trigger, tuple(self.probes.names), self.cfg.detector, self.baseline,
+                             self.cfg.stability_s, self._max_error_ratio(),
+                             self.state.serves_restored(self.target.stack))
+
+    def wait_recovery(self, limit_s: float | None = None) -> float | None:
+        """Wait until the four recovery conditions hold for the stability window (drill/recovery.py).
+
+        Waits past the target (to measure how late a slow rollback is), but never unboundedly:
+        `limit_s` (mutation runs) or the configured recovery timeout caps it.
+        """
         level = self.runbook.level(self.level_no)
         t_decide = self.tl.marks["decide"]
-        # Wait past the target (to measure how late a slow rollback is), but never unboundedly.
         limit = min(max(2 * level.target_max_s, level.target_max_s + self.cfg.stability_s + 60),
                     self.cfg.recovery_timeout_s)
-        max_ratio = self._max_error_ratio()
-        while self.tl.now() < t_decide + limit:
+        if limit_s is not None:
+            limit = min(limit, limit_s)
+        check_ = self.recovery_check()
+        while True:
             gevent.sleep(0.5)
-            t = recovered_at(self.tl, list(self.probes.names), t_decide, self.cfg.stability_s, max_ratio)
-            if t is not None:
-                self.recovered = t
-                self.tl.mark("recovered", t)
+            now = self.tl.now()
+            self.recovery = check_.evaluate(t_decide, now)
+            if self.recovery.t_recovered is not None:
+                self.recovered = self.recovery.t_recovered
+                self.tl.mark("recovered", self.recovered)
+                break
+            if now >= t_decide + limit:
                 break
         if self.level_no == 3:
             for table, before in self._rows_before.items():
@@ -212,64 +262,9 @@ class Drill:
 
     # ---- Then ---------------------------------------------------------------------------------
     def verify(self) -> list[dict]:
-        """手順4 as written (with substitutions), then the 実施後 checklist, each item a real check."""
-        step4 = self.runbook.step(4).commands
-        records = run_commands(self.ctx, step4, None)
-        by_text = {r.text: r for r in records}
-        now = self.tl.now()
-        since = self.tl.marks.get("recovered", now - self.cfg.stability_s)
-        bad = [f"{s.probe} at {s.t:.1f}s: {s.detail}" for s in self.tl.samples if s.t >= since and not s.ok]
-        seen = {s.probe for s in self.tl.samples if s.t >= since}
-        recent_ok = not bad and seen >= set(self.probes.names)
-
-        def rec_ok(pred) -> tuple[bool, str]:
-            for text, r in by_text.items():
-                if pred(text):
-                    return r.exit_code == 0, f"{text} -> exit {r.exit_code}"
-            return False, "command not in 手順4"
-
-        serving = self._serving_stack_ready()
-        health_ok, health_ev = rec_ok(lambda t: t.startswith("curl") and "/health" in t)
-        if health_ok:
-            health_rec = next(r for t, r in by_text.items() if t.startswith("curl") and "/health" in t)
-            health_ok = " 200" in health_rec.output.splitlines()[0] if health_rec.output else False
-        errlog = next((r for t, r in by_text.items() if "grep -i error" in t), None)
-        worker_ok, worker_ev = rec_ok(lambda t: "mastodon-worker" in t)
-        results = []
-        for item in self.runbook.checklists.get("実施後", []):
-            if "正常稼働" in item:
-                ok, ev = serving
-            elif "ヘルスチェック" in item:
-                ok, ev = health_ok, health_ev
-            elif "アクセス" in item:
-                ok, ev = self._probe_ok("login", now), "login probe (the manual browser sign-in, automated)"
-            elif "エラーログ" in item:
-                ok = errlog is not None and errlog.output.strip() == ""
-                ev = "kubectl logs … | grep -i error: " + ("no error lines" if ok else
-                                                           (errlog.output.strip()[:200] if errlog else "not run"))
-            elif "バックグラウンドジョブ" in item:
-                ok, ev = worker_ok and self._probe_ok("jobs", now), worker_ev + " and jobs probe"
-            elif "モニタリング" in item:
-                ok = recent_ok
-                ev = (f"every probe sample since recovery ({since:.1f}s) green" if ok else
-                      f"failing since recovery: {bad[:3]}; probes seen {sorted(seen)}")
-            else:
-                results.append({"item": item, "ok": None, "evidence": "not automated"})
-                continue
-            results.append({"item": item, "ok": bool(ok), "evidence": ev})
-        self.checklist = results
-        return results
-
-    def _probe_ok(self, name: str, now: float) -> bool:
-        ss = self.probes.tl.probe_samples(name, now - 2.0)
-        return bool(ss) and all(s.ok for s in ss)
-
-    def _serving_stack_ready(self) -> tuple[bool, str]:
-        ing = self.env.kube.get_json("ingress", "mastodon")
-        backends = sorted({p["backend"]["service"]["name"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]})
-        deps = {d["metadata"]["name"]: d for d in self.env.kube.get_json("deployments")["items"]}
-        bad = [b for b in backends if (deps.get(b, {}).get("status", {}).get("availableReplicas") or 0) < 1]
-        return (not bad, f"Ingress backends {backends}; not available: {bad or 'none'}")
+        """手順4 as written, then the 実施後 checklist, each item a real check (drill/verify.py)."""
+        self.checklist = verify(self)
+        return self.checklist
 
     # ---- results ------------------------------------------------------------------------------
     def stop_traffic(self) -> None:
@@ -278,59 +273,23 @@ class Drill:
         if self.load:
             self.load_stats = self.load.stop()
 
+    def abort(self) -> None:
+        """Stop at once (an interruption): probes, load and the watch end without finishing a request."""
+        if self.probes:
+            self.probes.stop_event.set()
+            gevent.killall(self.probes.greenlets, block=False)
+        if self.watch is not None:
+            self.watch.stop_event.set()
+            if self.watch.greenlet is not None:
+                self.watch.greenlet.kill(block=False)
+        if self.load:
+            self.load_stats = self.load.stop()
+
     def close(self) -> None:
         self.stop_traffic()
+        if self.watch is not None:
+            self.watch.stop()
 
-    def result(self, name: str) -> dict:
-        m = self.tl.marks
-        level = self.runbook.level(self.level_no) if self.level_no else None
-        rec_s = (m["recovered"] - m["decide"]) if "recovered" in m and "decide" in m else None
-        det_s = (m["detect"] - m["inject"]) if "detect" in m and "inject" in m else None
-        dec_s = (m["decide"] - m["detect"]) if "decide" in m and "detect" in m else None
-        t_from = m.get("inject", 0.0)
-        t_to = m.get("recovered", self.tl.now())
-        failed = sum(b.failures for b in self.tl.window(t_from, t_to))
-        total = sum(b.requests for b in self.tl.window(t_from, t_to))
-        error_seconds = sum(self.tl.BUCKET for b in self.tl.window(t_from, t_to) if b.failures)
-        within = None if (rec_s is None or level is None) else rec_s <= level.target_max_s
-        deadline_ok = None if dec_s is None or self.trigger is None else \
-            dec_s <= self.trigger.decision_deadline_s + self.cfg.decision_slack_s
-        checks_ok = all(c["ok"] is not False for c in self.checklist) if self.checklist else None
-        if self.detection is None or not self.detection.fired:
-            verdict = "not_detected"
-        elif level is not None and rec_s is None:
-            verdict = "not_recovered"
-        elif within is False:
-            verdict = "target_missed"
-        elif checks_ok is False:
-            verdict = "check_failed"
-        else:
-            verdict = "passed"
-        return {
-            "name": name,
-            "trigger": None if self.trigger is None else {
-                "id": self.trigger.id, "severity": self.trigger.severity, "criterion": self.trigger.criterion.text,
-                "kind": self.trigger.criterion.kind, "threshold": self.trigger.criterion.threshold,
-                "decision_deadline_s": self.trigger.decision_deadline_s},
-            "fault": None if self.fault is None else asdict(self.fault),
-            "decided_by": self.decided_by,
-            "escalated_from_levels": self.pre_levels,
-            "level": None if level is None else {"number": level.number, "title": level.title,
-                                                 "target_min_s": level.target_min_s, "target_max_s": level.target_max_s},
-            "detection": None if self.detection is None else asdict(self.detection),
-            "baseline_latency_ms": None if self.baseline is None else round(self.baseline * 1000, 1),
-            "durations": {"detection_latency_s": _r(det_s), "decision_s": _r(dec_s), "recovery_s": _r(rec_s),
-                          "within_target": within, "decision_within_deadline": deadline_ok},
-            "outage": {"failed_requests": failed, "requests": total, "error_seconds": error_seconds},
-            "data": self.data,
-            "checklist": self.checklist,
-            "findings": [f.to_dict() for f in (self.ctx.findings if self.ctx else [])],
-            "substitutions": sorted({c.substitution for c in self.tl.commands if c.substitution}),
-            "load": self.load_stats,
-            "timeline": self.tl.to_dict(),
-            "verdict": verdict,
-        }
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
+    def result(self, name: str, interrupted: bool = False) -> dict:
+        """Everything the evidence says about this drill (drill/result.py)."""
+        return result(self, name, interrupted)

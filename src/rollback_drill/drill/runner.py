@@ -1,15 +1,51 @@
-"""`rollback-drill run`: one drill outside pytest, same engine, journal and exit codes."""
+"""`rollback-drill run`: one drill outside pytest, same engine, journal and exit codes.
+
+Exit codes: 0 passed · 1 a target missed (any verdict but passed) · 2 bad input · 3 passed with
+runbook findings · 4 the harness itself failed or was interrupted. A harness error or an
+interruption never looks like a verdict: one line, exit 4, the journal marked incomplete with
+the phase it stopped in.
+"""
 
 from __future__ import annotations
 
-from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent before anything else
+from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
+
+import signal
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import gevent
+
 from rollback_drill.cluster import ClusterError, get_cluster
-from rollback_drill.drill.engine import Drill, DrillError
+from rollback_drill.drill.engine import Drill, DrillConfig, DrillError
 from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
-from rollback_drill.runbook.model import RunbookError, load_runbook
+from rollback_drill.runbook.model import Command, Runbook, RunbookError, load_runbook
+from rollback_drill.sut.faults import fault_for
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: the drill stops now (BaseException: no `except Exception` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signal = signal.Signals(signum).name
+        super().__init__(self.signal)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Deliver SIGINT/SIGTERM to the main greenlet as `Interrupted`, wherever it is waiting
+    (a sleep, a probe, a runbook command: the command's process group is killed on the way out)."""
+    main = gevent.getcurrent()
+    handlers = [gevent.signal_handler(s, lambda s=s: gevent.kill(main, Interrupted(s)))
+                for s in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.cancel()
 
 
 def environment_info(cluster, runbook, drill: Drill | None) -> dict:
@@ -21,74 +57,149 @@ def environment_info(cluster, runbook, drill: Drill | None) -> dict:
             "config": drill.cfg.to_dict() if drill else None}
 
 
-def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print) -> int:
+def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], None],
+          commands: tuple[Command, ...] | None = None, recovery_limit_s: float | None = None,
+          verify: bool = True) -> None:
+    """The drill's phases in order; `drill.phase` always names the one in progress."""
+    drill.phase = "steady_state"
+    echo("drill: load and probes on, waiting for steady state")
+    drill.start_traffic()
+    drill.phase = "detection"
+    if level_no == 3:
+        # The last resort comes after Level 2: then the migration's damage to data is found.
+        echo("drill: Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows")
+        drill.run_level_first(2)
+        drill.corrupt_data()
+        det = drill.wait_detection()
+        echo(f"drill: detection: {det.reason}")
+    elif drill.runbook.trigger(trigger_id).criterion.kind == "security":
+        drill.declare(trigger_id, "on-call SRE (declared in the drill)")
+    else:
+        drill.inject(trigger_id)
+        echo(f"drill: injected {drill.fault.name} for {trigger_id}: {drill.fault.description}")
+        det = drill.wait_detection()
+        echo(f"drill: detection: {det.reason}")
+    if not drill.detection or not drill.detection.fired:
+        return
+    drill.phase = "decision"
+    drill.decide()
+    drill.phase = "rollback_commands"
+    echo(f"drill: running Level {level_no} commands")
+    drill.rollback(level_no, commands)
+    drill.phase = "recovery_wait"
+    drill.wait_recovery(recovery_limit_s)
+    if verify:
+        drill.phase = "verification"
+        drill.verify()
+    drill.phase = "done"
+    drill.stop_traffic()
+
+
+def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Runbook | None, int, str]:
+    """Bad input (exit 2) and what the harness cannot do (exit 4), before touching any cluster."""
     try:
         runbook = load_runbook(runbook_path)
         runbook.level(level_no)
         if level_no != 3:
             runbook.trigger(trigger_id)
     except (RunbookError, KeyError) as e:
-        echo(f"rollback-drill: {e.args[0] if isinstance(e, KeyError) else e}")
-        return EXIT_USAGE
-    cluster = get_cluster(provider)
-    try:
-        if not cluster.status().ready:
-            echo("cluster: bringing the local drill cluster up")
-            cluster.up()
-    except ClusterError as e:
-        echo(f"rollback-drill: cluster up failed: {e}")
-        return EXIT_HARNESS
-    drill = Drill(cluster, runbook)
-    run_dir = reports_dir() / new_run_id()
-    journal = None
-    try:
-        echo("drill: deploying the just-migrated state")
-        drill.prepare()
-        journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
-        echo("drill: load and probes on, waiting for steady state")
-        drill.start_traffic()
-        if level_no == 3:
-            # The last resort comes after Level 2: then the migration's damage to data is found.
-            echo("drill: Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows")
-            drill.run_level_first(2)
-            drill.corrupt_data()
-            det = drill.wait_detection()
-            echo(f"drill: detection: {det.reason}")
-        elif trigger_id.upper() == "C4":
-            drill.declare("C4", "on-call SRE (declared in the drill)")
-        else:
-            drill.inject(trigger_id)
-            echo(f"drill: injected {drill.fault.name} for {trigger_id}: {drill.fault.description}")
-            det = drill.wait_detection()
-            echo(f"drill: detection: {det.reason}")
-        name = f"Level {level_no} under {drill.trigger.id}"
-        if not drill.detection or not drill.detection.fired:
-            journal.add_scenario(drill.result(name))
+        return None, EXIT_USAGE, f"rollback-drill: {e.args[0] if isinstance(e, KeyError) else e}"
+    if level_no != 3:
+        try:
+            fault_for(trigger_id)
+        except KeyError as e:
+            return None, EXIT_HARNESS, (f"rollback-drill: the harness cannot drill {trigger_id.upper()}: "
+                                        f"{e.args[0]} (the fault catalogue does not cover this criterion)")
+    return runbook, EXIT_OK, ""
+
+
+def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
+               decision_delay_s: float = 0.0) -> int:
+    runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
+    if runbook is None:
+        echo(msg)
+        return code
+    drill: Drill | None = None
+    journal: Journal | None = None
+    with interruptible():
+        try:
+            try:
+                cluster = get_cluster(provider)
+                if not cluster.status().ready:
+                    if cluster.name != "local":
+                        st = cluster.status()
+                        echo(f"rollback-drill: the {cluster.name} cluster is not reachable: "
+                             f"{(st.detail or 'no answer').splitlines()[-1]}")
+                        return EXIT_HARNESS
+                    echo("cluster: bringing the local drill cluster up")
+                    cluster.up()
+            except ClusterError as e:
+                echo(f"rollback-drill: cluster: {e}")
+                return EXIT_HARNESS
+            drill = Drill(cluster, runbook, DrillConfig(decision_delay_s=decision_delay_s))
+            drill.phase = "deploy"
+            echo("drill: deploying the just-migrated state")
+            drill.prepare()
+            journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill), drill.redactor)
+            drive(drill, level_no, trigger_id, echo)
+            name = f"Level {level_no} under {drill.trigger.id}"
+            res = drill.result(name)
+            journal.add_scenario(res)
             finish_run(journal)
-            echo(f"FAILED: fault not detected within {drill.cfg.detection_timeout_s:.0f}s; journal {journal.path}")
-            return EXIT_TARGET_MISSED
-        drill.decide()
-        echo(f"drill: running Level {level_no} commands")
-        drill.rollback(level_no)
-        drill.wait_recovery()
-        drill.verify()
-        drill.stop_traffic()
-        res = drill.result(name)
-        journal.add_scenario(res)
-        finish_run(journal)
-    except (DrillError, EvidenceError) as e:
-        echo(f"rollback-drill: drill failed: {e}")
+        except (Interrupted, Exception) as e:  # noqa: BLE001 - every harness error: one line, exit 4
+            return stopped(e, drill, journal, echo)
+        finally:
+            if drill:
+                drill.close()
+    return report(res, journal, drill, echo)
+
+
+def stopped(e: BaseException, drill: Drill | None, journal: Journal | None, echo) -> int:
+    """An interruption or a harness error: stop everything, mark the journal incomplete with the
+    phase, say it in one line, exit 4 — never a verdict."""
+    phase = drill.phase if drill else "start"
+    if drill:
+        drill.abort()
+    if isinstance(e, Interrupted):
+        _mark_incomplete(journal, drill, {"interrupted_by": e.signal, "phase": phase})
+        echo(f"rollback-drill: interrupted by {e.signal} during {phase}: load, probes and the running command "
+             f"stopped; journal {'marked incomplete: ' + str(journal.path) if journal else 'not started'}")
         return EXIT_HARNESS
-    except KeyboardInterrupt:
-        echo("rollback-drill: interrupted; load and probes stopped, journal marked incomplete")
-        return EXIT_HARNESS
-    finally:
-        drill.close()
+    _mark_incomplete(journal, drill, {"harness_error": f"{type(e).__name__}: {e}", "phase": phase})
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    kind = "drill failed" if isinstance(e, (DrillError, EvidenceError)) else "the harness failed"
+    echo(f"rollback-drill: {kind} during {phase}: {first[:400]}")
+    return EXIT_HARNESS
+
+
+def _mark_incomplete(journal: Journal | None, drill: Drill | None, why: dict) -> None:
+    if journal is None:
+        return
+    try:
+        if drill is not None and (drill.trigger is not None or drill.level_no is not None):
+            journal.add_scenario(drill.result(f"{why.get('phase')} (incomplete)", interrupted=True))
+        journal.data["stopped"] = why
+        journal.write()
+    except Exception:  # noqa: BLE001 - the stop itself must not fail; the journal stays incomplete
+        pass
+
+
+def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
     d = res["durations"]
     lv = res["level"]
+    name = res["name"]
+    if res["verdict"] == "not_detected":
+        echo(f"FAILED: fault not detected within {drill.cfg.detection_timeout_s:.0f}s; journal {journal.path}")
+        return EXIT_TARGET_MISSED
     measured = "not recovered" if d["recovery_s"] is None else f"{d['recovery_s']:.1f}s"
-    echo(f"{name}: detected in {d['detection_latency_s']}s, "
+    echo(f"{name}: detected in {d['detection_latency_s']}s, decided in {d['decision_s']}s, "
          f"recovery time {measured} (target {lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s) -> {res['verdict']}")
+    for c in (res.get("recovery") or {}).get("conditions", []):
+        since = "—" if c["held_since"] is None else f"{c['held_since']:.1f}s"
+        echo(f"  ({c['key']}) {'held' if c['holds'] else 'NOT held'} (since {since}): {c['label']} — {c['detail'][:200]}")
+    failed = {k: v for k, v in res["outage"]["actions"].items() if v["failed"]}
+    if failed:
+        echo("  users saw: " + ", ".join(f"{v['failed']} of {v['done']} {k}" for k, v in failed.items()) + " failed")
     if res["data"]:
         d3 = res["data"]
         echo(f"  data lost by the restore (written after the backup): {d3.get('statuses_lost', 0)} of "
@@ -102,3 +213,99 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     if res["verdict"] != "passed":
         return EXIT_TARGET_MISSED
     return EXIT_FINDING if res["findings"] else EXIT_OK
+
+
+# ---- rollback-drill mutate ---------------------------------------------------------------------
+MUTATION_FACTOR, MUTATION_CONSTANT_S = 2.0, 20.0
+
+
+def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
+               as_json: bool = False, full_wait: bool = False, only: tuple[str, ...] = ()) -> int:
+    """Baseline drill, then one drill per mutant of the level. Exit 0 when every non-optional
+    mutant is killed, 1 when one survives (or the baseline does not pass), 2/4 as for `run`."""
+    import json
+    import time
+
+    from rollback_drill.drill.mutate import judge, mutants, summary
+    from rollback_drill.evidence.journal import atomic_write
+    from rollback_drill.sut.deploy import HELM_STACK, OLD_STACK
+
+    runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
+    if runbook is None:
+        echo(msg)
+        return code
+    level = runbook.level(level_no)
+    counterparts = {**dict(zip(OLD_STACK, HELM_STACK)), **dict(zip(HELM_STACK, OLD_STACK))}
+    ms = mutants(level, counterparts)
+    if only:
+        unknown = sorted(set(only) - {m.id for m in ms})
+        if unknown:
+            echo(f"rollback-drill: unknown mutant(s) {', '.join(unknown)} for Level {level_no} "
+                 f"(known: {', '.join(m.id for m in ms)})")
+            return EXIT_USAGE
+        ms = [m for m in ms if m.id in only]
+    drill: Drill | None = None
+    journal: Journal | None = None
+    t0 = time.monotonic()
+    with interruptible():
+        try:
+            cluster = get_cluster(provider)
+            if not cluster.status().ready:
+                echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up'")
+                return EXIT_HARNESS
+            run_dir = reports_dir() / new_run_id()
+
+            def one(name: str, commands=None, limit=None) -> dict:
+                nonlocal drill, journal
+                drill = Drill(cluster, runbook)
+                drill.phase = "deploy"
+                drill.prepare()
+                if journal is None:
+                    journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
+                drive(drill, level_no, trigger_id, lambda m: None, commands, limit)
+                res = drill.result(name)
+                drill.close()
+                drill = None
+                journal.add_scenario(res)
+                return res
+
+            echo(f"mutate: baseline drill of Level {level_no} under {trigger_id.upper()}")
+            base = one(f"baseline: Level {level_no} as written")
+            echo(f"mutate: baseline {base['verdict']}, recovery {base['durations']['recovery_s']}s")
+            if base["verdict"] != "passed":
+                echo(f"mutate: the baseline drill does not pass ({base['verdict']}): mutants are meaningless; "
+                     f"journal {journal.path}")
+                finish_run(journal)
+                return EXIT_TARGET_MISSED
+            limit = None if full_wait else \
+                MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
+            outcomes = []
+            for i, m in enumerate(ms, 1):
+                t1 = time.monotonic()
+                res = one(f"mutant {m.id}: {m.describe()}", m.commands, limit)
+                o = judge(m, res, limit)
+                o.seconds = time.monotonic() - t1
+                outcomes.append(o)
+                echo(f"mutate: [{i}/{len(ms)}] {m.id:11} {'killed  ' if o.killed else 'SURVIVED'} "
+                     f"{m.describe()[:90]} — {o.killed_by[:160]}")
+            result = summary(base, outcomes, level, trigger_id.upper(), time.monotonic() - t0, limit)
+            journal.data["mutations"] = result
+            atomic_write(run_dir / "mutations.json", json.dumps(journal.redactor.redact_obj(result),
+                                                                ensure_ascii=False, indent=2))
+            finish_run(journal)
+        except (Interrupted, Exception) as e:  # noqa: BLE001 - every harness error: one line, exit 4
+            return stopped(e, drill, journal, echo)
+        finally:
+            if drill:
+                drill.close()
+    if as_json:
+        echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        echo(f"Level {level_no} under {trigger_id.upper()}: {result['killed']}/{result['mutants']} mutants killed "
+             f"(non-optional {result['non_optional_killed']}/{result['non_optional']}) in {result['wall_s']:.0f}s")
+        for s in result["survivors"]:
+            echo(f"  survivor {s['mutant']['id']}: {s['step']} — {s['killed_by']}")
+        for f in result["findings"]:
+            echo(f"  finding: {f}")
+        echo(f"mutations: {run_dir / 'mutations.json'}")
+    return EXIT_OK if result["non_optional_killed"] == result["non_optional"] else EXIT_TARGET_MISSED

@@ -84,6 +84,11 @@ def make_user_class(target: Target, cfg: LoadConfig) -> type[FastHttpUser]:
     return MastodonUser
 
 
+# What each request is, as a user action (the outage report counts failures per kind).
+ACTION_KIND = {"POST /oauth/token": "sign_in", "POST /api/v1/statuses": "post", "POST /api/v2/media": "media_upload",
+               "GET /api/v1/streaming/health": "streaming"}
+
+
 class Load:
     """Start/stop the load; every request is recorded into the timeline as it completes."""
 
@@ -98,9 +103,15 @@ class Load:
     def _on_request(self, request_type, name, response_time, response_length, response=None,
                     exception=None, **kw) -> None:
         status = getattr(response, "status_code", None) or None
+        headers = getattr(response, "headers", None) or {}
+        served_by = headers.get("X-Served-By", "") if status else ""
+        t = self.tl.now()
+        kind = ACTION_KIND.get(name, "read")
+        wanted = status is not None and (status in (200, 202) if kind != "read" else 200 <= status < 400)
+        self.tl.record_action(kind, wanted, t)
         if name == "POST /oauth/token" and status and status < 500:
-            status = 200  # sign-in outcomes are the login probe's business, not the 5xx ratio
-        self.tl.record_request((response_time or 0) / 1000.0, status)
+            status = 200  # a refused sign-in counts as a failed sign-in above, not in the 5xx ratio
+        self.tl.record_request((response_time or 0) / 1000.0, status, t, served_by)
 
     def start(self) -> None:
         self.runner = self.env.create_local_runner()

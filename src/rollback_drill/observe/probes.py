@@ -44,9 +44,15 @@ class ProbeError(Exception):
 
 
 class Probes:
-    """The steady-state probe set. `names` is what a drill waits on for recovery."""
+    """The steady-state probe set. `names` is what a drill waits on for recovery.
+
+    Each probe is also a user action of one kind (`ACTION_KIND`): what users saw is counted per
+    kind, and the pod that answered (X-Served-By) is kept with every sample.
+    """
 
     names = ("health", "login", "post", "db", "jobs", "media", "streaming")
+    ACTION_KIND = {"health": "read", "login": "sign_in", "post": "post", "db": "read", "jobs": "jobs",
+                   "media": "media_upload", "streaming": "streaming", "data": "read"}
 
     def __init__(self, target: Target, timeline: Timeline, interval_s: float = 0.5) -> None:
         self.target, self.tl, self.interval = target, timeline, interval_s
@@ -55,10 +61,13 @@ class Probes:
         self.state = ProbeState()
         self.stop_event = gevent.event.Event()
         self.greenlets: list[gevent.Greenlet] = []
+        self._served: dict[gevent.Greenlet, str] = {}  # the pod of the last answer each probe got
 
     # ---- the probes -------------------------------------------------------------------------
     def _req(self, method: str, path: str, **kw) -> requests.Response:
-        return self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, **kw)
+        r = self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, **kw)
+        self._served[gevent.getcurrent()] = r.headers.get("X-Served-By", "")
+        return r
 
     def _login(self) -> str:
         r = self._req("POST", "/oauth/token", json={"grant_type": "password", "username": self.target.username,
@@ -145,13 +154,17 @@ class Probes:
     def sample(self, name: str) -> ProbeSample:
         t0 = time.monotonic()
         start = self.tl.now()
+        self._served[gevent.getcurrent()] = ""
         try:
             detail = getattr(self, f"probe_{name}")()
             ok = True
         except (ProbeError, requests.RequestException, ValueError, KeyError) as e:
             ok, detail = False, str(e)[:200]
-        s = ProbeSample(name, start, ok, time.monotonic() - t0, detail)
+        end = self.tl.now()  # when the answer arrived: detection and recovery use this time
+        s = ProbeSample(name, end, ok, time.monotonic() - t0, detail, t_start=start,
+                        served_by=self._served.pop(gevent.getcurrent(), ""))
         self.tl.add_sample(s)
+        self.tl.record_action(self.ACTION_KIND.get(name, "read"), ok, end)
         return s
 
     def _loop(self, name: str) -> None:

@@ -14,11 +14,25 @@ from datetime import datetime, timezone
 
 @dataclass
 class ProbeSample:
+    """One probe action. `t` is when its answer arrived (what detection and recovery use);
+    `t_start` when it was sent. `served_by` is the pod that answered (X-Served-By), if any."""
+
     probe: str
     t: float
     ok: bool
     latency_s: float
     detail: str = ""
+    t_start: float | None = None
+    served_by: str = ""
+
+
+@dataclass
+class ComponentSample:
+    """The state of what the level must bring back, read from the Kubernetes API at time t."""
+
+    t: float
+    ok: bool
+    detail: str
 
 
 @dataclass
@@ -30,6 +44,8 @@ class Bucket:
     errors_5xx: int = 0
     failures: int = 0  # 5xx, connection errors and timeouts
     latencies: list[float] = field(default_factory=list)
+    served_by: dict[str, int] = field(default_factory=dict)  # pod -> answers
+    actions: dict[str, list[int]] = field(default_factory=dict)  # kind of user action -> [done, failed]
 
 
 @dataclass
@@ -44,6 +60,7 @@ class CommandRecord:
     output: str
     substitution: str = ""
     note: str = ""
+    rewrites: list[str] = field(default_factory=list)  # every difference between `text` and what ran
 
 
 class Timeline:
@@ -56,6 +73,7 @@ class Timeline:
         self.samples: list[ProbeSample] = []
         self.buckets: dict[int, Bucket] = {}
         self.commands: list[CommandRecord] = []
+        self.components: list[ComponentSample] = []
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -67,12 +85,28 @@ class Timeline:
     def wall(self, t: float) -> str:
         return datetime.fromtimestamp(self.wall0.timestamp() + t, timezone.utc).isoformat(timespec="milliseconds")
 
-    def record_request(self, latency_s: float, status: int | None, t: float | None = None) -> None:
-        t = self.now() if t is None else t
+    def _bucket(self, t: float) -> Bucket:
         k = int(t / self.BUCKET)
         b = self.buckets.get(k)
         if b is None:
             b = self.buckets[k] = Bucket(k * self.BUCKET)
+        return b
+
+    def record_action(self, kind: str, ok: bool, t: float | None = None) -> None:
+        """A user action of one kind (sign_in, post, media_upload, read, jobs, streaming) and whether
+        it did what the user wanted: the outage report counts failures per kind."""
+        b = self._bucket(self.now() if t is None else t)
+        done_failed = b.actions.setdefault(kind, [0, 0])
+        done_failed[0] += 1
+        if not ok:
+            done_failed[1] += 1
+
+    def record_request(self, latency_s: float, status: int | None, t: float | None = None,
+                       served_by: str = "") -> None:
+        t = self.now() if t is None else t
+        b = self._bucket(t)
+        if served_by:
+            b.served_by[served_by] = b.served_by.get(served_by, 0) + 1
         b.requests += 1
         b.latencies.append(latency_s)
         if status is None or status >= 500:
@@ -82,6 +116,22 @@ class Timeline:
 
     def add_sample(self, s: ProbeSample) -> None:
         self.samples.append(s)
+        if s.served_by:
+            b = self._bucket(s.t)
+            b.served_by[s.served_by] = b.served_by.get(s.served_by, 0) + 1
+
+    def add_component_sample(self, s: ComponentSample) -> None:
+        self.components.append(s)
+
+    def actions(self, start: float, end: float) -> dict[str, dict[str, int]]:
+        """User actions per kind in [start, end): {kind: {"done": n, "failed": m}}."""
+        out: dict[str, dict[str, int]] = {}
+        for b in self.window(start, end):
+            for kind, (done, failed) in b.actions.items():
+                o = out.setdefault(kind, {"done": 0, "failed": 0})
+                o["done"] += done
+                o["failed"] += failed
+        return dict(sorted(out.items()))
 
     # ---- windows ----------------------------------------------------------------------------
     def window(self, start: float, end: float) -> list[Bucket]:
@@ -109,43 +159,12 @@ class Timeline:
             series.append({"t": round(b.t, 3), "requests": b.requests, "errors_5xx": b.errors_5xx,
                            "failures": b.failures,
                            "p50_ms": round(1000 * lat[len(lat) // 2], 1) if lat else None,
-                           "p95_ms": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None})
+                           "p95_ms": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
+                           "served_by": dict(sorted(b.served_by.items())),
+                           "actions": {k: {"done": v[0], "failed": v[1]} for k, v in sorted(b.actions.items())}})
         return {"started_at": self.wall0.isoformat(timespec="milliseconds"), "monotonic_t0": self.t0,
                 "marks": {k: round(v, 3) for k, v in self.marks.items()},
                 "commands": [asdict(c) for c in self.commands],
                 "probe_samples": [asdict(s) for s in self.samples],
+                "component_samples": [asdict(s) for s in self.components],
                 "load_series": series}
-
-
-def recovered_at(tl: Timeline, probes: list[str], since: float, stability_s: float,
-                 max_error_ratio: float, until: float | None = None) -> float | None:
-    """First instant t >= since from which every probe stays green for `stability_s` and the
-    5xx/failure ratio of user requests in [t, t + stability_s) is at or below `max_error_ratio`.
-
-    Requires at least one sample of each probe inside the window, so silence is never green.
-    """
-    until = tl.now() if until is None else until
-    by_probe = {p: tl.probe_samples(p, since) for p in probes}
-    # Candidate starts: each sample time after `since` (recovery begins at an observation).
-    candidates = sorted({s.t for ss in by_probe.values() for s in ss})
-    for t in candidates:
-        end = t + stability_s
-        if end > until:
-            return None
-        good = True
-        for p, ss in by_probe.items():
-            win = [s for s in ss if t <= s.t < end]
-            # the probe's last sample before t must also not be failing at t
-            if not win or not all(s.ok for s in win):
-                good = False
-                break
-            prev = [s for s in ss if s.t < t]
-            if prev and not prev[-1].ok and win[0].t > t:
-                good = False
-                break
-        if not good:
-            continue
-        ratio, n = tl.error_ratio(t, end)
-        if ratio <= max_error_ratio:
-            return t
-    return None

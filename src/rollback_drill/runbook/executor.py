@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class ExecContext:
     ingress_url: str
     findings: list[Finding] = field(default_factory=list)
     backup_for_restore: str | None = None  # the pre-migration backup id (runbook step 3)
+    namespace: str = "mastodon"  # the default namespace of the drill's kubeconfig context
+    retry_budget_s: float = RETRY_BUDGET_S  # how long a failing check is retried
 
     @classmethod
     def create(cls, workdir: Path, base_env: dict[str, str], timeline: Timeline, redactor: Redactor,
@@ -62,19 +65,39 @@ class ExecContext:
 
 
 def run_shell(ctx: ExecContext, text: str, level: int | None, line: int, original: str | None = None,
-              substitution: str = "", note: str = "", timeout: float = 600.0) -> CommandRecord:
+              substitution: str = "", note: str = "", timeout: float = 600.0,
+              rewrites: tuple[str, ...] | list[str] = ()) -> CommandRecord:
+    """Run one command in bash, in its own process group: an interrupted drill (Ctrl-C, SIGTERM)
+    ends the whole command at once, and a terminal's SIGINT never reaches it as a command failure."""
     start = ctx.timeline.now()
+    proc = subprocess.Popen(["bash", "-c", text], cwd=ctx.workdir, env=ctx.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        p = subprocess.run(["bash", "-c", text], cwd=ctx.workdir, env=ctx.env, capture_output=True, text=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
-        code, out = p.returncode, (p.stdout + p.stderr)
-    except subprocess.TimeoutExpired as e:
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, _ = proc.communicate()
         code = 124
-        out = f"{(e.stdout or b'')!s}{(e.stderr or b'')!s}\n[rollback-drill] timed out after {timeout:.0f}s"
+        out = f"{out or ''}\n[rollback-drill] timed out after {timeout:.0f}s"
+    except BaseException:
+        _kill_group(proc)
+        raise
     rec = CommandRecord(level, original or text, text, line, start, ctx.timeline.now(), code,
-                        ctx.redactor.redact(out[-4000:]), substitution, note)
+                        ctx.redactor.redact((out or "")[-4000:]), substitution, note, list(rewrites))
     ctx.timeline.commands.append(rec)
     return rec
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _is_check(text: str) -> bool:
@@ -82,8 +105,8 @@ def _is_check(text: str) -> bool:
 
 
 def run_command(ctx: ExecContext, cmd: Command, level: int | None) -> CommandRecord:
-    sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url)
-    return run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note)
+    sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url, ctx.namespace)
+    return run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites)
 
 
 def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command], level: int | None) -> list[CommandRecord]:
@@ -114,7 +137,7 @@ def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command]
 def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: int | None) -> None:
     last_line = rec.output.strip().splitlines()[-1] if rec.output.strip() else ""
     if _is_check(cmd.text):
-        deadline = time.monotonic() + RETRY_BUDGET_S
+        deadline = time.monotonic() + ctx.retry_budget_s
         tries = 1
         while time.monotonic() < deadline:
             time.sleep(2.0)
@@ -131,13 +154,46 @@ def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: in
         return
     m = re.match(r"^\s*gcloud\s+sql\s+backups\s+restore\b", cmd.text)
     if m and ctx.backup_for_restore:
-        fixed = (f"gcloud sql backups restore {ctx.backup_for_restore} --restore-instance=mastodon-db "
-                 f"--backup-instance=mastodon-db")
-        r2 = run_shell(ctx, fixed, level, cmd.line, fixed,
-                       "gcloud -> Cloud SQL stand-in over the drill's PostgreSQL",
-                       "correction: the pre-migration backup (step 3) and the --restore-instance gcloud requires")
-        ctx.findings.append(Finding(cmd.line, cmd.text, f"rejected as written (exit {rec.exit_code}: {last_line[:200]})",
-                                    f"ran the restore the runbook means: '{fixed}' -> exit {r2.exit_code}"))
+        _restore_as_meant(ctx, cmd, rec, level, last_line)
         return
     ctx.findings.append(Finding(cmd.line, cmd.text, f"failed as written (exit {rec.exit_code}: {last_line[:200]})",
                                 "recorded; went on with the next command"))
+
+
+def restore_defects(text: str) -> list[tuple[str, str]]:
+    """Each defect of a `gcloud sql backups restore` command as written: (problem, what to change)."""
+    args = text.split()
+    defects = []
+    if not any(a.startswith("--restore-instance") for a in args):
+        defects.append(("no --restore-instance: gcloud requires the instance to restore into",
+                        "add --restore-instance=<the Cloud SQL instance>"))
+    for a in args:
+        if re.search(r"YOUR_[A-Z_]+|<[^>]+>", a):
+            defects.append((f"placeholder left in the command: {a}", "put the real value, or a variable set earlier"))
+    ids = [a for a in args[4:5] if a.isdigit()]
+    if ids:
+        defects.append((f"a fixed backup ID {ids[0]} (an example value): the backup must be the one step 3 "
+                        f"identifies from 'gcloud sql backups list'", "use the ID found in step 3, e.g. $BACKUP_ID"))
+    return defects
+
+
+def _restore_as_meant(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: int | None, last_line: str) -> None:
+    """The restore the runbook means: the pre-migration backup (step 3) into the instance, with the
+    arguments gcloud requires. `text` stays as written; every rewrite is listed on the record."""
+    args = cmd.text.split()
+    fixed = (f"gcloud sql backups restore {ctx.backup_for_restore} --restore-instance=mastodon-db "
+             f"--backup-instance=mastodon-db")
+    rewrites = [f"backup ID {args[4] if len(args) > 4 else '(none)'} -> {ctx.backup_for_restore}: the backup "
+                f"taken just before the migration (description 'pre-helm-migration'), as step 3 "
+                f"(移行直前のバックアップを特定) asks",
+                "added --restore-instance=mastodon-db (required by gcloud; the instance the runbook names)"]
+    rewrites += [f"dropped {a} (placeholder; the stand-in's project is the drill's)" for a in args
+                 if a.startswith("--project") and re.search(r"YOUR_[A-Z_]+|<[^>]+>", a)]
+    rewrites.append("`gcloud` is the drill's Cloud SQL stand-in (first on PATH), not Google Cloud")
+    r2 = run_shell(ctx, fixed, level, cmd.line, cmd.text, "gcloud -> Cloud SQL stand-in over the drill's PostgreSQL",
+                   "correction: the restore the runbook means, after the command failed as written",
+                   rewrites=rewrites)
+    ctx.findings.append(Finding(cmd.line, cmd.text, f"rejected as written (exit {rec.exit_code}: {last_line[:200]})",
+                                f"ran the restore the runbook means: '{fixed}' -> exit {r2.exit_code}"))
+    for problem, action in restore_defects(cmd.text):
+        ctx.findings.append(Finding(cmd.line, cmd.text, problem, action))

@@ -1,11 +1,21 @@
 """A Cloud SQL stand-in for the runbook's `gcloud sql backups|operations` commands.
 
 Why: the drill's database is a real PostgreSQL, not Cloud SQL, yet the runbook's Level 3 must
-run as written. The stand-in accepts exactly the argument shapes real gcloud accepts for these
-commands (required flags, positional BACKUP_ID, known flags only) and rejects the rest with
-gcloud's wording and exit code 2; API-level failures (unknown backup, unknown project or
-instance) answer like the API would, exit code 1. Anything outside `sql backups list|restore`
-and `sql operations list` is refused: the stand-in never pretends.
+run as written. For `sql backups list|restore` and `sql operations list` the stand-in's parser
+follows gcloud 528's (checked against the real CLI by tests/test_gcloud_differential.py):
+required flags and the positional ID, typed values (--limit, --page-size, --timeout), no flag
+abbreviations, unknown flags and extra arguments rejected with gcloud's `argument ...` /
+`unrecognized arguments` errors and exit code 2. `--project` is checked the moment the parser
+reads it, as gcloud's property validator does: a value that is not a project ID answers gcloud's
+own wording with exit code 1. As in gcloud 528, `sql backups list` needs no --instance (then,
+as with `--instance=-`, it lists every backup); `--format=json` is honoured for the two lists.
+
+After parsing, API-level failures (unknown backup, project or instance; the drill's PostgreSQL
+not reachable) answer like the API would, exit code 1. Flags gcloud accepts but the stand-in
+cannot honour (e.g. --filter, --async, the restore-to-new-instance settings; their values are
+not checked beyond their shape) are refused after parsing with exit code 1 and a message saying
+so. Anything outside these three commands, or with global flags before the command, is refused
+(exit code 2): the stand-in never pretends.
 """
 
 from __future__ import annotations
@@ -13,45 +23,131 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import socket
 import sys
 import time
 from datetime import datetime, timezone
 
-from rollback_drill.sut.datastores import INSTANCE, Datastores
+from rollback_drill.sut.datastores import INSTANCE, PG_PORT, DatastoreError, Datastores
 
 PROJECT = os.environ.get("ROLLBACK_DRILL_GCP_PROJECT", "rollback-drill")
+COMMANDS = ("sql backups list", "sql backups restore", "sql operations list")
+
+# gcloud's core/properties.py (_VALID_PROJECT_REGEX, _LooksLikeAProjectName), copied from 528.
+_VALID_PROJECT = re.compile(r"^(?:(?:[-a-z0-9]{1,63}\.)*(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?):)?"
+                            r"(?:(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?))$")
+
+# Flags gcloud accepts on every command that the stand-in does not honour (--quiet, --format,
+# --verbosity, --log-http are handled below).
+_WIDE_VALUE_UNSUPPORTED = ("--access-token-file", "--account", "--billing-project", "--configuration",
+                           "--flags-file", "--flatten", "--impersonate-service-account", "--trace-token")
+# `gcloud sql backups restore --help` (528): settings for restoring into a new instance.
+_RESTORE_VALUE_UNSUPPORTED = (
+    "--activation-policy", "--active-directory-domain", "--audit-bucket-path", "--audit-retention-interval",
+    "--audit-upload-interval", "--authorized-networks", "--availability-type", "--backup-location",
+    "--backup-start-time", "--collation", "--connector-enforcement", "--cpu", "--database-version",
+    "--deny-maintenance-period-end-date", "--deny-maintenance-period-start-date", "--deny-maintenance-period-time",
+    "--edition", "--insights-config-query-plans-per-minute", "--insights-config-query-string-length",
+    "--maintenance-release-channel", "--maintenance-window-day", "--maintenance-window-hour", "--memory",
+    "--network", "--retained-backups-count", "--retained-transaction-log-days", "--ssl-mode",
+    "--storage-provisioned-iops", "--storage-provisioned-throughput", "--storage-size", "--storage-type",
+    "--time-zone", "--allowed-psc-projects", "--disk-encryption-key", "--disk-encryption-key-keyring",
+    "--disk-encryption-key-location", "--disk-encryption-key-project", "--region", "--gce-zone",
+    "--secondary-zone", "--zone")
+_RESTORE_BOOL_UNSUPPORTED = (
+    "--assign-ip", "--backup", "--deletion-protection", "--enable-bin-log", "--enable-google-private-path",
+    "--enable-point-in-time-recovery", "--insights-config-query-insights-enabled",
+    "--insights-config-record-application-tags", "--insights-config-record-client-address", "--require-ssl",
+    "--storage-auto-increase", "--enable-private-service-connect")
+
+
+_SET_PROJECT_HELP = ("To set your project, run:\n\n  $ gcloud config set project PROJECT_ID\n\n"
+                     "or to unset it, run:\n\n  $ gcloud config unset project")
 
 
 class GcloudUsage(Exception):
     pass
 
 
+class GcloudProject(Exception):
+    pass
+
+
+def validate_project(project: str) -> None:
+    """gcloud's ProjectValidator: raise GcloudProject with its wording (the empty string means unset)."""
+    if project == "" or _VALID_PROJECT.match(project):
+        return
+    if re.match(r"[-0-9A-Z]", project[0]) or any(c in project for c in ' !"\''):
+        raise GcloudProject(f"The project property must be set to a valid project ID, not the project name [{project}]")
+    raise GcloudProject(f"The project property must be set to a valid project ID, [{project}] is not a valid "
+                        f"project ID.")
+
+
+class _ProjectAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        validate_project(values)  # while parsing, in argument order, as gcloud's property flag does
+        setattr(namespace, self.dest, values)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # gcloud's style, exit code 2
+        missing = re.match(r"the following arguments are required: (.*)", message)
+        if missing:
+            names = re.sub(r"/-\w\b", "", missing.group(1)).split(", ")  # gcloud names the long form only
+            message = f"argument {' '.join(names)}: Must be specified."
         raise GcloudUsage(message)
 
 
+def _bounded_int(lower: int, unlimited: bool):
+    """gcloud's arg_parsers.BoundedInt: its messages; 'unlimited' → None where allowed."""
+    def convert(value: str):
+        if unlimited and value == "unlimited":
+            return None
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"Value must be an integer; received: {value}") from None
+        if n < lower:
+            raise argparse.ArgumentTypeError(f"Value must be greater than or equal to {lower}; received: {value}")
+        return n
+    return convert
+
+
 def _parser(command: str) -> _Parser:
-    p = _Parser(prog=f"gcloud {command}", add_help=False)
-    p.add_argument("--project")
+    p = _Parser(prog=f"gcloud {command}", add_help=False, allow_abbrev=False)
+    p.add_argument("--project", action=_ProjectAction)
     p.add_argument("--format")
     p.add_argument("--quiet", "-q", action="store_true")
-    if command == "sql backups list":
-        p.add_argument("--instance", "-i", required=True)
-        p.add_argument("--limit", type=int)
-        p.add_argument("--filter")
-        p.add_argument("--sort-by")
-        p.add_argument("--page-size", type=int)
+    p.add_argument("--verbosity", choices=["critical", "debug", "error", "info", "none", "warning"])
+    p.add_argument("--log-http", action=argparse.BooleanOptionalAction)
+    # accepted by gcloud, not honoured by the stand-in: in the namespace only when given
+    unsupported = p.add_argument_group("unsupported", argument_default=argparse.SUPPRESS)
+    for flag in _WIDE_VALUE_UNSUPPORTED:
+        unsupported.add_argument(flag, dest=f"unsupported:{flag}")
+    unsupported.add_argument("--user-output-enabled", dest="unsupported:--user-output-enabled",
+                             action=argparse.BooleanOptionalAction)
+    unsupported.add_argument("--help", "-h", dest="unsupported:--help", action="store_true")
+    if command in ("sql backups list", "sql operations list"):
+        # backups list: optional since gcloud ~410 (without it, or with "-", every instance's backups)
+        p.add_argument("--instance", "-i", required=command == "sql operations list")
+        p.add_argument("--limit", type=_bounded_int(1, True))
+        p.add_argument("--page-size", type=_bounded_int(1, True))  # no paging here: the output is the same
+        unsupported.add_argument("--filter", dest="unsupported:--filter")
+        unsupported.add_argument("--sort-by", dest="unsupported:--sort-by")
+        unsupported.add_argument("--uri", dest="unsupported:--uri", action=argparse.BooleanOptionalAction)
     elif command == "sql backups restore":
-        p.add_argument("backup_id")
+        p.add_argument("backup_id", metavar="ID")
         p.add_argument("--restore-instance", required=True)
         p.add_argument("--backup-instance")
         p.add_argument("--backup-project")
-        p.add_argument("--async", action="store_true")
-    elif command == "sql operations list":
-        p.add_argument("--instance", "-i", required=True)
-        p.add_argument("--limit", type=int)
-        p.add_argument("--filter")
+        unsupported.add_argument("--async", dest="unsupported:--async", action=argparse.BooleanOptionalAction)
+        unsupported.add_argument("--timeout", dest="unsupported:--timeout", type=_bounded_int(0, True))
+        unsupported.add_argument("--tier", "-t", dest="unsupported:--tier")
+        for flag in _RESTORE_VALUE_UNSUPPORTED:
+            unsupported.add_argument(flag, dest=f"unsupported:{flag}")
+        for flag in _RESTORE_BOOL_UNSUPPORTED:
+            unsupported.add_argument(flag, dest=f"unsupported:{flag}", action=argparse.BooleanOptionalAction)
     return p
 
 
@@ -66,11 +162,18 @@ def _record_op(ds: Datastores, op: dict) -> None:
     f.write_text(json.dumps(ops))
 
 
+def _pg_reachable(listen: str) -> bool:
+    try:
+        socket.create_connection((listen, PG_PORT), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    words = [a for a in argv[:3]]
-    command = " ".join(words)
-    if command not in ("sql backups list", "sql backups restore", "sql operations list"):
+    command = " ".join(argv[:3])
+    if command not in COMMANDS:
         print(f"ERROR: (gcloud) the drill's Cloud SQL stand-in does not implement 'gcloud {' '.join(argv)}'",
               file=sys.stderr)
         return 2
@@ -80,16 +183,33 @@ def main(argv: list[str] | None = None) -> int:
     except GcloudUsage as e:
         print(f"ERROR: ({group}) {e}", file=sys.stderr)
         return 2
-    if args.project and args.project != PROJECT:
-        print(f"ERROR: ({group}) HTTPError 403: The client is not authorized to make this request "
-              f"(project '{args.project}' is not the drill's project '{PROJECT}').", file=sys.stderr)
+    except GcloudProject as e:
+        print(f"ERROR: (gcloud) {e}\n{_SET_PROJECT_HELP}", file=sys.stderr)
         return 1
+    # Past gcloud's parser: from here on every answer is the API's (or the stand-in's refusal).
+    unsupported = [k.split(":", 1)[1] for k in vars(args) if k.startswith("unsupported:")]
+    fmt = (args.format or "").strip()
+    if fmt and (command == "sql backups restore" or fmt != "json"):
+        unsupported.append(f"--format={fmt}")
+    if unsupported:
+        print(f"ERROR: ({group}) the drill's Cloud SQL stand-in does not implement {', '.join(unsupported)} "
+              f"(real gcloud accepts {'them' if len(unsupported) > 1 else 'it'}); nothing was done.", file=sys.stderr)
+        return 1
+    for flag, value in (("--project", args.project), ("--backup-project", getattr(args, "backup_project", None))):
+        if value and value != PROJECT:
+            print(f"ERROR: ({group}) HTTPError 403: The client is not authorized to make this request "
+                  f"(project '{value}' is not the drill's project '{PROJECT}'; {flag}).", file=sys.stderr)
+            return 1
     ds = Datastores(os.environ["ROLLBACK_DRILL_PG_LISTEN"])
     if command == "sql backups list":
-        if args.instance != INSTANCE:
+        if args.instance not in (None, "-", INSTANCE):
             print(f"ERROR: ({group}) HTTPError 404: The Cloud SQL instance does not exist.", file=sys.stderr)
             return 1
-        rows = ds.list_backups()[: args.limit or None]
+        rows = ds.list_backups()[: args.limit]
+        if fmt == "json":
+            print(json.dumps([{"kind": "sql#backupRun", **{k: v for k, v in b.items() if k != "statuses_at_backup"}}
+                              for b in rows], indent=2))
+            return 0
         print(f"{'ID':<16}{'WINDOW_START_TIME':<34}{'ERROR':<8}{'STATUS':<12}INSTANCE")
         for b in rows:
             print(f"{b['id']:<16}{b['windowStartTime']:<34}{'-':<8}{b['status']:<12}{b['instance']}")
@@ -100,8 +220,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         f = _ops_file(ds)
         ops = list(reversed(json.loads(f.read_text()))) if f.exists() else []
+        ops = ops[: args.limit]
+        if fmt == "json":
+            print(json.dumps([{"kind": "sql#operation", "name": op["name"], "operationType": op["type"],
+                               "startTime": op["start"], "endTime": op["end"], "status": op["status"],
+                               "targetId": INSTANCE} for op in ops], indent=2))
+            return 0
         print(f"{'NAME':<40}{'TYPE':<12}{'START':<34}{'END':<34}{'ERROR':<8}STATUS")
-        for op in ops[: args.limit or None]:
+        for op in ops:
             print(f"{op['name']:<40}{op['type']:<12}{op['start']:<34}{op['end']:<34}{'-':<8}{op['status']}")
         return 0
     # restore
@@ -112,9 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.backup_id.isdigit() or not any(b["id"] == args.backup_id for b in ds.list_backups()):
         print(f"ERROR: ({group}) HTTPError 404: The backup run does not exist.", file=sys.stderr)
         return 1
+    if not _pg_reachable(ds.listen):
+        print(f"ERROR: ({group}) HTTPError 503: The Cloud SQL instance [{INSTANCE}] is not available "
+              f"(the drill's PostgreSQL at {ds.listen}:{PG_PORT} does not answer); nothing was restored.",
+              file=sys.stderr)
+        return 1
     start = datetime.now(timezone.utc).isoformat()
     name = f"restore-{int(time.time() * 1000)}"
-    ds.restore_backup(args.backup_id)
+    try:
+        ds.restore_backup(args.backup_id)
+    except DatastoreError as e:
+        print(f"ERROR: ({group}) HTTPError 500: the restore failed: {e}", file=sys.stderr)
+        return 1
     _record_op(ds, {"name": name, "type": "RESTORE_VOLUME", "start": start,
                     "end": datetime.now(timezone.utc).isoformat(), "status": "DONE"})
     print(f"Restoring Cloud SQL instance [{args.restore_instance}] from backup [{args.backup_id}]...done.")

@@ -5,24 +5,46 @@ Secrets, ConfigMaps, HPA, the Helm release, the files it applies (valid and, for
 buildable, checked with a server-side dry run that persists nothing), the old stack's images,
 and a recent database backup; plus the runbook's 実施前 checklist. Nothing is created,
 changed or deleted (tests compare resourceVersions before and after).
+
+Preflight tells the truth: an item it did not check is `ok: None` ("not checked: <reason>"),
+never OK. A level is ready when none of its items failed; `complete` says whether every item
+was actually checked, and `not_checked` how many were not.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rollback_drill.cluster.kube import Kube
 from rollback_drill.runbook.model import Runbook
 
+#: Whether an image is present on the node; None: the node's images cannot be listed here.
+ImagesPresent = Callable[[str], bool] | None
+
+NOT_CHECKED = "not checked: "
+PERSON_STEP = NOT_CHECKED + "a person's step"
+IMAGES_NOT_LISTABLE = NOT_CHECKED + "the node's images cannot be listed read-only on this context"
+BACKUPS_NOT_LISTABLE = NOT_CHECKED + "the database backups cannot be listed on this context"
+
 
 @dataclass
 class Check:
     what: str
-    ok: bool
+    ok: bool | None  # None: not checked, and `why` says why ("not checked: ...")
     why: str = ""
+
+
+def _not_checked(checks: list[Check]) -> int:
+    return sum(1 for c in checks if c.ok is None)
+
+
+def _none_failed(checks: list[Check]) -> bool:
+    return not any(c.ok is False for c in checks)
 
 
 @dataclass
@@ -33,11 +55,20 @@ class LevelReadiness:
 
     @property
     def ready(self) -> bool:
-        return all(c.ok for c in self.checks)
+        """No item failed. Items not checked do not make a level unready; `complete` reports them."""
+        return _none_failed(self.checks)
+
+    @property
+    def not_checked(self) -> int:
+        return _not_checked(self.checks)
+
+    @property
+    def complete(self) -> bool:
+        return self.not_checked == 0
 
     def to_dict(self) -> dict:
-        return {"level": self.level, "title": self.title, "ready": self.ready,
-                "checks": [asdict(c) for c in self.checks]}
+        return {"level": self.level, "title": self.title, "ready": self.ready, "complete": self.complete,
+                "not_checked": self.not_checked, "checks": [asdict(c) for c in self.checks]}
 
 
 def _exists(kube: Kube, kind: str, name: str) -> Check:
@@ -67,8 +98,10 @@ def _objects_named(cmd: str) -> list[tuple[str, str]]:
     return out
 
 
-def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backups: list[dict],
-                images_present) -> LevelReadiness:
+def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backups: list[dict] | None,
+                images_present: ImagesPresent) -> LevelReadiness:
+    """One level's items. `backups` None: backups cannot be listed here (the item is not checked);
+    `images_present` None: the node's images cannot be listed here (the image items are not checked)."""
     lv = runbook.level(number)
     r = LevelReadiness(number, lv.title)
     seen: set[tuple[str, str]] = set()
@@ -90,7 +123,9 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
             r.checks.append(Check(f"Helm release {' or '.join(names)}", bool(found),
                                   f"found {found[0]}" if found else "no such release"))
             release_checked = True
-        if c.text.startswith("gcloud sql backups list"):
+        if c.text.startswith("gcloud sql backups list") and backups is None:
+            r.checks.append(Check("a successful database backup", None, BACKUPS_NOT_LISTABLE))
+        elif c.text.startswith("gcloud sql backups list"):
             recent = [b for b in backups if b.get("status") == "SUCCESSFUL"]
             r.checks.append(Check("a successful database backup", bool(recent),
                                   f"newest {recent[0]['id']} ({recent[0]['windowStartTime']})" if recent
@@ -101,12 +136,18 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
         r.checks.append(_exists(kube, "configmap", "mastodon-env"))
         r.checks.append(_exists(kube, "secret", "mastodon"))
     for dep in sorted({n for k, n in seen if k == "deployment" and not n.startswith("mastodon-helm")}):
+        if images_present is None:
+            r.checks.append(Check(f"images of {dep}", None, IMAGES_NOT_LISTABLE))
+            continue
         p = kube.kubectl("get", "deployment", dep, "-o", "jsonpath={.spec.template.spec.containers[*].image}",
                          check=False)
-        if p.returncode == 0:
-            missing = [img for img in p.stdout.split() if not images_present(img)]
-            r.checks.append(Check(f"images of {dep}", not missing,
-                                  "present on the node" if not missing else f"missing: {missing}"))
+        images = p.stdout.split() if p.returncode == 0 else []
+        if not images:
+            r.checks.append(Check(f"images of {dep}", None, NOT_CHECKED + "the deployment's images could not be read"))
+            continue
+        missing = [img for img in images if not images_present(img)]
+        r.checks.append(Check(f"images of {dep}", not missing,
+                              "present on the node" if not missing else f"missing: {missing}"))
     return r
 
 
@@ -117,7 +158,7 @@ def checklist_before(runbook: Runbook, workdir: Path) -> list[Check]:
             f = workdir / "backup" / "ingress-mastodon.yaml"
             out.append(Check(item, f.exists(), str(f) if f.exists() else f"{f} missing"))
         else:
-            out.append(Check(item, True, "a person's step: recorded, not automated"))
+            out.append(Check(item, None, PERSON_STEP))
     return out
 
 
@@ -128,21 +169,40 @@ def resource_versions(kube: Kube) -> dict[str, str]:
     return {f"{o['kind']}/{o['metadata']['name']}": o["metadata"]["resourceVersion"] for o in data["items"]}
 
 
-def run_preflight(kube: Kube, runbook: Runbook, workdir: Path, backups: list[dict], images_present) -> dict:
+def summarize(levels: list[LevelReadiness], before: list[Check]) -> dict:
+    """The overall verdict: `ready` (no item failed), `complete` (every item checked), `not_checked`."""
+    checks = [c for lv in levels for c in lv.checks] + list(before)
+    n = _not_checked(checks)
+    return {"ready": all(lv.ready for lv in levels) and _none_failed(before), "complete": n == 0, "not_checked": n}
+
+
+def run_preflight(kube: Kube, runbook: Runbook, workdir: Path, backups: list[dict] | None,
+                  images_present: ImagesPresent) -> dict:
     levels = [check_level(kube, runbook, lv.number, workdir, backups, images_present) for lv in runbook.levels]
     before = checklist_before(runbook, workdir)
     return {"checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "namespace": kube.namespace,
             "levels": [lv.to_dict() for lv in levels], "実施前": [asdict(c) for c in before],
-            "ready": all(lv.ready for lv in levels) and all(c.ok for c in before)}
+            **summarize(levels, before)}
+
+
+def _mark(ok: bool | None) -> str:
+    return "[--]" if ok is None else "[ok]" if ok else "[!!]"
 
 
 def format_table(result: dict) -> str:
     lines = []
+    items = [c for lv in result["levels"] for c in lv["checks"]] + list(result["実施前"])
     for lv in result["levels"]:
-        lines.append(f"Level {lv['level']}: {lv['title']} — {'READY' if lv['ready'] else 'NOT READY'}")
+        n = sum(1 for c in lv["checks"] if c["ok"] is None)
+        verdict = ("READY" if lv["ready"] else "NOT READY") + (f" ({n} not checked)" if n else "")
+        lines.append(f"Level {lv['level']}: {lv['title']} — {verdict}")
         for c in lv["checks"]:
-            lines.append(f"  [{'ok' if c['ok'] else '!!'}] {c['what']}: {c['why']}")
+            lines.append(f"  {_mark(c['ok'])} {c['what']}: {c['why']}")
     lines.append("実施前:")
     for c in result["実施前"]:
-        lines.append(f"  [{'ok' if c['ok'] else '!!'}] {c['what']}: {c['why']}")
+        lines.append(f"  {_mark(c['ok'])} {c['what']}: {c['why']}")
+    reasons = Counter(c["why"].removeprefix(NOT_CHECKED) for c in items if c["ok"] is None)
+    n = sum(reasons.values())
+    why = "; ".join(f"{k}: {r}" for r, k in reasons.most_common()) if n else "every item was checked"
+    lines.append(f"Not checked: {n} of {len(items)} items ({why})")
     return "\n".join(lines)

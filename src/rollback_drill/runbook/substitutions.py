@@ -21,6 +21,7 @@ from pathlib import Path
 class Substituted:
     text: str  # what runs
     note: str  # what was substituted and why ("" when the command runs as written)
+    rewrites: tuple[str, ...] = ()  # each difference from the text as written, one line each
 
 
 def prepare_shims(shim_dir: Path) -> Path:
@@ -32,12 +33,24 @@ def prepare_shims(shim_dir: Path) -> Path:
     return shim_dir
 
 
-def substitute(text: str, production_host: str, ingress_url: str) -> Substituted:
-    notes = []
+def substitute(text: str, production_host: str, ingress_url: str, namespace: str = "") -> Substituted:
+    notes: list[str] = []
+    rewrites: list[str] = []
     if re.match(r"^\s*gcloud\s", text):
         notes.append("gcloud -> Cloud SQL stand-in over the drill's PostgreSQL (same argument rules as gcloud)")
+        rewrites.append("`gcloud` is the drill's Cloud SQL stand-in (first on PATH), not Google Cloud")
     if re.match(r"^\s*curl\s", text) and f"https://{production_host}" in text:
         text = text.replace(f"https://{production_host}", ingress_url)
         text = re.sub(r"^\s*curl\s", f"curl -sS -H {shlex.quote('Host: ' + production_host)} ", text)
         notes.append(f"https://{production_host} -> {ingress_url} with Host: {production_host} (the drill's Ingress)")
-    return Substituted(text, "; ".join(notes))
+        rewrites += [f"URL https://{production_host} -> {ingress_url} (the drill's Ingress on 127.0.0.1)",
+                     f"added -H 'Host: {production_host}' (the Ingress routes on the public host name)",
+                     "added -sS (no progress meter; errors still shown)"]
+    if namespace and re.match(r"^\s*(kubectl|helm)\s", text) and not re.search(r"\s(-n|--namespace)[\s=]", text):
+        rewrites.append(f"no namespace in the command: it acts on namespace '{namespace}', the default of the "
+                        f"drill's kubeconfig context (as on the operator's own context)")
+    if re.search(r"\s-k\s+k8s/overlays/production\b", text):
+        rewrites.append("k8s/overlays/production is the drill's working copy: kustomization.yaml's image tag "
+                        "IMAGE_TAG set to the stub image built for this drill, secrets.env written by the "
+                        "harness (values redacted)")
+    return Substituted(text, "; ".join(notes), tuple(rewrites))

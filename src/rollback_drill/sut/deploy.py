@@ -32,6 +32,7 @@ HELM_STACK = ("mastodon-helm-web", "mastodon-helm-streaming", "mastodon-helm-sid
 PRE_MIGRATION_VERSION = "20240101000003"
 LATEST_VERSION = "20241001000000"
 WORKDIR_ITEMS = ("k8s", "backup", "helm", "crds", "migrated")
+SNAPSHOT = "premigration.json"  # the pre-migration state a full rollback must bring back
 
 
 class DeployError(RuntimeError):
@@ -52,6 +53,10 @@ class Environment:
 
     def secret_values(self) -> list[str]:
         return self.creds.values()
+
+    def premigration(self) -> dict:
+        """The snapshot of the pre-migration state taken by `deploy` before the Helm install."""
+        return json.loads((self.workdir / SNAPSHOT).read_text())
 
 
 def environment(cluster: Cluster) -> Environment:
@@ -115,6 +120,11 @@ def _wait_http(url: str, host: str, want_server_prefix: str, timeout: float = 60
     raise DeployError(f"{url} (Host: {host}) not served by {want_server_prefix}* within {timeout:.0f}s: {last}")
 
 
+# Set by hand on the old Services in production (not in the Kustomize base): the migration removed
+# them, and Level 2's `kubectl annotate` puts them back.
+PRE_MIGRATION_ANNOTATIONS = {
+    svc: {"beta.cloud.google.com/backend-config": json.dumps({"default": f"{svc}-backend-config"})}
+    for svc in ("mastodon-web", "mastodon-streaming")}
 GKE_OBJECTS = (("hpa", "mastodon-web"), ("backendconfig", "mastodon-web-backend-config"),
                ("backendconfig", "mastodon-streaming-backend-config"), ("frontendconfig", "mastodon-frontend-config"))
 
@@ -145,6 +155,8 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
     if kube.kubectl("get", "namespace", NAMESPACE, "-o", "name", check=False).returncode != 0:
         return False
     if not any(b.get("description") == "pre-helm-migration" for b in env.datastores.list_backups()):
+        return False
+    if not (w / SNAPSHOT).exists():
         return False
     names = {d["metadata"]["name"] for d in kube.get_json("deployments")["items"]}
     if not set(OLD_STACK) <= names:
@@ -213,7 +225,13 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     kube.kubectl("apply", "-f", str(w / "backup" / "ingress-mastodon.yaml"))
     for f in ("hpa.yaml", "backendconfig.yaml", "frontendconfig.yaml"):
         kube.kubectl("apply", "-f", str(w / "k8s" / "overlays" / "production" / f))
+    for svc, ann in PRE_MIGRATION_ANNOTATIONS.items():
+        kube.kubectl("annotate", "service", svc, *[f"{k}={v}" for k, v in ann.items()], "--overwrite")
     _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-web-")
+    from rollback_drill.observe.cluster_state import ClusterState
+    snap = ClusterState(kube.kubeconfig, NAMESPACE).snapshot(GKE_OBJECTS, ("mastodon-web", "mastodon-streaming"),
+                                                            "mastodon")
+    (w / SNAPSHOT).write_text(json.dumps(snap, indent=2))
     log("backup just before the migration")
     env.datastores.create_backup("pre-helm-migration")
 

@@ -1,0 +1,128 @@
+"""Mutation testing of a rollback level: is every step of the procedure seen by the drill?
+
+One drill runs the level as written (the baseline, which must pass); then one drill per mutant:
+each command deleted, and each command that names an object of one stack re-pointed at its
+counterpart in the other (a scale of the old web Deployment aimed at the Helm one). A mutant is
+*killed* when its drill does not pass; the verdict and the recovery condition that failed say
+what killed it. A surviving mutant of a step the runbook marks optional (オプション / optional) is
+expected; any other survivor is a finding: "this step has no observable effect on recovery —
+either the drill cannot see what it does, or the runbook does not need it".
+
+Time limit (as mutation tools do, e.g. PIT): a mutant's recovery wait is capped at
+`factor x baseline recovery + constant`; a mutant that does not recover by then is killed by
+that limit, and the record says so (`--full-wait` waits as a normal drill does).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+
+from rollback_drill.runbook.model import Command, Level
+
+OPTIONAL_WORDS = ("オプション", "optional", "任意")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str  # "delete:3", "repoint:3"
+    kind: str  # delete | repoint
+    index: int  # position of the mutated command in the level
+    line: int  # its line in the runbook
+    original: str
+    mutated: str | None  # the re-pointed command; None for a deletion
+    optional: bool  # the runbook marks the step optional
+    commands: tuple[Command, ...] = field(repr=False, default=())
+
+    def describe(self) -> str:
+        return (f"delete line {self.line}: {self.original}" if self.kind == "delete"
+                else f"line {self.line}: {self.original}  ->  {self.mutated}")
+
+
+def is_optional(cmd: Command) -> bool:
+    return any(w in cmd.comment.lower() for w in OPTIONAL_WORDS)
+
+
+def _without(commands: tuple[Command, ...], i: int) -> tuple[Command, ...]:
+    """The level without command i; "または" alternatives keep pointing at the right command."""
+    out = []
+    for j, c in enumerate(commands):
+        if j == i:
+            continue
+        alt = c.alternative_to
+        if alt is not None:
+            alt = None if alt == i else (alt - 1 if alt > i else alt)
+        out.append(replace(c, alternative_to=alt))
+    return tuple(out)
+
+
+def repoint(text: str, counterparts: dict[str, str]) -> str | None:
+    """The command with every object name swapped for its counterpart; None if it names none."""
+    names = sorted(counterparts, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, names)) + r")(?![\w-])")
+    new = pattern.sub(lambda m: counterparts[m.group(1)], text)
+    return None if new == text else new
+
+
+def mutants(level: Level, counterparts: dict[str, str]) -> list[Mutant]:
+    out: list[Mutant] = []
+    for i, c in enumerate(level.commands):
+        opt = is_optional(c)
+        out.append(Mutant(f"delete:{i + 1}", "delete", i, c.line, c.text, None, opt, _without(level.commands, i)))
+        new = repoint(c.text, counterparts)
+        if new is not None:
+            cmds = tuple(replace(x, text=new) if j == i else x for j, x in enumerate(level.commands))
+            out.append(Mutant(f"repoint:{i + 1}", "repoint", i, c.line, c.text, new, opt, cmds))
+    return out
+
+
+@dataclass
+class MutantOutcome:
+    mutant: Mutant
+    verdict: str
+    killed: bool
+    killed_by: str  # the verdict and the failing check, or why it survived
+    expected: bool  # killed, or an optional step surviving
+    finding: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        m = asdict(self.mutant)
+        m.pop("commands", None)
+        return {"mutant": m, "step": self.mutant.describe(), "verdict": self.verdict,
+                "outcome": "killed" if self.killed else "survived", "killed_by": self.killed_by,
+                "expected": self.expected, "finding": self.finding, "seconds": round(self.seconds, 1)}
+
+
+def judge(mutant: Mutant, res: dict, time_limit_s: float | None) -> MutantOutcome:
+    """Killed or survived, and by what: the verdict first, then the checks that failed."""
+    v = res["verdict"]
+    if v == "passed":
+        finding = "" if mutant.optional else (
+            f"line {mutant.line}: this step has no observable effect on recovery ({mutant.describe()}) — either "
+            f"the drill cannot see what it does, or the runbook does not need it")
+        why = ("survived: the step is marked optional in the runbook" if mutant.optional
+               else "survived: the drill passed without this step")
+        return MutantOutcome(mutant, v, False, why, mutant.optional, finding)
+    reasons = [f"verdict {v}"]
+    if v == "not_recovered" and time_limit_s is not None:
+        reasons.append(f"recovery not declared within the mutation time limit of {time_limit_s:.0f}s")
+    rec = res.get("recovery") or {}
+    reasons += [f"({c['key']}) {c['label']}: {c['detail'][:240]}" for c in rec.get("conditions", []) if not c["holds"]]
+    reasons += [f"check '{c['item']}' failed: {c['evidence'][:160]}" for c in res.get("checklist", [])
+                if c["ok"] is False]
+    return MutantOutcome(mutant, v, True, "; ".join(reasons), True)
+
+
+def summary(baseline: dict, outcomes: list[MutantOutcome], level: Level, trigger: str, wall_s: float,
+            time_limit_s: float | None) -> dict:
+    killed = sum(o.killed for o in outcomes)
+    non_opt = [o for o in outcomes if not o.mutant.optional]
+    return {"level": level.number, "trigger": trigger,
+            "baseline": {"verdict": baseline["verdict"], "recovery_s": baseline["durations"]["recovery_s"]},
+            "time_limit_s": time_limit_s, "mutants": len(outcomes), "killed": killed,
+            "kill_ratio": round(killed / len(outcomes), 3) if outcomes else None,
+            "non_optional": len(non_opt), "non_optional_killed": sum(o.killed for o in non_opt),
+            "survivors": [o.to_dict() for o in outcomes if not o.killed],
+            "findings": [o.finding for o in outcomes if o.finding],
+            "outcomes": [o.to_dict() for o in outcomes], "wall_s": round(wall_s, 1)}

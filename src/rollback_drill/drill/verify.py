@@ -1,0 +1,79 @@
+"""After the rollback: 手順4 as written, then the 実施後 checklist, each item a real check.
+
+An item the harness cannot check is "not checked" (`ok: None`), never OK.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rollback_drill.runbook.executor import run_commands
+from rollback_drill.sut.deploy import RELEASE
+
+if TYPE_CHECKING:
+    from rollback_drill.drill.engine import Drill
+
+
+def verify(drill: Drill) -> list[dict]:
+    step4 = drill.runbook.step(4).commands
+    records = run_commands(drill.ctx, step4, None)
+    by_text = {r.text: r for r in records}
+    tl = drill.tl
+    now = tl.now()
+    since = tl.marks.get("recovered", now - drill.cfg.stability_s)
+    bad = [f"{s.probe} at {s.t:.1f}s: {s.detail}" for s in tl.samples if s.t >= since and not s.ok]
+    seen = {s.probe for s in tl.samples if s.t >= since}
+    recent_ok = not bad and seen >= set(drill.probes.names)
+
+    def rec_ok(pred) -> tuple[bool, str]:
+        for text, r in by_text.items():
+            if pred(text):
+                return r.exit_code == 0, f"{text} -> exit {r.exit_code}"
+        return False, "command not in 手順4"
+
+    serving = serving_stack_ready(drill)
+    health_ok, health_ev = rec_ok(lambda t: t.startswith("curl") and "/health" in t)
+    if health_ok:
+        health_rec = next(r for t, r in by_text.items() if t.startswith("curl") and "/health" in t)
+        health_ok = " 200" in health_rec.output.splitlines()[0] if health_rec.output else False
+    errlog = next((r for t, r in by_text.items() if "grep -i error" in t), None)
+    worker_ok, worker_ev = rec_ok(lambda t: "mastodon-worker" in t)
+    results = []
+    for item in drill.runbook.checklists.get("実施後", []):
+        if "正常稼働" in item:
+            ok, ev = serving
+        elif "ヘルスチェック" in item:
+            ok, ev = health_ok, health_ev
+        elif "アクセス" in item:
+            ok, ev = probe_ok(drill, "login", now), "login probe (the manual browser sign-in, automated)"
+        elif "エラーログ" in item:
+            ok = errlog is not None and errlog.output.strip() == ""
+            ev = "kubectl logs … | grep -i error: " + ("no error lines" if ok else
+                                                       (errlog.output.strip()[:200] if errlog else "not run"))
+        elif "バックグラウンドジョブ" in item:
+            ok, ev = worker_ok and probe_ok(drill, "jobs", now), worker_ev + " and jobs probe"
+        elif "モニタリング" in item:
+            ok = recent_ok
+            ev = (f"every probe sample since recovery ({since:.1f}s) green" if ok else
+                  f"failing since recovery: {bad[:3]}; probes seen {sorted(seen)}")
+        else:
+            results.append({"item": item, "ok": None, "evidence": "not checked: no automated check for this item"})
+            continue
+        results.append({"item": item, "ok": bool(ok), "evidence": ev})
+    return results
+
+
+def probe_ok(drill: Drill, name: str, now: float) -> bool:
+    ss = drill.tl.probe_samples(name, now - 2.0)
+    return bool(ss) and all(s.ok for s in ss)
+
+
+def serving_stack_ready(drill: Drill) -> tuple[bool, str]:
+    """The restored stack serves: what the level brings back is there, and the last answers came from it."""
+    ok, detail = drill.state.restored(drill.target, drill.env.premigration(), RELEASE)
+    judge = drill.state.serves_restored(drill.target.stack)
+    last = [ss[-1] for n in drill.probes.names if (ss := drill.tl.probe_samples(n)) and ss[-1].served_by]
+    foreign = [f"{s.probe}: {s.served_by} ({judge(s.served_by)[1]})" for s in last if not judge(s.served_by)[0]]
+    if foreign:
+        ok, detail = False, f"{detail}; answered from outside the restored stack: {foreign[:3]}"
+    return ok, detail

@@ -1,0 +1,229 @@
+"""What the cluster says, read with the official kubernetes client: who served, what is restored.
+
+Two questions of the recovery conditions are answered here, from the API rather than from
+names or from the runbook's commands:
+- which Deployment a serving pod belongs to (pod -> ReplicaSet -> Deployment owner references),
+  so "every answer comes from the restored stack" checks identity, not a name prefix;
+- whether what a level must bring back is there: the restored stack's Deployments Available,
+  the Ingress pointing where it pointed before the migration and, for a level that restores
+  the whole pre-migration state, the objects the migration removed back as they were and the
+  Helm release gone. The expectations come from a snapshot taken before the migration, never
+  from the level's own commands (deleting a command must not delete its check).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import gevent
+import gevent.event
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+
+from rollback_drill.observe.timeline import ComponentSample, Timeline
+
+GKE_GROUPS = {"backendconfig": ("cloud.google.com", "v1", "backendconfigs"),
+              "frontendconfig": ("networking.gke.io", "v1beta1", "frontendconfigs")}
+
+
+@dataclass(frozen=True)
+class RestoreTarget:
+    """What a level brings back, by the level's meaning (its title and when it applies)."""
+
+    stack: tuple[str, ...]  # Deployments whose pods must answer every request
+    full_state: bool = False  # the pre-migration objects back and the Helm release gone
+    database: bool = False  # the schema back at the pre-migration version
+
+    def describe(self) -> str:
+        parts = [f"Deployments {', '.join(self.stack)} Available and serving every answer",
+                 "Ingress backends as before the migration"]
+        if self.full_state:
+            parts.append("objects the migration removed restored as they were, Helm release gone")
+        if self.database:
+            parts.append("schema at the pre-migration version")
+        return "; ".join(parts)
+
+
+_FULL_WORDS = ("削除", "復元", "uninstall", "remove", "delete", "restore")
+_ONLY_WORDS = ("のみ", "only")
+_DB_WORDS = ("データベース", "database", "db")
+
+
+def restore_target(title: str, stack: tuple[str, ...]) -> RestoreTarget:
+    """Read what a level restores from its title: "Ingress only" levels bring traffic back to the
+    old stack; a level that removes the release or restores the old environment brings back the
+    whole pre-migration state; a database level also the schema."""
+    low = title.lower()
+    database = any(w in low for w in _DB_WORDS)
+    full = database or (any(w in low for w in _FULL_WORDS) and not any(w in low for w in _ONLY_WORDS))
+    return RestoreTarget(stack, full_state=full, database=database)
+
+
+def ingress_backends(ingress: dict) -> list[str]:
+    return sorted({p["backend"]["service"]["name"] for r in ingress["spec"].get("rules", [])
+                   for p in r.get("http", {}).get("paths", [])})
+
+
+class ClusterState:
+    """Reads of the drill namespace through the kubernetes client (the harness's own API work)."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, context: str | None = None) -> None:
+        api = k8s_config.new_client_from_config(config_file=str(kubeconfig), context=context)
+        self.api = api
+        self.core = k8s.CoreV1Api(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.net = k8s.NetworkingV1Api(api)
+        self.autoscaling = k8s.AutoscalingV2Api(api)
+        self.custom = k8s.CustomObjectsApi(api)
+        self.ns = namespace
+        self._pod_owner: dict[str, str] = {}  # pod -> Deployment ("" when it has none)
+
+    # ---- who served -------------------------------------------------------------------------
+    def refresh_pods(self) -> None:
+        rs_owner = {}
+        for rs in self.apps.list_namespaced_replica_set(self.ns).items:
+            owners = [o.name for o in (rs.metadata.owner_references or []) if o.kind == "Deployment"]
+            rs_owner[rs.metadata.name] = owners[0] if owners else ""
+        for pod in self.core.list_namespaced_pod(self.ns).items:
+            owners = [o.name for o in (pod.metadata.owner_references or []) if o.kind == "ReplicaSet"]
+            self._pod_owner[pod.metadata.name] = rs_owner.get(owners[0], "") if owners else ""
+
+    def deployment_of(self, pod: str) -> str | None:
+        """The Deployment that owns the pod, remembered after the pod is gone; None if never seen."""
+        if pod not in self._pod_owner:
+            try:
+                self.refresh_pods()
+            except (ApiException, OSError):
+                return None
+        return self._pod_owner.get(pod)
+
+    def serves_restored(self, stack: tuple[str, ...]) -> Callable[[str], tuple[bool, str]]:
+        def judge(pod: str) -> tuple[bool, str]:
+            dep = self.deployment_of(pod)
+            if dep is None:
+                return False, "a pod the API never listed in the drill namespace"
+            if dep in stack:
+                return True, f"owned by Deployment {dep}"
+            return False, f"owned by Deployment {dep or '(none)'}, not by the restored stack"
+        return judge
+
+    # ---- what is restored -------------------------------------------------------------------
+    def snapshot(self, gke_objects: tuple[tuple[str, str], ...], services: tuple[str, ...], ingress: str) -> dict:
+        """The pre-migration state a full rollback must bring back (taken before the migration)."""
+        snap: dict = {"objects": [], "annotations": {}, "ingress": {}}
+        for kind, name in gke_objects:
+            if self._get(kind, name) is not None:
+                snap["objects"].append([kind, name])
+        for svc in services:
+            s = self.core.read_namespaced_service(svc, self.ns)
+            snap["annotations"][svc] = dict(s.metadata.annotations or {})
+        ing = self.net.read_namespaced_ingress(ingress, self.ns)
+        snap["ingress"][ingress] = ingress_backends(self.api.sanitize_for_serialization(ing))
+        return snap
+
+    def _get(self, kind: str, name: str):
+        try:
+            if kind == "hpa":
+                return self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.ns)
+            group, version, plural = GKE_GROUPS[kind]
+            return self.custom.get_namespaced_custom_object(group, version, self.ns, plural, name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def restored(self, target: RestoreTarget, snapshot: dict, release: str,
+                 schema_ok: Callable[[], tuple[bool, str]] | None = None) -> tuple[bool, str]:
+        """(everything the level must bring back is there, what is missing or what was seen)."""
+        missing: list[str] = []
+        seen: list[str] = []
+        deps = {d.metadata.name: d for d in self.apps.list_namespaced_deployment(self.ns).items}
+        for name in target.stack:
+            d = deps.get(name)
+            if d is None:
+                missing.append(f"Deployment {name} does not exist")
+                continue
+            avail = any(c.type == "Available" and c.status == "True" for c in (d.status.conditions or []))
+            n = d.status.available_replicas or 0
+            if not avail or n < 1:
+                missing.append(f"Deployment {name} not Available ({n} available)")
+            else:
+                seen.append(f"{name} {n} available")
+        for ing_name, before in snapshot.get("ingress", {}).items():
+            try:
+                ing = self.net.read_namespaced_ingress(ing_name, self.ns)
+                now = ingress_backends(self.api.sanitize_for_serialization(ing))
+            except ApiException as e:
+                now = [f"(missing: {e.status})"]
+            if now != before:
+                missing.append(f"Ingress {ing_name} backends {now}, before the migration {before}")
+            else:
+                seen.append(f"Ingress {ing_name} -> {now}")
+        if target.full_state:
+            for kind, name in snapshot.get("objects", []):
+                if self._get(kind, name) is None:
+                    missing.append(f"{kind} {name} (present before the migration) is missing")
+            for svc, before in snapshot.get("annotations", {}).items():
+                try:
+                    now = dict(self.core.read_namespaced_service(svc, self.ns).metadata.annotations or {})
+                except ApiException:
+                    now = {}
+                for k, v in before.items():
+                    if k.startswith("kubectl.kubernetes.io/"):
+                        continue
+                    if _norm(now.get(k)) != _norm(v):
+                        missing.append(f"Service {svc} annotation {k}={now.get(k)!r}, before the migration {v!r}")
+            rel = self.core.list_namespaced_secret(self.ns, label_selector=f"owner=helm,name={release}").items
+            live = [s.metadata.name for s in rel if (s.metadata.labels or {}).get("status") == "deployed"]
+            if live:
+                missing.append(f"Helm release {release} still deployed")
+            else:
+                seen.append(f"Helm release {release} gone")
+        if target.database and schema_ok is not None:
+            ok, why = schema_ok()
+            (seen if ok else missing).append(why)
+        return (not missing, "; ".join(missing) if missing else "; ".join(seen))
+
+
+def _norm(v: str | None):
+    """Annotation values compared by meaning: JSON values parsed, so spacing does not matter."""
+    if v is None:
+        return None
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+@dataclass
+class ComponentWatch:
+    """Samples `check` into the timeline at a fixed rate until stopped (a greenlet)."""
+
+    tl: Timeline
+    check: Callable[[], tuple[bool, str]]
+    interval_s: float = 0.5
+    stop_event: gevent.event.Event = field(default_factory=gevent.event.Event)
+    greenlet: gevent.Greenlet | None = None
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                ok, detail = self.check()
+            except (ApiException, OSError, ValueError) as e:
+                ok, detail = False, f"cannot read the cluster: {str(e)[:200]}"
+            self.tl.add_component_sample(ComponentSample(self.tl.now(), ok, detail))
+            self.stop_event.wait(self.interval_s)
+
+    def start(self) -> None:
+        if self.greenlet is None:
+            self.greenlet = gevent.spawn(self._loop)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.greenlet is not None:
+            self.greenlet.join(timeout=5)
+            self.greenlet.kill(block=False)

@@ -1,0 +1,181 @@
+"""Differential test: the Cloud SQL stand-in rejects exactly what the real gcloud's parser rejects.
+
+Each case runs through the real `gcloud` (isolated config dir, prompts off, no account, no
+network: argument errors come before any network call) and through the stand-in as a
+subprocess (`python -m rollback_drill.runbook.gcloud_standin`, a throw-away state dir holding one
+seeded backup, no PostgreSQL). Both outcomes are put in one of three classes and must agree:
+
+- "usage":    the parser rejected the arguments (exit 2, `argument ...` / `unrecognized arguments`);
+- "project":  the --project value is not a project ID (exit 1, gcloud's property validator);
+- "accepted": past the parser. Real gcloud: the missing account (exit 1). Stand-in: success, an
+              API-style error (`HTTPError 4xx/5xx`, exit 1) or its explicit "does not implement".
+
+Anything else is its own class ("other: ..."), so an unexpected answer fails instead of being
+counted as agreement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+GCLOUD = shutil.which("gcloud")
+pytestmark = pytest.mark.skipif(GCLOUD is None, reason="the real gcloud CLI is not on PATH: nothing to compare with")
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDED_BACKUP = "1700000000000"  # exists in the stand-in's throw-away state; PostgreSQL does not
+
+R = "sql backups restore".split()
+L = "sql backups list".split()
+O = "sql operations list".split()
+
+# (name, arguments after `gcloud`)
+CASES: list[tuple[str, list[str]]] = [
+    # the runbook as written, and the executor's corrected restore
+    ("runbook: backups list", L + ["--instance=mastodon-db", "--limit=5"]),
+    ("runbook: restore as written", R + ["1234567890123", "--backup-instance=mastodon-db",
+                                         "--project=YOUR_PROJECT_ID"]),
+    ("runbook: operations list", O + ["--instance=mastodon-db", "--limit=1"]),
+    ("corrected restore (DB unreachable)", R + [SEEDED_BACKUP, "--restore-instance=mastodon-db",
+                                                "--backup-instance=mastodon-db"]),
+    # variants gcloud accepts
+    ("list: flag value form", L + ["--instance", "mastodon-db", "--limit", "5"]),
+    ("list: no --instance", L),
+    ("list: --instance=- (all)", L + ["--instance=-"]),
+    ("list: --format=json", L + ["--instance=mastodon-db", "--format=json"]),
+    ("list: --filter", L + ["--instance=mastodon-db", "--filter=status:SUCCESSFUL"]),
+    ("list: drill's project", L + ["--instance=mastodon-db", "--project=rollback-drill"]),
+    ("list: other valid project", L + ["--instance=mastodon-db", "--project=my-proj-123"]),
+    ("list: domain-scoped project", L + ["--project=example.com:my-proj"]),
+    ("list: --limit=unlimited --quiet", L + ["--limit=unlimited", "--quiet"]),
+    ("restore: minimal (unknown backup)", R + ["1234567890123", "--restore-instance=mastodon-db"]),
+    ("restore: flag value form --async", R + ["1234567890123", "--restore-instance", "mastodon-db",
+                                              "--backup-instance", "mastodon-db", "--async"]),
+    ("restore: --quiet --format=json", R + ["1234567890123", "--restore-instance=mastodon-db", "--quiet",
+                                            "--format=json"]),
+    ("restore: -q valid project", R + ["1234567890123", "--restore-instance=mastodon-db", "-q",
+                                       "--project=rollback-drill"]),
+    ("restore: new-instance flag --tier", R + ["1234567890123", "--restore-instance=mastodon-db",
+                                               "--tier=db-f1-micro"]),
+    ("operations: -i, json", O + ["-i", "mastodon-db", "--limit", "1", "--format=json"]),
+    ("operations: --filter --page-size", O + ["--instance=mastodon-db", "--filter=operationType=RESTORE_VOLUME",
+                                              "--page-size=10"]),
+    # typical mistakes
+    ("restore: no --restore-instance", R + ["123", "--backup-instance=mastodon-db", "--project=my-proj"]),
+    ("restore: no ID", R + ["--restore-instance=mastodon-db"]),
+    ("operations: no --instance", O + ["--limit=1"]),
+    ("restore: --restore_instance", R + ["1234567890123", "--restore_instance=mastodon-db"]),
+    ("restore: abbreviated flag", R + ["1234567890123", "--restore-inst=mastodon-db"]),
+    ("restore: --async=true", R + ["1234567890123", "--restore-instance=mastodon-db", "--async=true"]),
+    ("list: --instances", L + ["--instances=mastodon-db"]),
+    ("list: unknown flag", L + ["--instance=mastodon-db", "--bogus"]),
+    ("operations: --async", O + ["--instance=mastodon-db", "--async"]),
+    ("restore: extra positional", R + ["1234567890123", "2", "--restore-instance=mastodon-db"]),
+    ("list: positional instance", L + ["mastodon-db"]),
+    ("list: --limit=abc", L + ["--instance=mastodon-db", "--limit=abc"]),
+    ("list: --limit=0", L + ["--limit=0"]),
+    ("list: --project without value", L + ["--instance=mastodon-db", "--project"]),
+    ("list: uppercase project", L + ["--instance=mastodon-db", "--project=My-Project"]),
+    ("list: project with spaces", L + ["--instance=mastodon-db", "--project", "my project"]),
+    ("list: project with underscore", L + ["--project=my_proj"]),
+    ("list: bad --limit before bad project", L + ["--limit=abc", "--project=BAD"]),
+    ("list: bad project before bad --limit", L + ["--project=BAD", "--limit=abc"]),
+    ("restore: bad project, no ID", R + ["--project=BAD"]),
+]
+
+_USAGE = re.compile(r"^ERROR: \(gcloud[.\w]*\) (argument [^\n]*: |unrecognized arguments:"
+                    r"|the following arguments are required:)", re.M)
+_PROJECT = re.compile(r"^ERROR: \(gcloud\) The project property must be set to a valid project ID", re.M)
+
+
+def _common(rc: int, err: str) -> str | None:
+    if rc == 2 and _USAGE.search(err):
+        return "usage"
+    if rc == 1 and _PROJECT.search(err):
+        return "project"
+    return None
+
+
+def _other(rc: int, err: str) -> str:
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    return f"other (exit {rc}: {last[:160]})"
+
+
+def classify_gcloud(rc: int, err: str) -> str:
+    cls = _common(rc, err)
+    if cls:
+        return cls
+    if rc == 0 or (rc == 1 and "You do not currently have an active account selected" in err):
+        return "accepted"
+    return _other(rc, err)
+
+
+def classify_standin(rc: int, err: str) -> str:
+    cls = _common(rc, err)
+    if cls:
+        return cls
+    if rc == 0 or (rc == 1 and re.search(r"HTTPError [45]\d\d|stand-in does not implement", err)):
+        return "accepted"
+    return _other(rc, err)
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    p = subprocess.run(argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90)
+    return p.returncode, p.stderr
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("CLOUDSDK_", "GOOGLE_", "ROLLBACK_DRILL_", "BOTO"))}
+    gcloud_env = dict(base, CLOUDSDK_CONFIG=str(tmp_path_factory.mktemp("gcloud-config")),
+                      CLOUDSDK_CORE_DISABLE_PROMPTS="1", CLOUDSDK_CORE_DISABLE_USAGE_REPORTING="1",
+                      CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK="1",
+                      CLOUDSDK_CORE_DISABLE_FILE_LOGGING="1")
+    state = tmp_path_factory.mktemp("standin-state")
+    backups = state / "datastores" / "backups"
+    backups.mkdir(parents=True)
+    (backups / f"{SEEDED_BACKUP}.json").write_text(json.dumps({
+        "id": SEEDED_BACKUP, "instance": "mastodon-db", "status": "SUCCESSFUL", "type": "ON_DEMAND",
+        "description": "seeded by the differential test", "windowStartTime": "2023-11-14T22:13:20+00:00"}))
+    (backups / f"{SEEDED_BACKUP}.dump").write_bytes(b"")
+    standin_env = dict(base, ROLLBACK_DRILL_STATE=str(state), ROLLBACK_DRILL_PG_LISTEN="127.0.0.1")
+    standin = [sys.executable, "-m", "rollback_drill.runbook.gcloud_standin"]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as real_pool, ThreadPoolExecutor(2) as standin_pool:
+        real = [real_pool.submit(_run, [GCLOUD, *argv], gcloud_env) for _, argv in CASES]
+        ours = [standin_pool.submit(_run, [*standin, *argv], standin_env) for _, argv in CASES]
+        results = [(name, argv, r.result(), s.result()) for (name, argv), r, s in zip(CASES, real, ours)]
+    print(f"\n{len(CASES)} cases through gcloud and the stand-in in {time.monotonic() - started:.1f}s")
+    return results
+
+
+def test_corpus_is_the_size_asked_for():
+    assert 25 <= len(CASES) <= 40
+    assert len({name for name, _ in CASES}) == len(CASES)
+
+
+def test_standin_rejects_exactly_what_gcloud_rejects(outcomes):
+    mismatches = []
+    for name, argv, (g_rc, g_err), (s_rc, s_err) in outcomes:
+        g, s = classify_gcloud(g_rc, g_err), classify_standin(s_rc, s_err)
+        if g != s:
+            mismatches.append(f"- {name}: gcloud {' '.join(argv)}\n    real gcloud: {g}\n    stand-in:    {s}"
+                              f"\n    stand-in said: {s_err.strip()[:300]}")
+    assert not mismatches, f"{len(mismatches)} of {len(outcomes)} cases disagree:\n" + "\n".join(mismatches)
+
+
+def test_every_class_is_exercised(outcomes):
+    """The corpus must reach all three classes on the real gcloud, or the comparison proves little."""
+    seen = {classify_gcloud(rc, err) for _, _, (rc, err), _ in outcomes}
+    assert {"usage", "project", "accepted"} <= seen, seen
