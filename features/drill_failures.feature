@@ -20,6 +20,15 @@ Feature: A drill fails when it should
     Then the trigger is not detected within 10 seconds
     And the drill's verdict is "not_detected"
 
+  Scenario: A rollback decided after the severity's deadline fails the drill
+    Given the runbook "fixtures/runbook/rollback-runbook.ja.md"
+    And the automatic decider thinks for 3 seconds before deciding
+    And the just-migrated Mastodon is serving under load
+    When the fault for trigger C1 is injected into the Helm release
+    Then the trigger is detected with the runbook's threshold
+    When the operator runs the commands of Level 1
+    Then the drill's verdict is "decision_late"
+
   Scenario: A post-rollback check that fails fails the drill
     Given the runbook "fixtures/runbook/rollback-runbook.ja.md"
     And the just-migrated Mastodon is serving under load

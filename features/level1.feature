@@ -10,9 +10,9 @@ Feature: Level 1 — return the Ingress to the old Services (1-2 min)
     Given the just-migrated Mastodon is serving under load
     When the fault for trigger C1 is injected into the Helm release
     Then the trigger is detected with the runbook's threshold
-    And the rollback is decided within the trigger's decision deadline
     When the operator runs the commands of Level 1
-    Then the service recovers within the target of Level 1
+    Then the rollback started within the trigger's decision deadline
+    And the service recovers within the target of Level 1
     And the Ingress serves the old Kustomize stack
     And every item of the post-rollback checklist holds
     And the drill's evidence is written

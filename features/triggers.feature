@@ -1,40 +1,51 @@
-Feature: Every trigger of the runbook is detected under load and removed by a rollback
+Feature: Every trigger of the runbook is detected under load and removed only by a real rollback
   The runbook's criteria (ロールバックの判断基準) are the triggers. For each one the drill injects
-  the fault that makes it true into the Helm release, under locust load through the Ingress,
-  detects it with the runbook's own threshold, decides within the severity's deadline, and
-  rolls back with Level 1, after which every steady-state probe is green again.
+  the fault that makes it true into the Helm release, under locust load through the Ingress, and
+  detects it with the runbook's own threshold. A Level 1 whose Ingress switch-back and Helm
+  scale-downs are replaced by read-only `kubectl get` must not pass: the drill names the recovery
+  condition that failed. Level 1 as written then removes the trigger within its target.
+  The rows tagged @nightly run in the nightly workflow; every CI run drills the others.
 
   Background:
     Given the drill cluster is up
     And the runbook "fixtures/runbook/rollback-runbook.ja.md"
 
-  Scenario Outline: Trigger <trigger> (<severity>) is detected and Level 1 removes it
+  Scenario Outline: Trigger <trigger> (<severity>): a Level 1 that switches nothing back fails, Level 1 as written passes
     Given the just-migrated Mastodon is serving under load
     When the fault for trigger <trigger> is injected into the Helm release
     Then the trigger is detected with the runbook's threshold
-    And the rollback is decided within the trigger's decision deadline
+    When the operator runs Level 1 with its Ingress switch-back and Helm scale-downs neutered
+    Then the drill does not pass within 30 seconds and says which recovery condition failed
     When the operator runs the commands of Level 1
-    Then the service recovers within the target of Level 1
+    Then the rollback started within the trigger's decision deadline
+    And the service recovers within the target of Level 1
+    And the outage report counts what users saw per kind of action
     And the drill's evidence is written
 
     Examples:
       | trigger | severity |
       | C1      | Critical |
-      | C2      | Critical |
       | C3      | Critical |
+      | M3      | Medium   |
+
+    @nightly
+    Examples:
+      | trigger | severity |
+      | C2      | Critical |
       | H1      | High     |
       | H2      | High     |
       | H3      | High     |
       | H4      | High     |
       | M1      | Medium   |
       | M2      | Medium   |
-      | M3      | Medium   |
 
-  Scenario: C4, a serious security problem, is a person's decision and is recorded
+  Scenario: C4, a serious security problem, is a person's decision: recorded, and only a real rollback ends it
     Given the just-migrated Mastodon is serving under load
     When "the security officer on call" declares trigger C4
     Then the decision is recorded with who decided and when
-    And the rollback is decided within the trigger's decision deadline
+    When the operator runs Level 1 with its Ingress switch-back and Helm scale-downs neutered
+    Then the drill does not pass within 30 seconds and says which recovery condition failed
     When the operator runs the commands of Level 1
-    Then the service recovers within the target of Level 1
+    Then the rollback started within the trigger's decision deadline
+    And the service recovers within the target of Level 1
     And the drill's evidence is written

@@ -8,15 +8,19 @@ from __future__ import annotations
 from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
 
 import json
+import re
 from pathlib import Path
+
+import yaml
 
 import pytest
 from pytest_bdd import given, parsers, then, when
 
 from rollback_drill import PROJECT_ROOT
 from rollback_drill.cluster import get_cluster
-from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, teardown
+from rollback_drill.sut.deploy import HELM_STACK, PRE_MIGRATION_VERSION, teardown
 from rollback_drill.drill.engine import Drill, DrillConfig
+from rollback_drill.drill.mutate import neutered
 from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import parse_runbook_text
@@ -55,10 +59,8 @@ def state(request, cluster, journal):
         _record(st, journal, request.node.name)
 
 
-def _record(st: dict, journal_holder: dict, name: str) -> dict:
+def _add(st: dict, journal_holder: dict, res: dict) -> None:
     drill: Drill = st["drill"]
-    drill.stop_traffic()
-    res = drill.result(name)
     if "journal" not in journal_holder:
         from rollback_drill.drill.runner import environment_info
         journal_holder["journal"] = Journal(reports_dir() / f"pytest-{new_run_id()}",
@@ -66,6 +68,13 @@ def _record(st: dict, journal_holder: dict, name: str) -> dict:
     j = journal_holder["journal"]
     j.redactor.forms = sorted(set(j.redactor.forms) | set(drill.redactor.forms), key=len, reverse=True)
     j.add_scenario(res)
+
+
+def _record(st: dict, journal_holder: dict, name: str) -> dict:
+    drill: Drill = st["drill"]
+    drill.stop_traffic()
+    res = drill.result(name)
+    _add(st, journal_holder, res)
     st["recorded"] = True
     st["result"] = res
     return res
@@ -106,9 +115,14 @@ def runbook_changed_text(state, path, old, new):
     state["runbook"] = parse_runbook_text(text.replace(old, new), f"{p} ('{old}' -> '{new}')")
 
 
+@given(parsers.parse("the automatic decider thinks for {n:d} seconds before deciding"))
+def decider_thinks(state, n):
+    state["decision_delay_s"] = float(n)
+
+
 @given("the just-migrated Mastodon is serving under load")
 def migrated_under_load(state):
-    drill = Drill(state["cluster"], state["runbook"], DrillConfig())
+    drill = Drill(state["cluster"], state["runbook"], DrillConfig(decision_delay_s=state.get("decision_delay_s", 0.0)))
     state["drill"] = drill
     drill.prepare()
     drill.start_traffic()
@@ -150,8 +164,30 @@ def data_damaged(state):
 def run_level(state, n):
     drill: Drill = state["drill"]
     if "decide" not in drill.tl.marks:
-        drill.decide()
+        drill.decide()  # the decider's think time; the decision is measured at the first command
     drill.rollback(n)
+
+
+def _switches_traffic_or_scales_down_helm(drill: Drill):
+    """By meaning: a command that applies an Ingress, or scales a Helm Deployment to 0."""
+    def which(cmd) -> bool:
+        m = re.match(r"^\s*kubectl\s+apply\s+-f\s+(\S+)", cmd.text)
+        if m:
+            f = drill.env.workdir / m.group(1)
+            return f.exists() and any(d and d.get("kind") == "Ingress" for d in yaml.safe_load_all(f.read_text()))
+        m = re.match(r"^\s*kubectl\s+scale\s+deployment\s+(\S+)\s+--replicas=0\b", cmd.text)
+        return bool(m and m.group(1) in HELM_STACK)
+    return which
+
+
+@when(parsers.parse("the operator runs Level {n:d} with its Ingress switch-back and Helm scale-downs neutered"))
+def run_level_neutered(state, n):
+    drill: Drill = state["drill"]
+    commands, changed = neutered(drill.runbook.level(n).commands, _switches_traffic_or_scales_down_helm(drill))
+    assert len(changed) >= 2, f"nothing to neuter in Level {n}: {changed}"
+    state["neutered"] = changed
+    drill.decide()
+    drill.rollback(n, commands)
 
 
 # ---- Then ----------------------------------------------------------------------------------------
@@ -170,11 +206,9 @@ def not_detected(state, n):
     assert not det.fired, f"detected although it should not be: {det.reason}"
 
 
-@then("the rollback is decided within the trigger's decision deadline")
+@then("the rollback started within the trigger's decision deadline")
 def decided_in_time(state):
     drill: Drill = state["drill"]
-    if "decide" not in drill.tl.marks:
-        drill.decide()
     took = drill.tl.marks["decide"] - drill.tl.marks["detect"]
     assert took <= drill.trigger.decision_deadline_s + drill.cfg.decision_slack_s, (
         f"decision took {took:.1f}s, the runbook allows {drill.trigger.decision_deadline_s:.0f}s")
@@ -194,6 +228,33 @@ def recovers_within_target(state, n):
     assert rec is not None, f"not recovered within {level.target_max_s:.0f}s (probes: {_failing(drill)})"
     took = rec - drill.tl.marks["decide"]
     assert took <= level.target_max_s, f"recovery took {took:.1f}s, target {level.target_min_s:.0f}-{level.target_max_s:.0f}s"
+
+
+@then(parsers.parse("the drill does not pass within {n:d} seconds and says which recovery condition failed"))
+def does_not_pass(state, journal, request, n):
+    drill: Drill = state["drill"]
+    drill.wait_recovery(limit_s=float(n))
+    res = drill.result(f"{request.node.name} — neutered attempt: {'; '.join(state['neutered'])}")
+    failing = [f"({c.key}) {c.detail[:160]}" for c in drill.recovery.failing()] if drill.recovery else []
+    _add(state, journal, res)
+    assert res["verdict"] != "passed", f"a Level with {state['neutered']} passed: {res['recovery']}"
+    assert failing, f"verdict {res['verdict']} but no recovery condition is named as failing"
+
+
+# Which user action the criterion's meaning makes fail (latency criteria make answers slow, not failed).
+FAILED_KIND = {"error_ratio": "read", "db": "read", "login": "sign_in", "jobs": "jobs", "media": "media_upload",
+               "feature": "streaming"}
+
+
+@then("the outage report counts what users saw per kind of action")
+def outage_per_kind(state):
+    drill: Drill = state["drill"]
+    actions = drill.result("")["outage"]["actions"]
+    missing = {"read", "sign_in", "post", "media_upload", "jobs", "streaming"} - set(actions)
+    assert not missing, f"kinds of user action not counted: {missing}: {actions}"
+    kind = FAILED_KIND.get(drill.trigger.criterion.kind)
+    if kind is not None:
+        assert actions[kind]["failed"] > 0, f"{drill.trigger.id} made no '{kind}' action fail: {actions}"
 
 
 def _failing(drill: Drill) -> list[str]:

@@ -35,3 +35,37 @@ def test_run_with_unknown_level_or_trigger_is_one_clear_line_before_touching_a_c
     assert r.exit_code == 2 and "level 9 is not in" in r.output and "known: 1, 2, 3" in r.output
     r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "Z9"])
     assert r.exit_code == 2 and "trigger 'Z9' is not in" in r.output and "C1, C2" in r.output
+
+
+def _runbook_with_added_criterion(tmp_path):
+    from rollback_drill import DEFAULT_RUNBOOK
+    text = DEFAULT_RUNBOOK.read_text(encoding="utf-8").replace(
+        "- [ ] メディアアップロードが失敗している\n",
+        "- [ ] メディアアップロードが失敗している\n- [ ] ストリーミング（リアルタイム更新）が届かない\n", 1)
+    p = tmp_path / "rb.md"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_a_trigger_the_fault_catalogue_does_not_know_is_exit_4_in_one_line(tmp_path):
+    p = _runbook_with_added_criterion(tmp_path)
+    r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "H5", "--runbook", str(p)])
+    assert r.exit_code == 4, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "cannot drill H5" in lines[0] and "Traceback" not in r.output
+
+
+def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "down",
+        "clusters": [{"name": "down", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "x"}}],
+        "contexts": [{"name": "down", "context": {"cluster": "down", "user": "u"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "down")
+    monkeypatch.setenv("ROLLBACK_DRILL_STATE", str(tmp_path / "state"))
+    r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "C1", "--provider", "existing"])
+    assert r.exit_code == 4, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "not reachable" in lines[0] and "Traceback" not in r.output

@@ -20,7 +20,7 @@ def _journal(recovery: float, run_id: str = "r1") -> dict:
                                         "load_series": [{"t": 0.0, "requests": 10, "failures": 1, "errors_5xx": 1,
                                                          "p50_ms": 10, "p95_ms": 20}],
                                         "probe_samples": [{"probe": "health", "t": 0.1, "ok": True}],
-                                        "commands": [{"start": 2.6, "end": 2.9, "exit_code": 0, "ran": "kubectl x",
+                                        "commands": [{"start": 2.6, "end": 2.9, "exit_code": 0, "text": "kubectl x", "ran": "kubectl x",
                                                       "output": "<ok>", "substitution": "", "note": ""}]}}]}
 
 

@@ -195,8 +195,9 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
 def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait, only) -> None:
     """Mutation testing of a level: baseline drill, then one drill per deleted or re-pointed command."""
     from rollback_drill.drill.runner import run_mutate
-    sys.exit(run_mutate(level_no, trigger_id, runbook_path, provider, echo=click.echo, as_json=as_json,
-                        full_wait=full_wait, only=tuple(only)))
+    progress = (lambda m: click.echo(m, err=True)) if as_json else click.echo  # stdout stays pure JSON
+    sys.exit(run_mutate(level_no, trigger_id, runbook_path, provider, echo=progress, as_json=as_json,
+                        full_wait=full_wait, only=tuple(only), out=click.echo))
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class Drill:
     # ---- Given --------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Deploy the just-migrated state anew and get the executor ready."""
+        self.phase = "deploy"
         self.env = deploy(self.cluster, reset=True, log=lambda m: None)
         self.redactor = Redactor(self.env.secret_values())
         backups = self.env.datastores.list_backups()
@@ -114,6 +115,7 @@ class Drill:
 
     def start_traffic(self) -> None:
         """Load and probes on; wait until the system is in steady state (all probes green)."""
+        self.phase = "steady_state"
         self.load.start()
         self.probes.start()
         t0 = self.tl.now()
@@ -144,6 +146,7 @@ class Drill:
 
     # ---- When ---------------------------------------------------------------------------------
     def inject(self, trigger_id: str) -> None:
+        self.phase = "detection"
         self.trigger = self.runbook.trigger(trigger_id)
         self.fault = fault_for(trigger_id)
         t = self.tl.now()
@@ -153,6 +156,7 @@ class Drill:
 
     def corrupt_data(self) -> None:
         """Level 3's situation: the migration damaged rows written before it (real UPDATE in PostgreSQL)."""
+        self.phase = "detection"
         self.trigger = data_corruption_trigger(self.runbook)
         self.fault = Fault("data-corruption", {}, "rows written before the migration are blanked in PostgreSQL")
         t = self.tl.now()
@@ -161,6 +165,7 @@ class Drill:
 
     def declare(self, trigger_id: str, who: str) -> None:
         """C4: a person declares the trigger; detection is the declaration."""
+        self.phase = "decision"
         self.trigger = self.runbook.trigger(trigger_id)
         self.fault = fault_for(trigger_id)
         self.decided_by = who
@@ -188,18 +193,24 @@ class Drill:
         The decision instant itself is not set here: it is measured as the moment the first
         rollback command starts (`rollback`), so a slow start counts against the deadline too.
         """
+        self.phase = "decision"
         if self.cfg.decision_delay_s > 0:
             gevent.sleep(self.cfg.decision_delay_s)
 
     def rollback(self, level_no: int, commands: tuple[Command, ...] | None = None) -> None:
         """Run the level's commands (or a mutant's). t_decide = the start of the first command."""
+        self.phase = "rollback_commands"
         self.level_no = level_no
         level = self.runbook.level(level_no)
         self.target = restore_target(level.title, OLD_STACK)
         if level_no == 3:
             self._rows_before = {t: self._rows(t) for t in ("statuses", "media_attachments")}
-        self._watch_restored()
-        self.tl.mark("decide")
+        if self.watch is None:
+            self._watch_restored()
+        if "decide" not in self.tl.marks:  # a second attempt does not move the decision
+            self.tl.mark("decide")
+        self.recovered, self.recovery = None, None
+        self.tl.marks.pop("recovered", None)
         run_commands(self.ctx, level.commands if commands is None else commands, level_no)
         self.tl.mark("commands_done")
 
@@ -231,6 +242,7 @@ class Drill:
         Waits past the target (to measure how late a slow rollback is), but never unboundedly:
         `limit_s` (mutation runs) or the configured recovery timeout caps it.
         """
+        self.phase = "recovery_wait"
         level = self.runbook.level(self.level_no)
         t_decide = self.tl.marks["decide"]
         limit = min(max(2 * level.target_max_s, level.target_max_s + self.cfg.stability_s + 60),
@@ -263,6 +275,7 @@ class Drill:
     # ---- Then ---------------------------------------------------------------------------------
     def verify(self) -> list[dict]:
         """手順4 as written, then the 実施後 checklist, each item a real check (drill/verify.py)."""
+        self.phase = "verification"
         self.checklist = verify(self)
         return self.checklist
 

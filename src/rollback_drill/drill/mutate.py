@@ -5,11 +5,12 @@ each command deleted, and each command that names an object of one stack re-poin
 counterpart in the other (a scale of the old web Deployment aimed at the Helm one). A mutant is
 *killed* when its drill does not pass; the verdict and the recovery condition that failed say
 what killed it. A surviving mutant of a step the runbook marks optional (オプション / optional) is
-expected; any other survivor is a finding: "this step has no observable effect on recovery —
+expected, and so is the deletion of one form of an "または" pair whose other form does the job;
+any other survivor is a finding: "this step has no observable effect on recovery —
 either the drill cannot see what it does, or the runbook does not need it".
 
 Time limit (as mutation tools do, e.g. PIT): a mutant's recovery wait is capped at
-`factor x baseline recovery + constant`; a mutant that does not recover by then is killed by
+`2 x the baseline's recovery time + 10 s`; a mutant that does not recover by then is killed by
 that limit, and the record says so (`--full-wait` waits as a normal drill does).
 """
 
@@ -33,6 +34,7 @@ class Mutant:
     mutated: str | None  # the re-pointed command; None for a deletion
     optional: bool  # the runbook marks the step optional
     commands: tuple[Command, ...] = field(repr=False, default=())
+    alternative: bool = False  # one form of an "または" pair: the other form may do the same job
 
     def describe(self) -> str:
         return (f"delete line {self.line}: {self.original}" if self.kind == "delete"
@@ -66,14 +68,41 @@ def repoint(text: str, counterparts: dict[str, str]) -> str | None:
 
 def mutants(level: Level, counterparts: dict[str, str]) -> list[Mutant]:
     out: list[Mutant] = []
+    paired = {i for i, c in enumerate(level.commands) if c.alternative_to is not None} | \
+             {c.alternative_to for c in level.commands if c.alternative_to is not None}
     for i, c in enumerate(level.commands):
         opt = is_optional(c)
-        out.append(Mutant(f"delete:{i + 1}", "delete", i, c.line, c.text, None, opt, _without(level.commands, i)))
+        out.append(Mutant(f"delete:{i + 1}", "delete", i, c.line, c.text, None, opt, _without(level.commands, i),
+                          alternative=i in paired))
         new = repoint(c.text, counterparts)
         if new is not None:
             cmds = tuple(replace(x, text=new) if j == i else x for j, x in enumerate(level.commands))
             out.append(Mutant(f"repoint:{i + 1}", "repoint", i, c.line, c.text, new, opt, cmds))
     return out
+
+
+def read_only_twin(text: str) -> str:
+    """The same object, only looked at: `kubectl apply -f F` -> `kubectl get -f F`, a scale ->
+    `kubectl get deployment X`. Used to neuter a step while keeping the level's shape."""
+    m = re.match(r"^\s*kubectl\s+apply\s+(-f|-k)\s+(\S+)", text)
+    if m:
+        return f"kubectl get {m.group(1)} {m.group(2)}"
+    m = re.match(r"^\s*kubectl\s+scale\s+(deployment|deploy|statefulset)\s+(\S+)", text)
+    if m:
+        return f"kubectl get {m.group(1)} {m.group(2)}"
+    raise ValueError(f"no read-only twin for: {text}")
+
+
+def neutered(commands: tuple[Command, ...], which) -> tuple[tuple[Command, ...], list[str]]:
+    """The level with every command `which(cmd)` selects replaced by its read-only twin."""
+    out, changed = [], []
+    for c in commands:
+        if which(c):
+            twin = read_only_twin(c.text)
+            changed.append(f"line {c.line}: {c.text} -> {twin}")
+            c = replace(c, text=twin)
+        out.append(c)
+    return tuple(out), changed
 
 
 @dataclass
@@ -98,15 +127,18 @@ def judge(mutant: Mutant, res: dict, time_limit_s: float | None) -> MutantOutcom
     """Killed or survived, and by what: the verdict first, then the checks that failed."""
     v = res["verdict"]
     if v == "passed":
-        finding = "" if mutant.optional else (
-            f"line {mutant.line}: this step has no observable effect on recovery ({mutant.describe()}) — either "
-            f"the drill cannot see what it does, or the runbook does not need it")
-        why = ("survived: the step is marked optional in the runbook" if mutant.optional
-               else "survived: the drill passed without this step")
-        return MutantOutcome(mutant, v, False, why, mutant.optional, finding)
+        if mutant.optional:
+            return MutantOutcome(mutant, v, False, "survived: the step is marked optional in the runbook", True)
+        if mutant.alternative and mutant.kind == "delete":
+            return MutantOutcome(mutant, v, False, "survived: one form of an 'または' pair; the other form did "
+                                                   "the job", True)
+        finding = (f"line {mutant.line}: this step has no observable effect on recovery ({mutant.describe()}) — "
+                   f"either the drill cannot see what it does, or the runbook does not need it")
+        return MutantOutcome(mutant, v, False, "survived: the drill passed without this step", False, finding)
     reasons = [f"verdict {v}"]
     if v == "not_recovered" and time_limit_s is not None:
-        reasons.append(f"recovery not declared within the mutation time limit of {time_limit_s:.0f}s")
+        reasons.append(f"no recovery within the mutation time limit ({time_limit_s:.0f}s = 2x the baseline's "
+                       f"recovery time + 10s)")
     rec = res.get("recovery") or {}
     reasons += [f"({c['key']}) {c['label']}: {c['detail'][:240]}" for c in rec.get("conditions", []) if not c["holds"]]
     reasons += [f"check '{c['item']}' failed: {c['evidence'][:160]}" for c in res.get("checklist", [])
@@ -117,7 +149,7 @@ def judge(mutant: Mutant, res: dict, time_limit_s: float | None) -> MutantOutcom
 def summary(baseline: dict, outcomes: list[MutantOutcome], level: Level, trigger: str, wall_s: float,
             time_limit_s: float | None) -> dict:
     killed = sum(o.killed for o in outcomes)
-    non_opt = [o for o in outcomes if not o.mutant.optional]
+    non_opt = [o for o in outcomes if not o.mutant.optional and not (o.mutant.alternative and o.mutant.kind == "delete")]
     return {"level": level.number, "trigger": trigger,
             "baseline": {"verdict": baseline["verdict"], "recovery_s": baseline["durations"]["recovery_s"]},
             "time_limit_s": time_limit_s, "mutants": len(outcomes), "killed": killed,

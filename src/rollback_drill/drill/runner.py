@@ -59,12 +59,10 @@ def environment_info(cluster, runbook, drill: Drill | None) -> dict:
 
 def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], None],
           commands: tuple[Command, ...] | None = None, recovery_limit_s: float | None = None,
-          verify: bool = True) -> None:
+          verify: bool = True, verify_only_if_recovered: bool = False) -> None:
     """The drill's phases in order; `drill.phase` always names the one in progress."""
-    drill.phase = "steady_state"
     echo("drill: load and probes on, waiting for steady state")
     drill.start_traffic()
-    drill.phase = "detection"
     if level_no == 3:
         # The last resort comes after Level 2: then the migration's damage to data is found.
         echo("drill: Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows")
@@ -81,15 +79,12 @@ def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], No
         echo(f"drill: detection: {det.reason}")
     if not drill.detection or not drill.detection.fired:
         return
-    drill.phase = "decision"
     drill.decide()
-    drill.phase = "rollback_commands"
     echo(f"drill: running Level {level_no} commands")
     drill.rollback(level_no, commands)
-    drill.phase = "recovery_wait"
+    echo("drill: waiting for recovery")
     drill.wait_recovery(recovery_limit_s)
-    if verify:
-        drill.phase = "verification"
+    if verify and (drill.recovered is not None or not verify_only_if_recovered):
         drill.verify()
     drill.phase = "done"
     drill.stop_traffic()
@@ -137,7 +132,6 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
                 echo(f"rollback-drill: cluster: {e}")
                 return EXIT_HARNESS
             drill = Drill(cluster, runbook, DrillConfig(decision_delay_s=decision_delay_s))
-            drill.phase = "deploy"
             echo("drill: deploying the just-migrated state")
             drill.prepare()
             journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill), drill.redactor)
@@ -216,11 +210,11 @@ def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
 
 
 # ---- rollback-drill mutate ---------------------------------------------------------------------
-MUTATION_FACTOR, MUTATION_CONSTANT_S = 2.0, 20.0
+MUTATION_FACTOR, MUTATION_CONSTANT_S = 2.0, 10.0  # a mutant's recovery time may be 2x the baseline's + 10 s
 
 
 def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
-               as_json: bool = False, full_wait: bool = False, only: tuple[str, ...] = ()) -> int:
+               as_json: bool = False, full_wait: bool = False, only: tuple[str, ...] = (), out=None) -> int:
     """Baseline drill, then one drill per mutant of the level. Exit 0 when every non-optional
     mutant is killed, 1 when one survives (or the baseline does not pass), 2/4 as for `run`."""
     import json
@@ -257,12 +251,14 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
 
             def one(name: str, commands=None, limit=None) -> dict:
                 nonlocal drill, journal
-                drill = Drill(cluster, runbook)
-                drill.phase = "deploy"
+                # a mutant's failing checks are retried no longer than its whole time limit
+                drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
                 drill.prepare()
                 if journal is None:
                     journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
-                drive(drill, level_no, trigger_id, lambda m: None, commands, limit)
+                # a mutant that did not recover is killed already: its 手順4 would not change that
+                wait = None if limit is None else limit + drill.cfg.stability_s  # the window must fit too
+                drive(drill, level_no, trigger_id, lambda m: None, commands, wait, verify_only_if_recovered=True)
                 res = drill.result(name)
                 drill.close()
                 drill = None
@@ -299,7 +295,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             if drill:
                 drill.close()
     if as_json:
-        echo(json.dumps(result, ensure_ascii=False, indent=2))
+        (out or echo)(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         echo(f"Level {level_no} under {trigger_id.upper()}: {result['killed']}/{result['mutants']} mutants killed "
              f"(non-optional {result['non_optional_killed']}/{result['non_optional']}) in {result['wall_s']:.0f}s")

@@ -18,7 +18,7 @@ from pathlib import Path
 from rollback_drill import PROJECT_ROOT
 
 SCHEMA = "rollback-drill/journal"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REDACTED = "[REDACTED]"
 
 

@@ -122,6 +122,7 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
         if "timeline" not in s:
             continue
         body.append(_chart(s))
+        body += _why(s)
         if s.get("findings"):
             body.append("<h3>Runbook findings</h3><ul>" + "".join(
                 f"<li>line {f['line']}: <code>{e(f['command'])}</code>: {e(f['problem'])} → {e(f['action'])}</li>"
@@ -135,15 +136,62 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
         for c in s["timeline"]["commands"]:
             sub = f"<br><i>substituted: {e(c['substitution'])}</i>" if c.get("substitution") else ""
             note = f"<br><i>{e(c['note'])}</i>" if c.get("note") else ""
+            ran = "" if c["ran"] == c["text"] else f"<br>ran: <code>{e(c['ran'])}</code>"
+            rw = "".join(f"<li>{e(r)}</li>" for r in c.get("rewrites", []))
+            rw = f"<ul class='rewrites'>{rw}</ul>" if rw else ""
             body.append(f"<tr><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td><td>{c['exit_code']}</td>"
-                        f"<td><code>{e(c['ran'])}</code>{sub}{note}</td><td><pre>{e(c['output'][-600:])}</pre></td></tr>")
+                        f"<td><code>{e(c['text'])}</code>{ran}{sub}{note}{rw}</td>"
+                        f"<td><pre>{e(c['output'][-600:])}</pre></td></tr>")
         body.append("</table>")
+    if journal.get("mutations"):
+        body += _mutations(journal["mutations"])
     style = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px;vertical-align:top}"
              "tr.pass td{background:#eaf7ea}tr.fail td{background:#fbeaea}pre{margin:0;white-space:pre-wrap;"
              "max-width:420px}code{font-size:11px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>rollback-drill {e(journal['run_id'])}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def _why(s: dict) -> list[str]:
+    """Why recovery was (or was not) declared, and what users saw per kind of action."""
+    e = html.escape
+    out = []
+    rec = s.get("recovery")
+    if rec:
+        out.append("<h3>Recovery conditions</h3><table class='conditions'><tr><th></th><th>condition</th>"
+                   "<th>held</th><th>since</th><th>evidence / last reason</th></tr>")
+        for c in rec["conditions"]:
+            since = "—" if c["held_since"] is None else f"{c['held_since']:.1f}s"
+            out.append(f"<tr class='{'pass' if c['holds'] else 'fail'}'><td>({c['key']})</td><td>{e(c['label'])}</td>"
+                       f"<td>{'yes' if c['holds'] else 'NO'}</td><td>{since}</td><td>{e(c['detail'])}</td></tr>")
+        out.append("</table>")
+    actions = (s.get("outage") or {}).get("actions") or {}
+    if actions:
+        out.append("<h3>What users saw (from injection to recovery)</h3><table class='actions'><tr><th>action</th>"
+                   "<th>done</th><th>failed</th></tr>" + "".join(
+                       f"<tr><td>{e(k)}</td><td>{v['done']}</td><td>{v['failed']}</td></tr>" for k, v in actions.items())
+                   + "</table>")
+    return out
+
+
+def _mutations(m: dict) -> list[str]:
+    e = html.escape
+    out = [f"<h2>Mutation testing of Level {m['level']} under {e(m['trigger'])}</h2>",
+           f"<p>{m['killed']}/{m['mutants']} mutants killed (non-optional {m['non_optional_killed']}/"
+           f"{m['non_optional']}); baseline {e(m['baseline']['verdict'])} in {m['baseline']['recovery_s']}s; "
+           f"time limit per mutant {m['time_limit_s'] if m['time_limit_s'] is not None else 'as a normal drill'}s; "
+           f"{m['wall_s']:.0f}s in all</p>",
+           "<table class='mutations'><tr><th>mutant</th><th>step</th><th>outcome</th><th>killed by</th></tr>"]
+    for o in m["outcomes"]:
+        cls = "pass" if o["expected"] else "fail"
+        out.append(f"<tr class='{cls}'><td>{e(o['mutant']['id'])}</td><td><code>{e(o['step'])}</code></td>"
+                   f"<td>{o['outcome']}{' (optional step)' if o['mutant']['optional'] else ''}</td>"
+                   f"<td>{e(o['killed_by'])}</td></tr>")
+    out.append("</table>")
+    if m.get("findings"):
+        out.append("<ul>" + "".join(f"<li>{e(f)}</li>" for f in m["findings"]) + "</ul>")
+    return out
 
 
 def update_history(history: Path, journal: dict) -> tuple[list[str], dict[str, list[float]]]:
