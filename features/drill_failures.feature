@@ -16,7 +16,7 @@ Feature: A drill fails when it should
   Scenario: A fault below the runbook's threshold is never detected
     Given the runbook "fixtures/runbook/rollback-runbook.ja.md" with "5xx エラー率が5%を超えている" changed to "5xx エラー率が95%を超えている"
     And the just-migrated Mastodon is serving under load
-    When the fault for trigger M1 is injected into the Helm release
+    When the fault for trigger M1 is injected with 8% errors
     Then the trigger is not detected within 10 seconds
     And the drill's verdict is "not_detected"
 

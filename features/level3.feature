@@ -17,5 +17,6 @@ Feature: Level 3 — restore the database from the pre-migration backup (30 min-
     And the schema is back at the pre-migration version
     And the writes made after the backup are reported as lost
     And the runbook's restore command is reported as a finding
+    And each defect of the restore command is its own finding and every rewrite is listed
     And every item of the post-rollback checklist holds
     And the drill's evidence is written

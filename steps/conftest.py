@@ -23,7 +23,7 @@ from rollback_drill.drill.engine import Drill, DrillConfig
 from rollback_drill.drill.mutate import neutered
 from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
-from rollback_drill.runbook.model import parse_runbook_text
+from rollback_drill.runbook.model import load_runbook, parse_runbook_text
 
 OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
 
@@ -96,8 +96,7 @@ def cluster_up(state):
 
 @given(parsers.parse('the runbook "{path}"'))
 def the_runbook(state, path):
-    p = PROJECT_ROOT / path
-    state["runbook"] = parse_runbook_text(p.read_text(encoding="utf-8"), p)
+    state["runbook"] = load_runbook(PROJECT_ROOT / path)  # with its sidecar, as `run` reads it
 
 
 @given(parsers.parse('the runbook "{path}" with the Level 1 target changed to "{target}"'))
@@ -147,6 +146,24 @@ def recovery_timeout(state, n):
 @when(parsers.parse("the fault for trigger {trigger_id} is injected into the Helm release"))
 def inject_fault(state, trigger_id):
     state["drill"].inject(trigger_id)
+
+
+@when(parsers.parse("the fault for the {severity} 5xx criterion is injected into the Helm release"))
+def inject_by_meaning(state, severity):
+    rb = state["runbook"]
+    trig = next(t for t in rb.triggers if t.severity.lower() == severity.lower() and t.criterion.kind == "error_ratio")
+    state["drill"].inject(trig.id)
+
+
+@when(parsers.parse("the fault for trigger {trigger_id} is injected with {pct:d}% errors"))
+def inject_sized(state, trigger_id, pct):
+    threshold = state["runbook"].trigger(trigger_id).criterion.threshold
+    state["drill"].inject(trigger_id, scale=pct / 100 / threshold)
+
+
+@then(parsers.parse('the injected fault is "{name}"'))
+def injected_fault(state, name):
+    assert state["drill"].fault.name == name, state["drill"].fault
 
 
 @when(parsers.parse('"{who}" declares trigger {trigger_id}'))
@@ -332,6 +349,19 @@ def restore_finding(state):
     findings = state["drill"].ctx.findings
     assert any(f.command.startswith("gcloud sql backups restore") and "restore-instance" in f.problem
                for f in findings), [f.to_dict() for f in findings]
+
+
+@then("each defect of the restore command is its own finding and every rewrite is listed")
+def restore_defects_and_rewrites(state):
+    drill: Drill = state["drill"]
+    restore = [f for f in drill.ctx.findings if f.command.startswith("gcloud sql backups restore")]
+    problems = " | ".join(f.problem for f in restore)
+    for defect in ("rejected as written", "--restore-instance", "YOUR_PROJECT_ID", "fixed backup ID"):
+        assert defect in problems, f"'{defect}' not among the restore's findings: {problems}"
+    ran = [c for c in drill.tl.commands if c.text.startswith("gcloud sql backups restore") and c.exit_code == 0]
+    assert ran and ran[-1].text == next(c.text for c in drill.runbook.level(3).commands if "restore" in c.text)
+    rewrites = " | ".join(ran[-1].rewrites)
+    assert "backup ID 1234567890123 ->" in rewrites and "--restore-instance" in rewrites and "YOUR_PROJECT_ID" in rewrites
 
 
 @then("the schema is back at the pre-migration version")

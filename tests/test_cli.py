@@ -14,11 +14,16 @@ def test_runbook_json_has_targets_in_seconds_and_commands():
     assert [(lv["number"], lv["target_min_s"], lv["target_max_s"]) for lv in model["levels"]] == [
         (1, 60.0, 120.0), (2, 300.0, 600.0), (3, 1800.0, 7200.0)]
     assert model["levels"][0]["commands"][0]["text"] == "kubectl scale deployment mastodon-web --replicas=1"
+    assert model["levels"][0]["commands"][0]["touches"] == ["deployment/mastodon-web"]
+    c1 = model["criteria"][0]
+    assert (c1["kind"], c1["comparator"], c1["threshold"], c1["decision_deadline_s"]) == ("error_ratio", ">", 0.5, 0.0)
 
 
 def test_runbook_text_output():
     r = CliRunner().invoke(main, ["runbook"])
     assert r.exit_code == 0 and "Level 3: データベースのロールバック（最終手段）  target 1800-7200s" in r.output
+    assert "-> fault: web-5xx: 95% of answers 500; detector: 5xx ratio over a 3s window > 50%" in r.output
+    assert "touches: every deployment in the namespace" in r.output  # Level 3's scale --all
 
 
 def test_broken_runbook_is_one_clear_line(tmp_path):
@@ -27,7 +32,7 @@ def test_broken_runbook_is_one_clear_line(tmp_path):
     r = CliRunner().invoke(main, ["runbook", str(p)])
     assert r.exit_code == 2
     assert r.output.strip() == f"rollback-drill: runbook does not parse: {p}:1: expected a section " \
-                               "'## ロールバックレベル' (the rollback levels)"
+                               "'## ロールバックレベル / Rollback levels' (the rollback levels)"
 
 
 def test_run_with_unknown_level_or_trigger_is_one_clear_line_before_touching_a_cluster():
@@ -37,22 +42,31 @@ def test_run_with_unknown_level_or_trigger_is_one_clear_line_before_touching_a_c
     assert r.exit_code == 2 and "trigger 'Z9' is not in" in r.output and "C1, C2" in r.output
 
 
-def _runbook_with_added_criterion(tmp_path):
+def _runbook_with_added_criterion(tmp_path, criterion: str):
     from rollback_drill import DEFAULT_RUNBOOK
     text = DEFAULT_RUNBOOK.read_text(encoding="utf-8").replace(
-        "- [ ] メディアアップロードが失敗している\n",
-        "- [ ] メディアアップロードが失敗している\n- [ ] ストリーミング（リアルタイム更新）が届かない\n", 1)
+        "- [ ] メディアアップロードが失敗している\n", f"- [ ] メディアアップロードが失敗している\n- [ ] {criterion}\n", 1)
     p = tmp_path / "rb.md"
     p.write_text(text, encoding="utf-8")
-    return p
+    return p, text.splitlines().index(f"- [ ] {criterion}") + 1
 
 
-def test_a_trigger_the_fault_catalogue_does_not_know_is_exit_4_in_one_line(tmp_path):
-    p = _runbook_with_added_criterion(tmp_path)
+def test_a_criterion_the_fault_catalogue_has_no_fault_for_is_exit_4_in_one_line(tmp_path):
+    p, line = _runbook_with_added_criterion(tmp_path, "サービスがダウンしている")  # read as "down": no number
     r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "H5", "--runbook", str(p)])
     assert r.exit_code == 4, r.output
-    lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and "cannot drill H5" in lines[0] and "Traceback" not in r.output
+    assert r.output.startswith("rollback-drill: the harness cannot drill H5: ") and f"line {line}" in r.output
+    assert "Traceback" not in r.output and "declare it in rb.drill.yaml" in r.output
+
+
+def test_an_unread_criterion_is_exit_2_naming_the_line_and_how_to_declare_it(tmp_path):
+    p, line = _runbook_with_added_criterion(tmp_path, "月末の請求処理が止まる")
+    r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "H5", "--runbook", str(p)])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"rollback-drill: {p}:{line}: cannot read criterion '月末の請求処理が止まる'")
+    assert "kind: error_ratio | latency_factor" in r.output and "Traceback" not in r.output
+    table = CliRunner().invoke(main, ["runbook", str(p)])
+    assert table.exit_code == 0 and "UNREAD" in table.output and "1 cannot be drilled as written" in table.output
 
 
 def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch):

@@ -1,4 +1,6 @@
-"""Unit tests of the runbook parser: the seed, our fixture copy, variants and broken inputs."""
+"""Unit tests of the runbook reader: our copy of the runbook, its variants, broken inputs, the sidecar.
+
+Tests read only files inside the repository (fixtures/runbook/), never ../shared."""
 
 from pathlib import Path
 
@@ -7,11 +9,11 @@ import pytest
 from rollback_drill.runbook.model import RunbookError, load_runbook, parse_duration_range, parse_runbook_text
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "seeds" / "rollback-runbook.ja.md"
 FIXTURE = ROOT / "fixtures" / "runbook" / "rollback-runbook.ja.md"
+VARIANTS = ROOT / "fixtures" / "runbook" / "variants"
 
 
-@pytest.fixture(params=[SEED, FIXTURE], ids=["seed", "fixture"])
+@pytest.fixture(params=[FIXTURE, VARIANTS / "rollback-runbook.en.md"], ids=["fixture", "english"])
 def runbook(request):
     return load_runbook(request.param)
 
@@ -45,15 +47,18 @@ def test_levels_targets_and_commands(runbook):
 
 
 def test_procedure_steps_and_checklists(runbook):
-    assert "curl -I https://ykzts.technology/health" in [c.text for c in runbook.step(4).commands]
-    assert any("手動" in m for m in runbook.step(4).manual_steps)
-    assert set(runbook.checklists) == {"実施前", "実施中", "実施後", "事後対応"}
-    assert "ヘルスチェックが成功する" in runbook.checklists["実施後"]
+    verify = runbook.step_meaning("verify")
+    assert "curl -I https://ykzts.technology/health" in [c.text for c in verify.commands]
+    assert verify.manual_steps  # the manual browser sign-in
+    assert set(runbook.checklists) == {"before", "during", "after", "followup"}
+    assert len(runbook.checklists["after"]) == 6
 
 
 @pytest.mark.parametrize("text,expected", [
     ("1-2分", (60, 120)), ("5-10分", (300, 600)), ("30分-2時間", (1800, 7200)),
-    ("5 - 10 min", (300, 600)), ("90秒-3分", (90, 180)), ("two minutes", None)])
+    ("5 - 10 min", (300, 600)), ("90秒-3分", (90, 180)), ("two minutes", (120, 120)), ("2分以内", (0, 120)),
+    ("1–2 min", (60, 120)), ("30 min – 2 h", (1800, 7200)), ("90秒", (90, 90)), ("up to 2 h", (0, 7200)),
+    ("5〜10分", (300, 600)), ("３０分〜２時間", (1800, 7200)), ("soon", None)])
 def test_duration_ranges(text, expected):
     assert parse_duration_range(text) == expected
 
@@ -100,10 +105,10 @@ def test_english_headings():
 
 
 @pytest.mark.parametrize("mutate,line,expected", [
-    (lambda t: t.replace("**Duration**: 1-2 min", "**Duration**: soon"), 15, "expected a duration range"),
+    (lambda t: t.replace("**Duration**: 1-2 min", "**Duration**: soon"), 15, "expected a duration like"),
     (lambda t: t.replace("**Duration**: 1-2 min", ""), 13, "expected a line '**所要時間**"),
     (lambda t: t.replace("### Level 1: Ingress only", "### Stage one"), 13, "expected a heading '### Level N: title'"),
-    (lambda t: t.replace("## Rollback levels", "## Other"), 1, "expected a section '## ロールバックレベル'"),
+    (lambda t: t.replace("## Rollback levels", "## Other"), 1, "expected a section '## ロールバックレベル / Rollback levels'"),
     (lambda t: t.replace("(decide within 15 minutes)", "(soon)"), 8, "expected a decision deadline"),
     (lambda t: t.replace("- [ ] Service down (5xx error rate > 50%)", ""), 5, "expected '- [ ] criterion' lines"),
     (lambda t: t.replace("```bash\nkubectl apply -f backup/ingress-mastodon.yaml\n```", ""), 13, "expected a ```bash"),
@@ -122,3 +127,72 @@ def test_missing_and_binary_files(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(RunbookError, match="cannot be read as UTF-8"):
         load_runbook(bad)
+
+
+# ---- variants a team makes: each reads to the same meaning --------------------------------------
+def _meaning(rb):
+    """What must not change when a team rewords, translates or reorders: per kind, the thresholds
+    and deadlines; per level, the targets and the commands."""
+    crit = sorted((t.severity, t.decision_deadline_s, t.criterion.kind, t.criterion.threshold) for t in rb.triggers)
+    levels = [(lv.number, lv.target_max_s, [c.text for c in lv.commands],
+               [c.alternative_to for c in lv.commands]) for lv in rb.levels]
+    steps = {m: [c.text for c in rb.step_meaning(m).commands] for m in ("status", "verify", "monitor")}
+    from rollback_drill.runbook.meaning import checklist_check
+    checks = [checklist_check(i) for i in rb.checklists["after"]]
+    return crit, levels, steps, checks
+
+
+ORIGINAL = load_runbook(FIXTURE)
+
+
+@pytest.mark.parametrize("name", ["rollback-runbook.en.md", "rollback-runbook.reworded.ja.md",
+                                  "rollback-runbook.reordered.ja.md"])
+def test_a_variant_reads_to_the_same_meaning(name):
+    rb = load_runbook(VARIANTS / name)
+    assert _meaning(rb) == _meaning(ORIGINAL)
+    assert [lv.target_min_s for lv in rb.levels] == ([0, 300, 1800] if "reworded" in name else [60, 300, 1800])
+    assert not rb.unread()
+
+
+def test_reordering_moves_ids_but_not_meaning():
+    rb = load_runbook(VARIANTS / "rollback-runbook.reordered.ja.md")
+    assert rb.trigger("C1").criterion.kind == "security" and rb.trigger("C4").criterion.kind == "error_ratio"
+
+
+def test_an_added_criterion_and_level_are_read():
+    rb = load_runbook(VARIANTS / "rollback-runbook.extended.ja.md")
+    assert _meaning(rb)[0] == sorted(_meaning(ORIGINAL)[0] + [("High", 900.0, "streaming", None)])
+    assert rb.trigger("H5").criterion.kind == "streaming"
+    l4 = rb.level(4)
+    assert (l4.target_min_s, l4.target_max_s) == (60, 180) and len(l4.commands) == 3
+
+
+@pytest.mark.parametrize("text,kind,threshold", [
+    ("サービス全断（5xx率が50%超）", "error_ratio", 0.5), ("5xxエラーの割合が10%を超えた", "error_ratio", 0.1),
+    ("5xx error rate above 10%", "error_ratio", 0.1), ("5xx率が５％超", "error_ratio", 0.05),
+    ("応答時間が平常時の3倍を超えた", "latency_factor", 3.0), ("Response time 3x normal", "latency_factor", 3.0),
+    ("Response time is at least three times normal", "latency_factor", 3.0),
+    ("ストリーミング（リアルタイム更新）が届かない", "streaming", None), ("DBに一切接続できない", "db", None),
+    ("Users cannot sign in", "login", None), ("Sidekiqのジョブが処理されない", "jobs", None),
+    ("月末の請求処理が止まる", "unread", None)])
+def test_criteria_by_meaning(text, kind, threshold):
+    from rollback_drill.runbook.model import classify_criterion
+    c = classify_criterion(text, 1)
+    assert (c.kind, c.threshold) == (kind, threshold)
+
+
+def test_an_unread_criterion_is_kept_with_its_line_and_a_sidecar_declares_it(tmp_path):
+    text = FIXTURE.read_text(encoding="utf-8").replace(
+        "- [ ] メディアアップロードが失敗している\n", "- [ ] メディアアップロードが失敗している\n- [ ] 月末の請求処理が止まる\n", 1)
+    rb_path = tmp_path / "rb.ja.md"
+    rb_path.write_text(text, encoding="utf-8")
+    rb = load_runbook(rb_path)
+    (u,) = rb.unread()
+    assert u.id == "H5" and u.criterion.line == text.splitlines().index("- [ ] 月末の請求処理が止まる") + 1
+    (tmp_path / "rb.ja.drill.yaml").write_text("criteria:\n  - text: 請求処理\n    kind: jobs\n", encoding="utf-8")
+    rb = load_runbook(rb_path)
+    assert not rb.unread() and rb.trigger("H5").criterion.kind == "jobs"
+    assert rb.trigger("H5").criterion.declared_in.endswith("rb.ja.drill.yaml")
+    (tmp_path / "rb.ja.drill.yaml").write_text("criteria:\n  - text: 請求処理\n    kind: billing\n", encoding="utf-8")
+    with pytest.raises(RunbookError, match="kind 'billing' is not one of"):
+        load_runbook(rb_path)

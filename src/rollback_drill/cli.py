@@ -29,27 +29,18 @@ def main() -> None:
 # ---- runbook -------------------------------------------------------------------------------
 @main.command("runbook")
 @click.argument("path", default=str(DEFAULT_RUNBOOK))
-@click.option("--json", "as_json", is_flag=True, help="print the parsed model as JSON")
+@click.option("--json", "as_json", is_flag=True, help="print the reading as JSON")
 def runbook_cmd(path: str, as_json: bool) -> None:
-    """Parse a runbook and print its triggers, levels (targets in seconds) and commands."""
+    """How the runbook was read: criteria (kind, threshold, deadline, fault, detector), levels
+    (target, what they restore, commands and what each touches). Exit 2 if it cannot be read."""
+    from rollback_drill.drill.plan import reading, table
     from rollback_drill.runbook.model import RunbookError, load_runbook
     try:
         rb = load_runbook(path)
     except RunbookError as e:
         _fail(f"runbook does not parse: {e}")
-    if as_json:
-        click.echo(json.dumps(rb.to_dict(), ensure_ascii=False, indent=2))
-        return
-    click.echo(f"runbook {rb.path} (sha256 {rb.sha256[:12]})")
-    for t in rb.triggers:
-        thr = "" if t.criterion.threshold is None else f" threshold={t.criterion.threshold:g}"
-        click.echo(f"  {t.id:3} {t.severity:8} decide within {t.decision_deadline_s:>6.0f}s  "
-                   f"[{t.criterion.kind}{thr}] {t.criterion.text}")
-    for lv in rb.levels:
-        click.echo(f"  Level {lv.number}: {lv.title}  target {lv.target_min_s:.0f}-{lv.target_max_s:.0f}s")
-        for c in lv.commands:
-            alt = "   (alternative)" if c.alternative_to is not None else ""
-            click.echo(f"      $ {c.text}{alt}")
+    r = reading(rb)
+    click.echo(json.dumps(r, ensure_ascii=False, indent=2) if as_json else table(r))
 
 
 # ---- cluster -------------------------------------------------------------------------------

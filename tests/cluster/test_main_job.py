@@ -5,7 +5,9 @@ import json
 import re
 
 from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent first
+from rollback_drill import DEFAULT_RUNBOOK
 from rollback_drill.drill.runner import EXIT_FINDING, EXIT_OK, run_single
+from rollback_drill.runbook.model import load_runbook
 
 
 def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, monkeypatch):
@@ -29,3 +31,12 @@ def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, m
     for secret in __import__("rollback_drill.sut.deploy", fromlist=["environment"]).environment(cluster).secret_values():
         for f in run_dir.iterdir():
             assert secret not in f.read_text(errors="replace"), f"secret value in {f.name}"
+    # the journal keeps each command exactly as written; what ran and every rewrite sit beside it
+    written = {c.text for lv in load_runbook(DEFAULT_RUNBOOK).levels for c in lv.commands} | \
+              {c.text for st in load_runbook(DEFAULT_RUNBOOK).steps for c in st.commands}
+    cmds = s["timeline"]["commands"]
+    assert cmds and all(c["text"] in written for c in cmds), [c["text"] for c in cmds if c["text"] not in written]
+    curl = next(c for c in cmds if c["text"].startswith("curl"))
+    assert curl["ran"] != curl["text"] and any("Host: ykzts.technology" in r for r in curl["rewrites"])
+    scale = next(c for c in cmds if c["text"].startswith("kubectl scale"))
+    assert scale["ran"] == scale["text"] and any("namespace 'mastodon'" in r for r in scale["rewrites"])

@@ -145,12 +145,14 @@ class Drill:
         raise DrillError("the system did not return to steady state after the earlier level")
 
     # ---- When ---------------------------------------------------------------------------------
-    def inject(self, trigger_id: str) -> None:
+    def inject(self, trigger_id: str, scale: float = 1.0) -> None:
+        """The fault the criterion's meaning calls for, sized from its threshold (and, for latency,
+        the baseline measured just now); `scale` < 1 sizes it below the threshold on purpose."""
         self.phase = "detection"
         self.trigger = self.runbook.trigger(trigger_id)
-        self.fault = fault_for(trigger_id)
         t = self.tl.now()
         self.baseline = baseline_latency(self.tl, t, self.cfg.detector)
+        self.fault = fault_for(self.trigger.criterion, self.baseline, scale, self.cfg.detector.performance_factor)
         inject(self.env.kube, self.fault)
         self.tl.mark("inject", t)
 
@@ -167,7 +169,7 @@ class Drill:
         """C4: a person declares the trigger; detection is the declaration."""
         self.phase = "decision"
         self.trigger = self.runbook.trigger(trigger_id)
-        self.fault = fault_for(trigger_id)
+        self.fault = fault_for(self.trigger.criterion)
         self.decided_by = who
         t = self.tl.now()
         self.tl.mark("inject", t)

@@ -20,8 +20,8 @@ from rollback_drill.cluster import ClusterError, get_cluster
 from rollback_drill.drill.engine import Drill, DrillConfig, DrillError
 from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
-from rollback_drill.runbook.model import Command, Runbook, RunbookError, load_runbook
-from rollback_drill.sut.faults import fault_for
+from rollback_drill.runbook.model import Command, Runbook, RunbookError, declare_hint, load_runbook
+from rollback_drill.sut.faults import NoFault, describe
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
 
@@ -70,7 +70,7 @@ def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], No
         drill.corrupt_data()
         det = drill.wait_detection()
         echo(f"drill: detection: {det.reason}")
-    elif drill.runbook.trigger(trigger_id).criterion.kind == "security":
+    elif drill.runbook.trigger(trigger_id).criterion.person_decides:
         drill.declare(trigger_id, "on-call SRE (declared in the drill)")
     else:
         drill.inject(trigger_id)
@@ -100,11 +100,15 @@ def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Ru
     except (RunbookError, KeyError) as e:
         return None, EXIT_USAGE, f"rollback-drill: {e.args[0] if isinstance(e, KeyError) else e}"
     if level_no != 3:
+        c = runbook.trigger(trigger_id).criterion
+        if c.kind == "unread":
+            return None, EXIT_USAGE, (f"rollback-drill: {runbook.path}:{c.line}: cannot read criterion "
+                                      f"'{c.text}' ({trigger_id.upper()}) as a metric; {declare_hint(runbook.path, c)}")
         try:
-            fault_for(trigger_id)
-        except KeyError as e:
+            describe(c)
+        except NoFault as e:
             return None, EXIT_HARNESS, (f"rollback-drill: the harness cannot drill {trigger_id.upper()}: "
-                                        f"{e.args[0]} (the fault catalogue does not cover this criterion)")
+                                        f"{e.args[0]} (line {c.line}); {declare_hint(runbook.path, c)}")
     return runbook, EXIT_OK, ""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rollback_drill.runbook.executor import run_commands
+from rollback_drill.runbook.meaning import checklist_check
 from rollback_drill.sut.deploy import RELEASE
 
 if TYPE_CHECKING:
@@ -15,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def verify(drill: Drill) -> list[dict]:
-    step4 = drill.runbook.step(4).commands
-    records = run_commands(drill.ctx, step4, None)
+    step = drill.runbook.step_meaning("verify")
+    records = run_commands(drill.ctx, step.commands, None) if step else []
     by_text = {r.text: r for r in records}
     tl = drill.tl
     now = tl.now()
@@ -29,7 +30,7 @@ def verify(drill: Drill) -> list[dict]:
         for text, r in by_text.items():
             if pred(text):
                 return r.exit_code == 0, f"{text} -> exit {r.exit_code}"
-        return False, "command not in 手順4"
+        return False, "no such command in the verification step (手順4)"
 
     serving = serving_stack_ready(drill)
     health_ok, health_ev = rec_ok(lambda t: t.startswith("curl") and "/health" in t)
@@ -39,20 +40,21 @@ def verify(drill: Drill) -> list[dict]:
     errlog = next((r for t, r in by_text.items() if "grep -i error" in t), None)
     worker_ok, worker_ev = rec_ok(lambda t: "mastodon-worker" in t)
     results = []
-    for item in drill.runbook.checklists.get("実施後", []):
-        if "正常稼働" in item:
+    for item in drill.runbook.checklists.get("after", []):
+        check = checklist_check(item)  # by meaning, in either language
+        if check == "service":
             ok, ev = serving
-        elif "ヘルスチェック" in item:
+        elif check == "health":
             ok, ev = health_ok, health_ev
-        elif "アクセス" in item:
+        elif check == "access":
             ok, ev = probe_ok(drill, "login", now), "login probe (the manual browser sign-in, automated)"
-        elif "エラーログ" in item:
+        elif check == "error_log":
             ok = errlog is not None and errlog.output.strip() == ""
             ev = "kubectl logs … | grep -i error: " + ("no error lines" if ok else
                                                        (errlog.output.strip()[:200] if errlog else "not run"))
-        elif "バックグラウンドジョブ" in item:
+        elif check == "jobs":
             ok, ev = worker_ok and probe_ok(drill, "jobs", now), worker_ev + " and jobs probe"
-        elif "モニタリング" in item:
+        elif check == "monitoring":
             ok = recent_ok
             ev = (f"every probe sample since recovery ({since:.1f}s) green" if ok else
                   f"failing since recovery: {bad[:3]}; probes seen {sorted(seen)}")

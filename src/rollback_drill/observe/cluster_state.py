@@ -25,6 +25,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from rollback_drill.observe.timeline import ComponentSample, Timeline
+from rollback_drill.runbook.meaning import level_restores
 
 GKE_GROUPS = {"backendconfig": ("cloud.google.com", "v1", "backendconfigs"),
               "frontendconfig": ("networking.gke.io", "v1beta1", "frontendconfigs")}
@@ -48,18 +49,9 @@ class RestoreTarget:
         return "; ".join(parts)
 
 
-_FULL_WORDS = ("削除", "復元", "uninstall", "remove", "delete", "restore")
-_ONLY_WORDS = ("のみ", "only")
-_DB_WORDS = ("データベース", "database", "db")
-
-
 def restore_target(title: str, stack: tuple[str, ...]) -> RestoreTarget:
-    """Read what a level restores from its title: "Ingress only" levels bring traffic back to the
-    old stack; a level that removes the release or restores the old environment brings back the
-    whole pre-migration state; a database level also the schema."""
-    low = title.lower()
-    database = any(w in low for w in _DB_WORDS)
-    full = database or (any(w in low for w in _FULL_WORDS) and not any(w in low for w in _ONLY_WORDS))
+    """What a level restores, read from its title (runbook/meaning.py: level_restores)."""
+    full, database = level_restores(title)
     return RestoreTarget(stack, full_state=full, database=database)
 
 

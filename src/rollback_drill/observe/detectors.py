@@ -13,7 +13,8 @@ from rollback_drill.runbook.model import Trigger
 from rollback_drill.observe.timeline import Timeline
 
 # Which steady-state probe tells each criterion kind.
-PROBE_FOR_KIND = {"db": "db", "login": "login", "jobs": "jobs", "media": "media", "feature": "streaming"}
+PROBE_FOR_KIND = {"db": "db", "login": "login", "jobs": "jobs", "media": "media", "streaming": "streaming",
+                  "feature": "streaming"}
 
 
 @dataclass

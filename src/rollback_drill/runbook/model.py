@@ -1,39 +1,22 @@
-"""The runbook model: the rollback runbook Markdown parsed into triggers, levels and checks.
+"""The runbook model: the rollback runbook Markdown read into triggers, levels, steps and checks.
 
 The runbook is data, never hand-copied into Python: a changed runbook changes the drill. The
-parser understands the seed's Japanese headings and phrases (and a small set of English
-equivalents) and fails with one clear error naming the file, the line and what was expected.
+reader goes by meaning (runbook/meaning.py: one lexicon, Japanese and English), never by one
+exact phrase or by position, and fails with one clear error naming the file, the line and what
+was expected. A criterion it cannot classify is kept as `unread` (the drill that needs it exits 2
+and says how to declare it in the sidecar `<runbook>.drill.yaml`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-SEVERITIES = ("Critical", "High", "Medium")
+from rollback_drill.runbook import meaning as M
 
-# Section headings (level-2) and their English equivalents.
-_CRITERIA_HEADINGS = ("ロールバックの判断基準", "rollback criteria")
-_LEVELS_HEADINGS = ("ロールバックレベル", "rollback levels")
-_PROCEDURE_HEADINGS = ("詳細手順", "detailed procedure")
-_CHECKLIST_HEADINGS = ("チェックリスト", "checklist")
-_TROUBLE_HEADINGS = ("トラブルシューティング", "troubleshooting")
-
-_DURATION_LABELS = ("所要時間", "duration", "target")
-_WHEN_LABELS = ("適用場面", "when")
-_WARNING_LABELS = ("警告", "warning")
-
-_UNIT_SECONDS = {
-    "秒": 1, "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "分": 60, "m": 60, "min": 60, "minute": 60, "minutes": 60,
-    "時間": 3600, "h": 3600, "hour": 3600, "hours": 3600,
-}
-_UNIT = r"(秒|分|時間|seconds?|sec|s|minutes?|min|m|hours?|h)"
-_RANGE_RE = re.compile(
-    rf"^\s*(\d+(?:\.\d+)?)\s*{_UNIT}?\s*[-‐–〜~]\s*(\d+(?:\.\d+)?)\s*{_UNIT}\s*$", re.IGNORECASE
-)
+SEVERITIES = M.SEVERITIES
 
 
 class RunbookError(ValueError):
@@ -46,12 +29,21 @@ class RunbookError(ValueError):
 
 @dataclass(frozen=True)
 class Criterion:
-    """One checklist line of a trigger, with the measurable threshold when it states one."""
+    """One checklist line of a trigger, read as a metric with comparator, threshold and unit."""
 
     text: str
     line: int
-    kind: str  # error_ratio | latency_factor | db | login | security | jobs | media | feature | performance | other
+    kind: str  # error_ratio | latency_factor | db | login | security | jobs | media | streaming | feature |
+    #            performance | down | unread (see runbook/meaning.py)
     threshold: float | None = None  # ratio (0.5 for 50 %) or latency factor (3.0 for 3x)
+    comparator: str = ""  # ">" or ">=" where the criterion states a number
+    unit: str = ""  # "ratio" | "x baseline"
+    declared_in: str = ""  # the sidecar, when the kind or threshold was declared there
+
+    @property
+    def person_decides(self) -> bool:
+        """A criterion only a person can declare (a security problem): never measured."""
+        return self.kind == "security"
 
 
 @dataclass(frozen=True)
@@ -105,7 +97,8 @@ class Runbook:
     triggers: list[Trigger] = field(default_factory=list)
     levels: list[Level] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
-    checklists: dict[str, list[str]] = field(default_factory=dict)
+    checklists: dict[str, list[str]] = field(default_factory=dict)  # before | during | after | followup
+    sidecar: dict = field(default_factory=dict)  # the declarations of <runbook>.drill.yaml, if any
 
     def trigger(self, trigger_id: str) -> Trigger:
         for t in self.triggers:
@@ -126,6 +119,24 @@ class Runbook:
             if st.number == number:
                 return st
         raise KeyError(f"手順{number} is not in {self.path}")
+
+    def step_meaning(self, meaning: str) -> Step | None:
+        """The step that means status (手順1), verify (手順4) or monitor (手順5), by its title;
+        the conventional number only when no title says it."""
+        order = {"monitor": ("monitor",), "verify": ("verify",), "status": ("status",)}[meaning]
+        for st in self.steps:
+            t = M.norm(st.title)
+            if meaning != "monitor" and any(w in t for w in M.STEP_MEANINGS["monitor"]):
+                continue
+            if meaning == "verify" and any(w in t for w in ("状況", "situation", "status")):
+                continue
+            if any(w in t for w in M.STEP_MEANINGS[order[0]]):
+                return st
+        fallback = {"status": 1, "verify": 4, "monitor": 5}[meaning]
+        return next((st for st in self.steps if st.number == fallback), None)
+
+    def unread(self) -> list[Trigger]:
+        return [t for t in self.triggers if t.criterion.kind == "unread"]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,11 +168,6 @@ def _sections(lines: list[str]) -> list[_Section]:
     return out
 
 
-def _matches(title: str, names: tuple[str, ...]) -> bool:
-    t = title.lower()
-    return any(n.lower() in t for n in names)
-
-
 def _children(sections: list[_Section], parent_idx: int) -> list[_Section]:
     parent = sections[parent_idx]
     out = []
@@ -173,13 +179,6 @@ def _children(sections: list[_Section], parent_idx: int) -> list[_Section]:
     return out
 
 
-def _find(sections: list[_Section], names: tuple[str, ...], path: Path, what: str) -> int:
-    for i, s in enumerate(sections):
-        if s.level == 2 and _matches(s.title, names):
-            return i
-    raise RunbookError(path, 1, f"expected a section '## {names[0]}' ({what})")
-
-
 def _checkbox_items(body: list[tuple[int, str]]) -> list[tuple[int, str]]:
     items = []
     for ln, raw in body:
@@ -189,59 +188,28 @@ def _checkbox_items(body: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return items
 
 
+def _find(sections: list[_Section], kind: str, path: Path, what: str, example: str) -> int:
+    for i, s in enumerate(sections):
+        if s.level == 2 and M.section_kind(s.title) == kind:
+            return i
+    raise RunbookError(path, 1, f"expected a section '## {example}' ({what})")
+
+
 def parse_duration_range(text: str) -> tuple[float, float] | None:
-    """'1-2分' -> (60, 120); '30分-2時間' -> (1800, 7200); '5-10 min' -> (300, 600)."""
-    m = _RANGE_RE.match(text)
-    if not m:
-        return None
-    lo, lo_unit, hi, hi_unit = m.groups()
-    hi_mult = _UNIT_SECONDS[hi_unit.lower()]
-    lo_mult = _UNIT_SECONDS[lo_unit.lower()] if lo_unit else hi_mult
-    return float(lo) * lo_mult, float(hi) * hi_mult
-
-
-def _deadline(title: str, path: Path, line: int) -> float:
-    if "即座" in title or "immediate" in title.lower():
-        return 0.0
-    m = re.search(r"(\d+)\s*(分|時間|minutes?|min|hours?)", title, re.IGNORECASE)
-    if not m:
-        raise RunbookError(path, line, "expected a decision deadline in the heading, "
-                           "e.g. '（即座にロールバック）' or '（15分以内にロールバック判断）'")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
+    """'1-2分' -> (60, 120); '30分-2時間' -> (1800, 7200); '2分以内' -> (0, 120) (runbook/meaning.py)."""
+    return M.target_range(text)
 
 
 def classify_criterion(text: str, line: int) -> Criterion:
-    """Turn a criterion sentence into a measurable kind and threshold."""
-    m = (re.search(r"5xx\s*エラー率\s*[>＞]\s*(\d+(?:\.\d+)?)\s*[%％]", text)
-         or re.search(r"5xx\s*エラー率が\s*(\d+(?:\.\d+)?)\s*[%％]を超え", text)
-         or re.search(r"5xx\s*error\s*rate\s*(?:>|above|over|exceeds)\s*(\d+(?:\.\d+)?)\s*%", text, re.I))
-    if m:
-        return Criterion(text, line, "error_ratio", float(m.group(1)) / 100.0)
-    m = (re.search(r"通常の\s*(\d+(?:\.\d+)?)\s*倍", text)
-         or re.search(r"(\d+(?:\.\d+)?)\s*[x×]\s*(?:the\s*)?(?:normal|baseline)", text, re.I))
-    if m:
-        return Criterion(text, line, "latency_factor", float(m.group(1)))
-    keywords = [
-        ("db", ("データベース", "database", "db接続")),
-        ("login", ("ログイン", "log in", "login", "sign in")),
-        ("security", ("セキュリティ", "security")),
-        ("jobs", ("ジョブ", "job")),
-        ("media", ("メディア", "media")),
-        ("feature", ("一部機能", "feature")),
-        ("performance", ("パフォーマンス", "performance")),
-        ("down", ("ダウン",)),
-    ]
-    low = text.lower()
-    for kind, words in keywords:
-        if any(w.lower() in low for w in words):
-            return Criterion(text, line, kind)
-    return Criterion(text, line, "other")
+    m = M.criterion_meaning(text)
+    return Criterion(text, line, m.kind, m.threshold, m.comparator, m.unit)
 
 
-def _severity(title: str) -> str | None:
-    for sev in SEVERITIES:
-        if title.lower().startswith(sev.lower()):
-            return sev
+def _label(body: list[tuple[int, str]], kind: str) -> tuple[int, str] | None:
+    for ln, raw in body:
+        m = re.match(r"^\s*\*\*(.+?)\*\*\s*[:：]?\s*[:：]?\s*(.*?)\s*$", raw)
+        if m and M.label_kind(m.group(1).strip().rstrip(":：")) == kind:
+            return ln, m.group(2)
     return None
 
 
@@ -271,9 +239,10 @@ def parse_commands(block: list[tuple[int, str]]) -> tuple[list[Command], list[st
             continue
         if s.startswith("#"):
             text = s.lstrip("#").strip()
-            if "手動" in text or "manual" in text.lower():
+            low = M.norm(text)
+            if any(w in low for w in M.MANUAL_WORDS):
                 manual.append(text)
-            if "または" in text or text.lower().startswith("or "):
+            if any(w in low for w in M.ALTERNATIVE_WORDS) or low.startswith("or "):
                 alt_pending = True
             comment = text
             continue
@@ -307,91 +276,150 @@ def _code_blocks(body: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
     return blocks
 
 
-def _label(body: list[tuple[int, str]], labels: tuple[str, ...]) -> tuple[int, str] | None:
-    for ln, raw in body:
-        m = re.match(r"^\s*\*\*(.+?)\*\*\s*[:：]\s*(.*?)\s*$", raw)
-        if m and m.group(1).strip().lower() in labels:
-            return ln, m.group(2)
-    return None
-
-
 def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
     path = Path(path)
     lines = text.splitlines()
     sections = _sections(lines)
     rb = Runbook(path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest())
 
-    # Triggers
-    ci = _find(sections, _CRITERIA_HEADINGS, path, "the trigger severities and their criteria")
+    # Triggers: each severity's criteria, in the order written (ids are labels, nothing depends on them)
+    ci = _find(sections, "criteria", path, "the trigger severities and their criteria",
+               "ロールバックの判断基準 / Rollback criteria")
     counters: dict[str, int] = {}
     for sec in _children(sections, ci):
-        sev = _severity(sec.title)
+        sev = M.severity(sec.title)
         if sev is None:
             raise RunbookError(path, sec.line, f"expected a severity heading (one of {', '.join(SEVERITIES)}), "
                                f"got '### {sec.title}'")
-        deadline = _deadline(sec.title, path, sec.line)
+        dl = M.deadline(sec.title)
+        if dl is None:
+            raise RunbookError(path, sec.line, "expected a decision deadline in the heading, e.g. "
+                               "'（即座にロールバック）', '（15分以内にロールバック判断）' or '(within 15 minutes)'")
         items = _checkbox_items(sec.body)
         if not items:
             raise RunbookError(path, sec.line, f"expected '- [ ] criterion' lines under '### {sec.title}'")
         for ln, item in items:
             counters[sev] = counters.get(sev, 0) + 1
-            rb.triggers.append(Trigger(f"{sev[0]}{counters[sev]}", sev, deadline, classify_criterion(item, ln)))
+            rb.triggers.append(Trigger(f"{sev[0]}{counters[sev]}", sev, dl, classify_criterion(item, ln)))
     if not rb.triggers:
         raise RunbookError(path, sections[ci].line, "expected at least one '### Critical（…）' criteria list")
 
     # Levels
-    li = _find(sections, _LEVELS_HEADINGS, path, "the rollback levels")
+    li = _find(sections, "levels", path, "the rollback levels", "ロールバックレベル / Rollback levels")
     for sec in _children(sections, li):
-        m = re.match(r"^Level\s*(\d+)\s*[:：]\s*(.+)$", sec.title, re.IGNORECASE)
-        if not m:
-            raise RunbookError(path, sec.line, f"expected a heading '### Level N: title', got '### {sec.title}'")
-        dur = _label(sec.body, _DURATION_LABELS)
+        head = M.level_heading(sec.title)
+        if head is None:
+            raise RunbookError(path, sec.line, f"expected a heading '### Level N: title' (or 'レベルN'), "
+                               f"got '### {sec.title}'")
+        number, title = head
+        dur = _label(sec.body, "target")
         if dur is None:
-            raise RunbookError(path, sec.line, f"expected a line '**所要時間**: N-M分' under 'Level {m.group(1)}'")
-        rng = parse_duration_range(dur[1])
+            raise RunbookError(path, sec.line, f"expected a line '**所要時間**: N-M分' (or '**Duration**: 1–2 min') "
+                               f"under 'Level {number}'")
+        rng = M.target_range(dur[1])
         if rng is None:
-            raise RunbookError(path, dur[0], f"expected a duration range like '1-2分' or '30分-2時間', got '{dur[1]}'")
+            raise RunbookError(path, dur[0], f"expected a duration like '1-2分', '30分-2時間', '2分以内', "
+                               f"'1–2 min' or 'up to 2 h', got '{dur[1]}'")
         blocks = _code_blocks(sec.body)
         if not blocks:
-            raise RunbookError(path, sec.line, f"expected a ```bash command block under 'Level {m.group(1)}'")
+            raise RunbookError(path, sec.line, f"expected a ```bash command block under 'Level {number}'")
         cmds: list[Command] = []
         manual: list[str] = []
         for b in blocks:
             c, mn = parse_commands(b)
-            cmds += c
+            cmds += [replace(x, alternative_to=None if x.alternative_to is None else x.alternative_to + len(cmds))
+                     for x in c]
             manual += mn
-        when = _label(sec.body, _WHEN_LABELS)
-        warning = _label(sec.body, _WARNING_LABELS)
-        rb.levels.append(Level(int(m.group(1)), m.group(2).strip(), sec.line, rng[0], rng[1],
-                               when[1] if when else "", warning[1] if warning else "",
-                               tuple(cmds), tuple(manual)))
+        when = _label(sec.body, "when")
+        warning = _label(sec.body, "warning")
+        rb.levels.append(Level(number, title, sec.line, rng[0], rng[1], when[1] if when else "",
+                               warning[1] if warning else "", tuple(cmds), tuple(manual)))
     if not rb.levels:
         raise RunbookError(path, sections[li].line, "expected at least one '### Level N: title'")
     numbers = [lv.number for lv in rb.levels]
     if len(set(numbers)) != len(numbers):
         raise RunbookError(path, sections[li].line, f"expected distinct level numbers, got {numbers}")
 
-    # Detailed procedure (optional, but used by verification when present)
+    # Detailed procedure and checklists (optional, used by the drill when present)
     for i, s in enumerate(sections):
-        if s.level == 2 and _matches(s.title, _PROCEDURE_HEADINGS):
+        kind = M.section_kind(s.title) if s.level == 2 else None
+        if kind == "procedure":
             for sec in _children(sections, i):
-                m = re.match(r"^(?:手順|step)\s*(\d+)\s*[:：]\s*(.+)$", sec.title, re.IGNORECASE)
-                if not m:
+                head = M.step_heading(sec.title)
+                if head is None:
                     continue
                 cmds, manual = [], []
                 for b in _code_blocks(sec.body):
                     c, mn = parse_commands(b)
                     cmds += c
                     manual += mn
-                rb.steps.append(Step(int(m.group(1)), m.group(2).strip(), sec.line, tuple(cmds), tuple(manual)))
-        if s.level == 2 and _matches(s.title, _CHECKLIST_HEADINGS):
+                rb.steps.append(Step(head[0], head[1], sec.line, tuple(cmds), tuple(manual)))
+        if kind == "checklist":
             for sec in _children(sections, i):
-                rb.checklists[sec.title] = [t for _, t in _checkbox_items(sec.body)]
+                phase = M.checklist_phase(sec.title)
+                if phase:
+                    rb.checklists[phase] = [t for _, t in _checkbox_items(sec.body)]
     return rb
 
 
+SIDECAR_KEYS = {"criteria", "production_host", "namespace", "helm_release", "backup_description"}
+CRITERION_KEYS = {"line", "text", "kind", "threshold"}
+KNOWN_KINDS = ("error_ratio", "latency_factor", "db", "login", "security", "jobs", "media", "streaming", "feature",
+               "performance")
+
+
+def sidecar_path(path: Path) -> Path | None:
+    """`<runbook>.drill.yaml` beside the runbook: rollback-runbook.ja.drill.yaml or …ja.md.drill.yaml."""
+    for cand in (path.with_suffix(".drill.yaml"), path.with_name(path.name + ".drill.yaml")):
+        if cand.exists():
+            return cand
+    return None
+
+
+def declare_hint(path: str | Path, c: Criterion) -> str:
+    name = Path(path).with_suffix(".drill.yaml").name
+    return (f"declare it in {name} beside the runbook, e.g.\n  criteria:\n    - line: {c.line}\n"
+            f"      kind: {' | '.join(KNOWN_KINDS)}\n      threshold: 0.1   # for error_ratio (10 %) or latency_factor (3)")
+
+
+def apply_sidecar(rb: Runbook, side: Path) -> None:
+    """Declarations of criterion kinds and thresholds; the runbook itself stays the team's prose."""
+    import yaml
+    try:
+        data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise RunbookError(side, getattr(getattr(e, "problem_mark", None), "line", -1) + 1,
+                           f"the sidecar is not readable YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict) or set(data) - SIDECAR_KEYS:
+        raise RunbookError(side, 1, f"expected a mapping with keys {', '.join(sorted(SIDECAR_KEYS))}; "
+                           f"unknown: {', '.join(sorted(set(data) - SIDECAR_KEYS)) if isinstance(data, dict) else data!r}")
+    for n, d in enumerate(data.get("criteria") or [], 1):
+        if not isinstance(d, dict) or set(d) - CRITERION_KEYS or not ({"line", "text"} & set(d)):
+            raise RunbookError(side, 1, f"criteria[{n}]: expected 'line' or 'text' (to find the criterion) and "
+                               f"'kind' (+ 'threshold'); got {d!r}")
+        if d.get("kind") not in KNOWN_KINDS:
+            raise RunbookError(side, 1, f"criteria[{n}]: kind {d.get('kind')!r} is not one of {', '.join(KNOWN_KINDS)}")
+        hits = [i for i, tr in enumerate(rb.triggers)
+                if ("line" in d and tr.criterion.line == d["line"]) or ("text" in d and str(d["text"]) in tr.criterion.text)]
+        if len(hits) != 1:
+            raise RunbookError(side, 1, f"criteria[{n}]: {('line ' + str(d['line'])) if 'line' in d else repr(d['text'])} "
+                               f"matches {len(hits)} criteria of {rb.path}, expected exactly one")
+        tr = rb.triggers[hits[0]]
+        thr = d.get("threshold", tr.criterion.threshold)
+        if d["kind"] in ("error_ratio", "latency_factor") and not isinstance(thr, (int, float)):
+            raise RunbookError(side, 1, f"criteria[{n}]: kind {d['kind']} needs a numeric 'threshold'")
+        thr = None if thr is None else float(thr)
+        if d["kind"] == "error_ratio" and thr is not None and thr > 1:
+            thr = thr / 100.0  # "10" means 10 %
+        c = replace(tr.criterion, kind=d["kind"], threshold=thr, comparator=tr.criterion.comparator or ">",
+                    unit={"error_ratio": "ratio", "latency_factor": "x baseline"}.get(d["kind"], ""),
+                    declared_in=str(side))
+        rb.triggers[hits[0]] = replace(tr, criterion=c)
+    rb.sidecar = {k: v for k, v in data.items() if k != "criteria"} | {"path": str(side)}
+
+
 def load_runbook(path: str | Path) -> Runbook:
-    """Read and parse a runbook file; unreadable files get the same one-line error style."""
+    """Read and parse a runbook file (and its sidecar); unreadable files get the same one-line error."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -399,4 +427,8 @@ def load_runbook(path: str | Path) -> Runbook:
         raise RunbookError(p, 0, "the runbook file does not exist (pass --runbook PATH to a Markdown file)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise RunbookError(p, 0, f"the runbook cannot be read as UTF-8 text ({e})") from None
-    return parse_runbook_text(text, p)
+    rb = parse_runbook_text(text, p)
+    side = sidecar_path(p)
+    if side is not None:
+        apply_sidecar(rb, side)
+    return rb

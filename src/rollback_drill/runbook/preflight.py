@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rollback_drill.cluster.kube import Kube
+from rollback_drill.runbook.meaning import BACKUP_FILE_WORDS, norm
 from rollback_drill.runbook.model import Runbook
 
 #: Whether an image is present on the node; None: the node's images cannot be listed here.
@@ -153,8 +154,8 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
 
 def checklist_before(runbook: Runbook, workdir: Path) -> list[Check]:
     out = []
-    for item in runbook.checklists.get("実施前", []):
-        if "バックアップファイル" in item:
+    for item in runbook.checklists.get("before", []):
+        if any(w in norm(item) for w in BACKUP_FILE_WORDS):
             f = workdir / "backup" / "ingress-mastodon.yaml"
             out.append(Check(item, f.exists(), str(f) if f.exists() else f"{f} missing"))
         else:

@@ -1,10 +1,15 @@
-"""The faults that make each trigger true, injected into the Helm release only.
+"""The faults that make each criterion true, chosen by the criterion's meaning and injected into
+the Helm release only.
 
 A fault is a real misbehaviour of the new release: the pods of `mastodon-helm` read their fault
 switches from the ConfigMap `mastodon-helm-faults` (a value of the Helm chart) every 0.5 s and then
 really fail — wrong DB password, refused connections, stalled workers, 5xx answers, added
 latency. The old Kustomize stack has no such switches, so what removes the fault is the
 runbook's rollback, never the harness flipping it back.
+
+The fault follows the criterion's kind and is sized from its threshold (never from its id or
+its position in the runbook): a 5xx ratio clearly above the runbook's number, a latency clearly
+above its factor times the measured pre-fault baseline. The description says by how much.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ import json
 from dataclasses import dataclass
 
 from rollback_drill.cluster.kube import Kube
+from rollback_drill.runbook.model import Criterion
 
 FAULTS_CONFIGMAP = "mastodon-helm-faults"
+PERFORMANCE_FACTOR = 2.0  # "performance clearly degraded" states no number: the detector's default
+MIN_ADDED_LATENCY_MS = 300  # below this, load noise on 2 cores can hide the fault
 
 
 @dataclass(frozen=True)
@@ -24,29 +32,63 @@ class Fault:
     description: str
 
 
-# Default fault per trigger id (DESIGN.md's catalogue). Values are chosen to cross the runbook's
-# threshold of that trigger clearly (e.g. 90 % errors for "> 50 %"). The latencies are absolute:
-# under drill load the stub's median is ~150-300 ms on 2 cores, so 1.5 s is >= 3x and 0.7 s >= 2x.
-CATALOGUE: dict[str, Fault] = {
-    "C1": Fault("web-5xx", {"error_ratio": 0.9}, "Helm web pods answer 90 % of requests with 500"),
-    "C2": Fault("db-wrong-credentials", {"db": "wrong-credentials"}, "Helm release uses a wrong DB password"),
-    "C3": Fault("sessions-broken", {"sessions": "broken"}, "sign-in sessions never verify (secret key mismatch)"),
-    "C4": Fault("none", {}, "no fault: a person declares a serious security problem"),
-    "H1": Fault("partial-5xx", {"error_ratio": 0.25}, "Helm web pods answer 25 % of requests with 500"),
-    "H2": Fault("latency", {"latency_ms": 1500}, "Helm web pods add 1.5 s to every answer"),
-    "H3": Fault("sidekiq-stalled", {"worker": "stalled"}, "Helm sidekiq stops taking jobs"),
-    "H4": Fault("media-storage-broken", {"media": "broken"}, "Helm web cannot write media to storage"),
-    "M1": Fault("small-5xx", {"error_ratio": 0.08}, "Helm web pods answer 8 % of requests with 500"),
-    "M2": Fault("streaming-down", {"streaming": "down"}, "Helm streaming refuses connections (503)"),
-    "M3": Fault("mild-latency", {"latency_ms": 700}, "Helm web pods add 0.7 s to every answer"),
+class NoFault(KeyError):
+    """The fault catalogue has nothing that makes this criterion true."""
+
+
+# Faults with no size: the criterion's kind alone says what breaks.
+FIXED: dict[str, Fault] = {
+    "db": Fault("db-wrong-credentials", {"db": "wrong-credentials"}, "Helm release uses a wrong DB password"),
+    "login": Fault("sessions-broken", {"sessions": "broken"}, "sign-in sessions never verify (secret key mismatch)"),
+    "jobs": Fault("sidekiq-stalled", {"worker": "stalled"}, "Helm sidekiq stops taking jobs"),
+    "media": Fault("media-storage-broken", {"media": "broken"}, "Helm web cannot write media to storage"),
+    "streaming": Fault("streaming-down", {"streaming": "down"}, "Helm streaming refuses connections (503)"),
+    "feature": Fault("streaming-down", {"streaming": "down"},
+                     "one feature down: Helm streaming refuses connections (503)"),
+    "security": Fault("none", {}, "no fault: a person declares a serious security problem"),
 }
+KINDS = ("error_ratio", "latency_factor", "performance", *FIXED)
 
 
-def fault_for(trigger_id: str) -> Fault:
-    try:
-        return CATALOGUE[trigger_id.upper()]
-    except KeyError:
-        raise KeyError(f"no fault for trigger {trigger_id!r}; known: {', '.join(CATALOGUE)}") from None
+def describe(criterion: Criterion) -> str:
+    """What a drill of this criterion injects, before any baseline is measured (for `runbook`)."""
+    if criterion.kind == "error_ratio":
+        return f"web-5xx: {error_ratio_for(criterion.threshold):.0%} of answers 500"
+    if criterion.kind in ("latency_factor", "performance"):
+        f = criterion.threshold if criterion.kind == "latency_factor" else PERFORMANCE_FACTOR
+        return f"latency: added so the median reaches >= {2 * f:g}x the measured baseline (>= {MIN_ADDED_LATENCY_MS} ms)"
+    if criterion.kind in FIXED:
+        return FIXED[criterion.kind].name
+    raise NoFault(f"no fault for a criterion of kind '{criterion.kind}'")
+
+
+def error_ratio_for(threshold: float, scale: float = 1.0) -> float:
+    """Twice the threshold (at least 10 points above it), at most 95 %; `scale` < 1 sizes it below."""
+    if scale != 1.0:
+        return round(threshold * scale, 4)
+    return round(min(0.95, max(2 * threshold, threshold + 0.10)), 4)
+
+
+def fault_for(criterion: Criterion, baseline_s: float | None = None, scale: float = 1.0,
+              performance_factor: float = PERFORMANCE_FACTOR) -> Fault:
+    """The fault that makes `criterion` true (scale < 1: a fault sized below its threshold)."""
+    kind, thr = criterion.kind, criterion.threshold
+    if kind == "error_ratio":
+        r = error_ratio_for(thr, scale)
+        return Fault("web-5xx", {"error_ratio": r},
+                     f"Helm web pods answer {r:.1%} of requests with 500 ({r / thr:.1f}x the runbook's {thr:.0%})")
+    if kind in ("latency_factor", "performance"):
+        factor = thr if kind == "latency_factor" else performance_factor
+        base_ms = 1000 * (baseline_s or 0.1)
+        added = (2 * factor - 1) * base_ms * scale
+        added = round(added if scale != 1.0 else max(MIN_ADDED_LATENCY_MS, added))
+        return Fault("latency", {"latency_ms": added},
+                     f"Helm web pods add {added} ms to every answer: about {(base_ms + added) / base_ms:.1f}x the "
+                     f"pre-fault median {base_ms:.0f} ms (criterion: {factor:g}x)")
+    if kind in FIXED:
+        return FIXED[kind]
+    raise NoFault(f"the fault catalogue has no fault for a criterion of kind '{kind}' "
+                  f"(line {criterion.line}: '{criterion.text}')")
 
 
 def inject(kube: Kube, fault: Fault) -> None:
