@@ -19,4 +19,5 @@ Feature: Level 3 — restore the database from the pre-migration backup (30 min-
     And the runbook's restore command is reported as a finding
     And each defect of the restore command is its own finding and every rewrite is listed
     And every item of the post-rollback checklist holds
+    And the runbook's findings include "placeholder, broad_scope, no_wait, duration", each with its line and what was observed
     And the drill's evidence is written

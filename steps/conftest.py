@@ -344,6 +344,15 @@ def command_is_finding(state, command):
     assert any(f.command == command for f in findings), [f.command for f in findings]
 
 
+@then(parsers.parse('the runbook\'s findings include "{classes}", each with its line and what was observed'))
+def findings_include(state, classes):
+    drill: Drill = state["drill"]
+    found = {f.kind for f in drill.ctx.findings}
+    wanted = {c.strip() for c in classes.split(",")}
+    assert wanted <= found, f"missing classes {wanted - found}; found {sorted(found)}"
+    assert all(f.line > 0 and f.observed for f in drill.ctx.findings if f.kind in wanted)
+
+
 @then("the runbook's restore command is reported as a finding")
 def restore_finding(state):
     findings = state["drill"].ctx.findings
@@ -356,7 +365,8 @@ def restore_defects_and_rewrites(state):
     drill: Drill = state["drill"]
     restore = [f for f in drill.ctx.findings if f.command.startswith("gcloud sql backups restore")]
     problems = " | ".join(f.problem for f in restore)
-    for defect in ("rejected as written", "--restore-instance", "YOUR_PROJECT_ID", "fixed backup ID"):
+    for defect in ("rejected as written", "--restore-instance", "placeholder left in the command: YOUR_PROJECT_ID",
+                   "the example value 1234567890123"):
         assert defect in problems, f"'{defect}' not among the restore's findings: {problems}"
     ran = [c for c in drill.tl.commands if c.text.startswith("gcloud sql backups restore") and c.exit_code == 0]
     assert ran and ran[-1].text == next(c.text for c in drill.runbook.level(3).commands if "restore" in c.text)
@@ -380,6 +390,8 @@ def writes_lost(state):
 @then("the drill's evidence is written")
 def evidence_written(state, journal, request):
     res = _record(state, journal, request.node.name)
+    for f in res["findings"]:  # CI shows them: JUnit properties of the scenario
+        request.node.user_properties.append(("runbook finding", f"line {f['line']}: {f['command']}: {f['problem']}"))
     assert res["verdict"] == "passed", f"verdict {res['verdict']}"
     path: Path = journal["journal"].path
     text = path.read_text(encoding="utf-8")

@@ -154,7 +154,10 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         kube, wd = env.kube, _P(workdir) if workdir else env.workdir
         backups = env.datastores.list_backups() if env.datastores.backups.exists() else []
         images_present = getattr(c, "has_image", None)
-    result = run_preflight(kube, rb, wd, backups, images_present)
+    from rollback_drill.observe.cluster_state import ClusterState
+    from rollback_drill.sut.deploy import HELM_STACK, OLD_STACK, RELEASE
+    state = ClusterState(kube.kubeconfig, namespace, context)
+    result = run_preflight(kube, rb, wd, backups, images_present, state, set(OLD_STACK) | set(HELM_STACK), RELEASE)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_table(result))
     sys.exit(EXIT_OK if result["ready"] else EXIT_TARGET_MISSED)
 
@@ -167,11 +170,18 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
 @click.option("--provider", default=None)
 @click.option("--decision-delay", "decision_delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="seconds the automatic decider thinks before the rollback starts (a late decision)")
-def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float) -> None:
+@click.option("--monitor", "monitor", default="3s", show_default=True,
+              help="手順5's monitoring window after verification, e.g. 30m (the runbook asks for >= 30 min)")
+def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
+            monitor: str) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
+    from rollback_drill.runbook.meaning import target_range
+    window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
+    if window is None or window[0] != window[1] or window[1] > 4 * 3600:
+        _fail(f"--monitor {monitor!r}: expected a duration such as 90s, 5m or 30m (at most 4h)")
     sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo,
-                        decision_delay_s=decision_delay))
+                        decision_delay_s=decision_delay, monitor_s=window[1]))
 
 
 # ---- mutate --------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ order, so a scenario reads like the drill and the CLI runs the very same engine.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 
 from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent before anything else
 import gevent
@@ -21,12 +22,18 @@ from rollback_drill.observe.detectors import PROBE_FOR_KIND, Detection, Detector
 from rollback_drill.observe.load import Load, LoadConfig
 from rollback_drill.observe.probes import Probes, Target
 from rollback_drill.observe.timeline import Timeline
-from rollback_drill.runbook.executor import ExecContext, run_commands
+from kubernetes.client.rest import ApiException
+
+from rollback_drill.runbook.analysis import (Finding, LiveState, alternatives, applicable_findings, check_objects,
+                                             durations, no_namespace, scope_listing, wait_race)
+from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_commands
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
-from rollback_drill.sut.deploy import HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE, Environment, deploy
+from rollback_drill.sut.deploy import (HELM_STACK, HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE,
+                                      Environment, deploy)
 from rollback_drill.sut.faults import Fault, fault_for, inject
 
 PROBE_FOR_KIND.setdefault("data", "data")
+APPLICATION = set(OLD_STACK) | set(HELM_STACK)  # what `--all` may touch without a finding flagging it
 
 
 class DrillError(RuntimeError):
@@ -45,13 +52,14 @@ class DrillConfig:
     decision_slack_s: float = 1.0  # "即座" still allows the harness this long to start the rollback
     decision_delay_s: float = 0.0  # the automatic decider's think time (a late person, in a drill)
     check_retry_budget_s: float = 120.0  # how long a failing `kubectl wait/exec` check is retried
+    monitor_s: float = 3.0  # 手順5's window after verification (the runbook asks >= 30 min: nightly, --monitor)
 
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "load": asdict(self.load),
                 "probe_interval_s": self.probe_interval_s, "stability_s": self.stability_s,
                 "detection_timeout_s": self.detection_timeout_s, "recovery_timeout_s": self.recovery_timeout_s,
                 "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
-                "check_retry_budget_s": self.check_retry_budget_s}
+                "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s}
 
 
 class DataProbes(Probes):
@@ -96,6 +104,7 @@ class Drill:
         self.target: RestoreTarget | None = None
         self.recovery: Recovery | None = None
         self.phase = "not started"
+        self._assessing: gevent.Greenlet | None = None
 
     # ---- Given --------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -109,6 +118,7 @@ class Drill:
                                       self.env.ingress_url, self.cluster.pod_host_address, pre)
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
         self.state = ClusterState(self.env.kube.kubeconfig, NAMESPACE)
+        self.ctx.before = self._look_before
         target = Target(self.env.ingress_url, HOST, "alice@example.com", self.env.creds.seed_password)
         self.probes = DataProbes(target, self.tl, self.cfg.probe_interval_s)
         self.load = Load(target, self.tl, self.cfg.load)
@@ -175,6 +185,7 @@ class Drill:
         self.tl.mark("inject", t)
         self.tl.mark("detect", t)
         self.detection = Detection(True, t, f"declared by {who}")
+        self.assess()
 
     def wait_detection(self, timeout: float | None = None) -> Detection:
         timeout = self.cfg.detection_timeout_s if timeout is None else timeout
@@ -187,7 +198,43 @@ class Drill:
                 self.tl.mark("detect", last.t)
                 break
         self.detection = last
+        if last.fired:
+            self.assess()
         return last
+
+    def assess(self) -> None:
+        """手順1 (status) as written, at detection, against the state the operator finds (the migrated
+        state under the fault). Its output goes to the journal; a command that fails is a finding.
+        For a trigger the runbook says to roll back immediately (即座), the rollback does not wait
+        for it: the status is taken at the same moment, in parallel."""
+        step = self.runbook.step_meaning("status")
+        if step is None or self._assessing is not None:
+            return
+        label = f"手順{step.number} (status)"
+
+        def run() -> None:
+            self.ctx.findings += no_namespace(step.commands, NAMESPACE, label)
+            run_commands(self.ctx, step.commands, None, label, retry_checks=False)
+
+        if self.trigger.decision_deadline_s == 0:
+            self._assessing = gevent.spawn(run)
+        else:
+            self._assessing = gevent.getcurrent()
+            run()
+
+    def monitor(self) -> None:
+        """手順5 (monitoring) for the configured window: its commands (a `watch` runs a bounded number
+        of times) while load and probes go on; the checklist's monitoring item covers the window."""
+        step = self.runbook.step_meaning("monitor")
+        t0 = self.tl.now()
+        if step is not None:
+            times = max(1, int(self.cfg.monitor_s // WATCH_INTERVAL_S))
+            run_commands(self.ctx, step.commands, None, f"手順{step.number} (monitor)", retry_checks=False,
+                         watch_times=times)
+        rest = self.cfg.monitor_s - (self.tl.now() - t0)
+        if rest > 0:
+            gevent.sleep(rest)
+        self.tl.mark("monitored")
 
     def decide(self) -> None:
         """The automatic decider: it decides on detection, after its configured think time.
@@ -213,8 +260,30 @@ class Drill:
             self.tl.mark("decide")
         self.recovered, self.recovery = None, None
         self.tl.marks.pop("recovered", None)
-        run_commands(self.ctx, level.commands if commands is None else commands, level_no)
+        cmds = level.commands if commands is None else commands
+        self._analyse_level(level, cmds, f"Level {level_no}")
+        records = run_commands(self.ctx, cmds, level_no)
+        self.ctx.findings += durations(cmds, records, f"Level {level_no}")
         self.tl.mark("commands_done")
+
+    def _look_before(self, cmd: Command, step: str) -> None:
+        """The cluster just before a runbook command: the findings only the live state shows."""
+        try:
+            live = LiveState.read(self.state)
+            looks = step.startswith("手順") or bool(re.match(r"^\s*kubectl\s+(get|logs|describe|exec|top)\b",
+                                                            cmd.text))
+            self.ctx.findings += check_objects(cmd, live, step, looks_only=looks)
+            self.ctx.findings += scope_listing(cmd, live, APPLICATION, step)
+            self.ctx.findings += wait_race(cmd, self.state, step)
+        except ApiException as e:  # the analysis must not stop the drill; the gap is said
+            self.ctx.findings.append(Finding(cmd.line, cmd.text, "not analysed: the cluster could not be read",
+                                             "see the harness log", "not_checked", "low", str(e)[:200], step))
+
+    def _analyse_level(self, level, commands: tuple[Command, ...], step: str) -> None:
+        lv = replace(level, commands=commands)
+        self.ctx.findings += applicable_findings(lv, self.env.workdir, step, self.runbook.text)
+        self.ctx.findings += no_namespace(commands, NAMESPACE, step)
+        self.ctx.findings += alternatives(commands, LiveState.read(self.state), step, {RELEASE})
 
     def _watch_restored(self) -> None:
         snapshot = self.env.premigration()
@@ -297,10 +366,15 @@ class Drill:
             self.watch.stop_event.set()
             if self.watch.greenlet is not None:
                 self.watch.greenlet.kill(block=False)
+        if isinstance(self._assessing, gevent.Greenlet):
+            self._assessing.kill(block=False)
         if self.load:
             self.load_stats = self.load.stop()
 
     def close(self) -> None:
+        if isinstance(self._assessing, gevent.Greenlet) and not self._assessing.dead:
+            self._assessing.join(timeout=30)
+            self._assessing.kill(block=False)
         self.stop_traffic()
         if self.watch is not None:
             self.watch.stop()

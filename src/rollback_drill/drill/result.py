@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from rollback_drill.drill.verdict import verdict
+from rollback_drill.runbook.analysis import ordered
 
 if TYPE_CHECKING:
     from rollback_drill.drill.engine import Drill
@@ -57,7 +58,7 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
                    "actions": tl.actions(t_from, t_to)},
         "data": drill.data,
         "checklist": drill.checklist,
-        "findings": [f.to_dict() for f in (drill.ctx.findings if drill.ctx else [])],
+        "findings": [f.to_dict() for f in ordered(drill.ctx.findings if drill.ctx else [])],
         "substitutions": sorted({c.substitution for c in tl.commands if c.substitution}),
         "load": drill.load_stats,
         "timeline": tl.to_dict(),

@@ -113,7 +113,7 @@ def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Ru
 
 
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
-               decision_delay_s: float = 0.0) -> int:
+               decision_delay_s: float = 0.0, monitor_s: float | None = None) -> int:
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
     if runbook is None:
         echo(msg)
@@ -135,7 +135,10 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             except ClusterError as e:
                 echo(f"rollback-drill: cluster: {e}")
                 return EXIT_HARNESS
-            drill = Drill(cluster, runbook, DrillConfig(decision_delay_s=decision_delay_s))
+            cfg = DrillConfig(decision_delay_s=decision_delay_s)
+            if monitor_s is not None:
+                cfg.monitor_s = monitor_s
+            drill = Drill(cluster, runbook, cfg)
             echo("drill: deploying the just-migrated state")
             drill.prepare()
             journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill), drill.redactor)
@@ -203,8 +206,9 @@ def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
         echo(f"  data lost by the restore (written after the backup): {d3.get('statuses_lost', 0)} of "
              f"{d3.get('statuses_before_restore', 0)} statuses, {d3.get('media_attachments_lost', 0)} of "
              f"{d3.get('media_attachments_before_restore', 0)} media")
-    for f in res["findings"]:
-        echo(f"  finding (line {f['line']}): {f['command']}: {f['problem']} -> {f['action']}")
+    for f in res["findings"]:  # most severe first
+        echo(f"  finding [{f['severity']}] {f['step'] or ''} line {f['line']} ({f['kind']}): {f['command']}: "
+             f"{f['problem']} -> {f['action']}")
     for c in res["checklist"]:
         echo(f"  [{'x' if c['ok'] else ' ' if c['ok'] is False else '-'}] {c['item']}: {c['evidence']}")
     echo(f"journal: {journal.path}")

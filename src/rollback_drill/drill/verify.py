@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 def verify(drill: Drill) -> list[dict]:
     step = drill.runbook.step_meaning("verify")
-    records = run_commands(drill.ctx, step.commands, None) if step else []
+    records = run_commands(drill.ctx, step.commands, None, f"手順{step.number} (verify)") if step else []
+    drill.monitor()
     by_text = {r.text: r for r in records}
     tl = drill.tl
     now = tl.now()

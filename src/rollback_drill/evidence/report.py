@@ -131,15 +131,16 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
             body.append("<h3>実施後 checklist</h3><ul>" + "".join(
                 f"<li>{'✔' if c['ok'] else '✘' if c['ok'] is False else '–'} {e(c['item'])}: {e(c['evidence'])}</li>"
                 for c in s["checklist"]) + "</ul>")
-        body.append("<h3>Command transcript</h3><table class='cmds'><tr><th>start</th><th>end</th><th>exit</th>"
-                    "<th>command</th><th>output (redacted)</th></tr>")
+        body.append("<h3>Command transcript</h3><table class='cmds'><tr><th>start</th><th>end</th><th>step</th>"
+                    "<th>exit</th><th>command</th><th>output (redacted)</th></tr>")
         for c in s["timeline"]["commands"]:
             sub = f"<br><i>substituted: {e(c['substitution'])}</i>" if c.get("substitution") else ""
             note = f"<br><i>{e(c['note'])}</i>" if c.get("note") else ""
             ran = "" if c["ran"] == c["text"] else f"<br>ran: <code>{e(c['ran'])}</code>"
             rw = "".join(f"<li>{e(r)}</li>" for r in c.get("rewrites", []))
             rw = f"<ul class='rewrites'>{rw}</ul>" if rw else ""
-            body.append(f"<tr><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td><td>{c['exit_code']}</td>"
+            body.append(f"<tr id='cmd-{c.get('line', 0)}-{c['start']:.2f}'><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td>"
+                        f"<td>{e(c.get('step') or '')}</td><td>{c['exit_code']}</td>"
                         f"<td><code>{e(c['text'])}</code>{ran}{sub}{note}{rw}</td>"
                         f"<td><pre>{e(c['output'][-600:])}</pre></td></tr>")
         body.append("</table>")

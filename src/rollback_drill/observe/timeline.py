@@ -61,6 +61,7 @@ class CommandRecord:
     substitution: str = ""
     note: str = ""
     rewrites: list[str] = field(default_factory=list)  # every difference between `text` and what ran
+    step: str = ""  # where in the runbook: "Level 1", "手順1 (status)", "手順4 (verify)", "手順5 (monitor)"
 
 
 class Timeline:

@@ -22,24 +22,15 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from rollback_drill.evidence.journal import Redactor
+from rollback_drill.runbook.analysis import Finding
 from rollback_drill.runbook.model import Command
 from rollback_drill.runbook.substitutions import prepare_shims, substitute
 from rollback_drill.observe.timeline import CommandRecord, Timeline
 
 RETRY_BUDGET_S = 120.0
-
-
-@dataclass
-class Finding:
-    line: int
-    command: str
-    problem: str
-    action: str
-
-    def to_dict(self) -> dict:
-        return self.__dict__.copy()
 
 
 @dataclass
@@ -54,6 +45,7 @@ class ExecContext:
     backup_for_restore: str | None = None  # the pre-migration backup id (runbook step 3)
     namespace: str = "mastodon"  # the default namespace of the drill's kubeconfig context
     retry_budget_s: float = RETRY_BUDGET_S  # how long a failing check is retried
+    before: Callable[[Command, str], None] | None = None  # looks at the cluster just before a command runs
 
     @classmethod
     def create(cls, workdir: Path, base_env: dict[str, str], timeline: Timeline, redactor: Redactor,
@@ -104,18 +96,45 @@ def _is_check(text: str) -> bool:
     return bool(re.match(r"^\s*kubectl\s+(exec|wait)\b", text))
 
 
-def run_command(ctx: ExecContext, cmd: Command, level: int | None) -> CommandRecord:
+def run_command(ctx: ExecContext, cmd: Command, level: int | None, step: str = "") -> CommandRecord:
     sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url, ctx.namespace)
-    return run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites)
+    rec = run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites)
+    rec.step = step or (f"Level {level}" if level is not None else "")
+    return rec
 
 
-def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command], level: int | None) -> list[CommandRecord]:
+WATCH_INTERVAL_S = 2.0
+
+
+def run_watch(ctx: ExecContext, cmd: Command, level: int | None, times: int, step: str) -> CommandRecord:
+    """`watch X` never ends by itself: X runs `times` times, WATCH_INTERVAL_S apart (bounded)."""
+    inner = Command(cmd.text.split(None, 1)[1] if len(cmd.text.split()) > 1 else "true", cmd.line, cmd.comment)
+    rec = None
+    for n in range(1, times + 1):
+        rec = run_command(ctx, inner, level, step)
+        rec.text = cmd.text
+        rec.rewrites = [f"`watch` runs the command {times} times, {WATCH_INTERVAL_S:g} s apart (bounded), "
+                        f"this is run {n}"] + rec.rewrites
+        if n < times:
+            time.sleep(WATCH_INTERVAL_S)
+    return rec
+
+
+def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command], level: int | None,
+                 step: str = "", retry_checks: bool = True, watch_times: int = 1) -> list[CommandRecord]:
+    """Run commands in order as the operator would. `retry_checks=False` for steps that look,
+    not change (手順1, 手順5): a failing check there is recorded, not waited out."""
     records: dict[int, CommandRecord] = {}
     for i, cmd in enumerate(commands):
         if cmd.alternative_to is not None and records.get(cmd.alternative_to) and \
                 records[cmd.alternative_to].exit_code == 0:
             continue  # the first form worked; its alternative is not needed
-        rec = run_command(ctx, cmd, level)
+        if re.match(r"^\s*watch\s", cmd.text):
+            records[i] = run_watch(ctx, cmd, level, max(1, watch_times), step)
+            continue
+        if ctx.before is not None:
+            ctx.before(cmd, step or (f"Level {level}" if level is not None else ""))
+        rec = run_command(ctx, cmd, level, step)
         records[i] = rec
         if rec.exit_code == 1 and re.search(r"\|\s*grep\b[^|]*$", cmd.text) and not rec.output.strip():
             rec.note = "grep matched nothing (exit 1): no matching lines, which is what this check wants"
@@ -130,6 +149,11 @@ def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command]
             ctx.findings.append(Finding(cmd.line, cmd.text, f"neither form worked (exit {rec.exit_code})",
                                         "went on with the next command"))
             continue
+        if not retry_checks:
+            last = rec.output.strip().splitlines()[-1] if rec.output.strip() else ""
+            ctx.findings.append(Finding(cmd.line, cmd.text, f"failed as written in {step or 'this step'} "
+                                        f"(exit {rec.exit_code}: {last[:200]})", "recorded; went on with the next command"))
+            continue
         _after_failure(ctx, cmd, rec, level)
     return [records[i] for i in sorted(records)]
 
@@ -142,7 +166,7 @@ def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: in
         while time.monotonic() < deadline:
             time.sleep(2.0)
             tries += 1
-            retry = run_command(ctx, cmd, level)
+            retry = run_command(ctx, cmd, level, rec.step)
             retry.note = f"retry {tries}: the runbook implies waiting until the check passes"
             if retry.exit_code == 0:
                 ctx.findings.append(Finding(cmd.line, cmd.text,
@@ -161,20 +185,12 @@ def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: in
 
 
 def restore_defects(text: str) -> list[tuple[str, str]]:
-    """Each defect of a `gcloud sql backups restore` command as written: (problem, what to change)."""
-    args = text.split()
-    defects = []
-    if not any(a.startswith("--restore-instance") for a in args):
-        defects.append(("no --restore-instance: gcloud requires the instance to restore into",
-                        "add --restore-instance=<the Cloud SQL instance>"))
-    for a in args:
-        if re.search(r"YOUR_[A-Z_]+|<[^>]+>", a):
-            defects.append((f"placeholder left in the command: {a}", "put the real value, or a variable set earlier"))
-    ids = [a for a in args[4:5] if a.isdigit()]
-    if ids:
-        defects.append((f"a fixed backup ID {ids[0]} (an example value): the backup must be the one step 3 "
-                        f"identifies from 'gcloud sql backups list'", "use the ID found in step 3, e.g. $BACKUP_ID"))
-    return defects
+    """Argument defects of a `gcloud sql backups restore` as written (placeholders and example values
+    are the analysis' own class: runbook/analysis.py)."""
+    if not any(a.startswith("--restore-instance") for a in text.split()):
+        return [("no --restore-instance: gcloud requires the instance to restore into",
+                 "add --restore-instance=<the Cloud SQL instance>")]
+    return []
 
 
 def _restore_as_meant(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: int | None, last_line: str) -> None:

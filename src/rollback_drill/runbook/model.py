@@ -99,6 +99,7 @@ class Runbook:
     steps: list[Step] = field(default_factory=list)
     checklists: dict[str, list[str]] = field(default_factory=dict)  # before | during | after | followup
     sidecar: dict = field(default_factory=dict)  # the declarations of <runbook>.drill.yaml, if any
+    text: str = field(default="", repr=False)  # as written (the analysis reads its example values)
 
     def trigger(self, trigger_id: str) -> Trigger:
         for t in self.triggers:
@@ -139,7 +140,9 @@ class Runbook:
         return [t for t in self.triggers if t.criterion.kind == "unread"]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("text", None)
+        return d
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,7 +283,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
     path = Path(path)
     lines = text.splitlines()
     sections = _sections(lines)
-    rb = Runbook(path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest())
+    rb = Runbook(path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest(), text=text)
 
     # Triggers: each severity's criteria, in the order written (ids are labels, nothing depends on them)
     ci = _find(sections, "criteria", path, "the trigger severities and their criteria",

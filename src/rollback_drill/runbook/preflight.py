@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rollback_drill.cluster.kube import Kube
-from rollback_drill.runbook.meaning import BACKUP_FILE_WORDS, norm
+from rollback_drill.runbook.meaning import BACKUP_FILE_WORDS, norm, objects_touched
 from rollback_drill.runbook.model import Runbook
 
 #: Whether an image is present on the node; None: the node's images cannot be listed here.
@@ -178,12 +178,44 @@ def summarize(levels: list[LevelReadiness], before: list[Check]) -> dict:
 
 
 def run_preflight(kube: Kube, runbook: Runbook, workdir: Path, backups: list[dict] | None,
-                  images_present: ImagesPresent) -> dict:
+                  images_present: ImagesPresent, state=None, application: set[str] | None = None,
+                  release: str = "mastodon-helm") -> dict:
+    """`state` (observe.cluster_state.ClusterState) adds the runbook analysis of the live state,
+    read-only: what each level would touch and the findings already visible without running it."""
     levels = [check_level(kube, runbook, lv.number, workdir, backups, images_present) for lv in runbook.levels]
     before = checklist_before(runbook, workdir)
-    return {"checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "namespace": kube.namespace,
-            "levels": [lv.to_dict() for lv in levels], "実施前": [asdict(c) for c in before],
-            **summarize(levels, before)}
+    result = {"checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "namespace": kube.namespace,
+              "levels": [lv.to_dict() for lv in levels], "実施前": [asdict(c) for c in before],
+              **summarize(levels, before)}
+    if state is not None:
+        result["findings"] = [f.to_dict() for f in analyse(runbook, workdir, state, application or set(), release)]
+        for lv in result["levels"]:
+            lv["touches"] = [{"line": c.line, "command": c.text, "touches": objects_touched(c.text)}
+                             for c in runbook.level(lv["level"]).commands]
+    return result
+
+
+def analyse(runbook: Runbook, workdir: Path, state, application: set[str], release: str) -> list:
+    """The runbook analysis against the state found now (read-only), every level and step."""
+    from rollback_drill.runbook import analysis as A
+    live = A.LiveState.read(state)
+    found = []
+    for lv in runbook.levels:
+        step = f"Level {lv.number}"
+        found += A.applicable_findings(lv, workdir, step, runbook.text)
+        found += A.no_namespace(lv.commands, state.ns, step)
+        found += A.alternatives(lv.commands, live, step, {release})
+        for c in lv.commands[:1]:  # the first command runs in the state found now
+            found += A.check_objects(c, live, step, looks_only=False)
+        for c in lv.commands:
+            found += A.scope_listing(c, live, application, step)
+    status = runbook.step_meaning("status")
+    if status is not None:
+        label = f"手順{status.number} (status)"
+        found += A.no_namespace(status.commands, state.ns, label)
+        for c in status.commands:
+            found += A.check_objects(c, live, label, looks_only=True)
+    return A.ordered(found)
 
 
 def _mark(ok: bool | None) -> str:
@@ -202,6 +234,10 @@ def format_table(result: dict) -> str:
     lines.append("実施前:")
     for c in result["実施前"]:
         lines.append(f"  {_mark(c['ok'])} {c['what']}: {c['why']}")
+    if result.get("findings") is not None:
+        lines.append(f"findings visible without running anything ({len(result['findings'])}, most severe first):")
+        for f in result["findings"]:
+            lines.append(f"  [{f['severity']}] {f['step']} line {f['line']} ({f['kind']}): {f['problem']}")
     reasons = Counter(c["why"].removeprefix(NOT_CHECKED) for c in items if c["ok"] is None)
     n = sum(reasons.values())
     why = "; ".join(f"{k}: {r}" for r, k in reasons.most_common()) if n else "every item was checked"

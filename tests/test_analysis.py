@@ -1,0 +1,134 @@
+"""Pure logic of the runbook analysis: each class of finding on the project's runbook, and silence
+on a corrected copy. The live classes run on a LiveState built here (data, not a fake cluster);
+tests/cluster/test_analysis_live.py runs them on the real one."""
+
+import shutil
+from types import SimpleNamespace as NS
+
+import pytest
+
+from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
+from rollback_drill.runbook import analysis as A
+from rollback_drill.runbook.model import load_runbook, parse_runbook_text
+
+TEXT = DEFAULT_RUNBOOK.read_text(encoding="utf-8")
+RB = load_runbook(DEFAULT_RUNBOOK)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """The fixtures as the drill's working copy has them (secrets.env is written at deploy time)."""
+    w = tmp_path_factory.mktemp("work")
+    for item in ("k8s", "backup"):
+        shutil.copytree(FIXTURES / item, w / item)
+    (w / "k8s" / "overlays" / "production" / "secrets.env").write_text("DB_PASS=x\n")
+    return w
+
+
+def corrected(old: str, new: str) -> object:
+    assert old in TEXT, old
+    return parse_runbook_text(TEXT.replace(old, new, 1), "corrected.md")
+
+
+L1_FIXED_WAITS = ("kubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s",
+                  "kubectl rollout status deployment/mastodon-web --timeout=60s\n"
+                  "kubectl rollout status deployment/mastodon-streaming --timeout=60s\n"
+                  "kubectl rollout status deployment/mastodon-worker --timeout=60s")
+
+
+def test_no_wait_level1_streaming_and_worker_are_never_waited_for(workdir):
+    found = A.missing_waits(RB.level(1), workdir, "Level 1")
+    assert {(f.line, f.kind) for f in found} == {(38, "no_wait"), (39, "no_wait")}
+    assert all("before line 45" in f.problem for f in found)
+    assert A.missing_waits(corrected(*L1_FIXED_WAITS).level(1), workdir, "Level 1") == []
+
+
+def test_no_wait_level3_restarts_the_stack_and_checks_it_at_once(workdir):
+    found = A.missing_waits(RB.level(3), workdir, "Level 3")
+    assert {f.problem.split(" but")[0] for f in found} >= {"brings back mastodon-web"}
+    assert any("checks it" in f.problem for f in found)
+
+
+def test_placeholders_and_example_values(workdir):
+    found = A.placeholders(RB.level(3).commands, "Level 3", A.example_values(TEXT))
+    assert sorted(f.problem[:35] for f in found) == [
+        "placeholder left in the command: YO", "the example value 1234567890123 (gi"]
+    fixed = corrected("gcloud sql backups restore 1234567890123 \\\n  --backup-instance=mastodon-db \\\n"
+                      "  --project=YOUR_PROJECT_ID",
+                      "gcloud sql backups restore \"$BACKUP_ID\" \\\n  --restore-instance=mastodon-db \\\n"
+                      "  --backup-instance=mastodon-db")
+    assert A.placeholders(fixed.level(3).commands, "Level 3", A.example_values(TEXT)) == []
+
+
+def _live(**kw):
+    base = dict(deployments={"mastodon-web": 0, "mastodon-streaming": 0, "mastodon-worker": 0,
+                             "mastodon-helm-web": 1, "mastodon-helm-streaming": 1,
+                             "mastodon-helm-sidekiq-all-queues": 1},
+                serving={"mastodon-helm-web", "mastodon-helm-streaming"}, releases={"mastodon-helm"})
+    base.update(kw)
+    live = A.LiveState(**base)
+    live.objects = {"deployment": set(live.deployments), "service": {"mastodon-web", "mastodon-helm-web"},
+                    "ingress": {"mastodon"}}
+    live.app_labels = {d: {"app": d} if "helm" not in d else {"app.kubernetes.io/component": d} for d in live.deployments}
+    return live
+
+
+def test_status_checks_of_the_wrong_or_a_missing_stack():
+    status = RB.step_meaning("status")
+    found = [f for c in status.commands for f in A.check_objects(c, _live(), "手順1", looks_only=True)]
+    problems = {(f.line, f.problem.split(" ")[1]) for f in found}
+    logs_web = next(c.line for c in status.commands if c.text == "kubectl logs deployment/mastodon-web --tail=100")
+    assert (logs_web, "mastodon-web") in problems  # the old web has no running pod in the migrated state
+    assert any("mastodon-sidekiq-all-queues does not exist" in f.problem for f in found)
+    assert any("mastodon-helm-sidekiq-all-queues" in f.action for f in found)
+    fixed = corrected("kubectl logs deployment/mastodon-sidekiq-all-queues --tail=100",
+                      "kubectl logs deployment/mastodon-helm-sidekiq-all-queues --tail=100")
+    c = next(c for c in fixed.step_meaning("status").commands if "sidekiq" in c.text)
+    assert A.check_objects(c, _live(), "手順1", looks_only=True) == []
+
+
+def test_an_alternative_naming_a_release_that_is_not_there_and_silence_without_it():
+    found = A.alternatives(RB.level(2).commands, _live(), "Level 2", {"mastodon-helm"})
+    assert [(f.kind, f.line) for f in found] == [("alternative", RB.level(2).commands[0].line)]
+    fixed = corrected("# Helm releaseの削除\nhelm uninstall mastodon\n\n# または特定のリリース名の場合\n"
+                      "helm uninstall mastodon-helm", "# Helm releaseの削除\nhelm uninstall mastodon-helm")
+    assert A.alternatives(fixed.level(2).commands, _live(), "Level 2", {"mastodon-helm"}) == []
+
+
+def test_all_lists_what_it_touches_and_flags_what_is_not_the_application():
+    cmd = next(c for c in RB.level(3).commands if "--all" in c.text)
+    app = set(_live().deployments)
+    (f,) = A.scope_listing(cmd, _live(), app, "Level 3")
+    assert f.severity == "low" and "mastodon-helm-web" in f.problem
+    live = _live(deployments={**_live().deployments, "postgres": 1})
+    live.objects["deployment"].add("postgres")
+    (f,) = A.scope_listing(cmd, live, app, "Level 3")
+    assert f.severity == "high" and "outside the application: postgres" in f.problem
+    assert A.scope_listing(corrected("kubectl scale deployment --all --replicas=0",
+                                     "kubectl scale deployment mastodon-web --replicas=0").level(3).commands[0],
+                           live, app, "Level 3") == []
+
+
+def test_stated_durations_against_measured():
+    assert A.stated_duration("Podの起動を待つ（30秒-1分）") == (30, 60)
+    assert A.stated_duration("5. 復元が完了するまで待つ（15-30分）") == (900, 1800)
+    assert A.stated_duration("Wait for the pods to start (30 s – 1 min)") == (30, 60)
+    l1 = RB.level(1)
+    wait = next(c for c in l1.commands if c.text.startswith("kubectl wait"))
+    rec = NS(line=wait.line, start=10.0, end=12.5)
+    (f,) = A.durations(l1.commands, [rec], "Level 1")
+    assert f.kind == "duration" and f.severity == "low" and "took 2.5 s" in f.problem
+    slow = NS(line=wait.line, start=10.0, end=95.0)
+    assert A.durations(l1.commands, [slow], "Level 1")[0].severity == "medium"
+    ok = NS(line=wait.line, start=10.0, end=50.0)
+    assert A.durations(l1.commands, [ok], "Level 1") == []
+
+
+def test_no_namespace_is_one_finding_per_step_and_ordering():
+    found = A.no_namespace(RB.level(1).commands, "mastodon", "Level 1")
+    assert len(found) == 1 and "8 kubectl/helm commands" in found[0].problem
+    assert A.no_namespace(corrected("kubectl scale deployment mastodon-web --replicas=1",
+                                    "kubectl -n mastodon scale deployment mastodon-web --replicas=1").level(1).commands[:1],
+                          "mastodon", "Level 1") == []
+    mixed = [A.Finding(9, "x", "p", "a", severity="low"), A.Finding(3, "y", "q", "a", severity="high")]
+    assert [f.severity for f in A.ordered(mixed)] == ["high", "low"]
