@@ -33,7 +33,7 @@ Feature: A drill fails when it should
     Given the runbook "fixtures/runbook/rollback-runbook.ja.md"
     And the just-migrated Mastodon is serving under load
     And the old Deployment "mastodon-worker" has been deleted since the migration
-    And the drill waits at most 30 seconds for recovery
+    And the drill waits at most 20 seconds for recovery
     When the fault for trigger C1 is injected into the Helm release
     Then the trigger is detected with the runbook's threshold
     When the operator runs the commands of Level 1

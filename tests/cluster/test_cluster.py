@@ -139,3 +139,17 @@ def test_status_json_fields(cluster):
     data = json.loads(r.output)
     assert {"provider", "kubeconfig", "kubernetes_version", "ingress_url"} <= set(data)
     assert isinstance(cluster, LocalCluster) == (data["provider"] == "local")
+
+
+def test_kubectl_top_pods_returns_numbers(kube):
+    """metrics-server runs with the local cluster, so the runbook's `kubectl top pods` works (手順5)."""
+    deadline = time.monotonic() + 90  # the first scrape of a new pod takes a resolution period or two
+    out = ""
+    while time.monotonic() < deadline:
+        p = kube.kubectl("top", "pods", "--no-headers", check=False)
+        out = p.stdout + p.stderr
+        rows = [ln.split() for ln in p.stdout.splitlines() if ln.strip()]
+        if p.returncode == 0 and rows and all(r[1].endswith("m") and r[2].endswith("Mi") for r in rows):
+            return
+        time.sleep(3)
+    pytest.fail(f"kubectl top pods gave no numbers within 90 s: {out[-400:]}")

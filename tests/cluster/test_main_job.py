@@ -40,3 +40,8 @@ def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, m
     assert curl["ran"] != curl["text"] and any("Host: ykzts.technology" in r for r in curl["rewrites"])
     scale = next(c for c in cmds if c["text"].startswith("kubectl scale"))
     assert scale["ran"] == scale["text"] and any("namespace 'mastodon'" in r for r in scale["rewrites"])
+    # 手順1 ran at detection and 手順5 after verification; their outputs are in the journal
+    steps = {c["step"] for c in cmds}
+    assert any(st.endswith("(status)") for st in steps) and any(st.endswith("(monitor)") for st in steps), steps
+    top = [c for c in cmds if c["text"] == "kubectl top pods"]
+    assert top and top[-1]["output"].strip(), "kubectl top pods printed nothing"

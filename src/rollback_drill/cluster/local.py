@@ -38,6 +38,8 @@ NODE_NAME = "rollback-drill"
 ETCD_PORT, ETCD_PEER_PORT = 23790, 23800
 INGRESS_PORT = int(os.environ.get("ROLLBACK_DRILL_INGRESS_PORT", "8088"))
 IPTABLES_CHAIN = "RBDRILL-FORWARD"
+METRICS_PORT = 4443
+METRICS_SERVER_VERSION = "v0.8.0"
 
 # (component, host, port) each component listens on; checked before start.
 PORTS = [("etcd", "127.0.0.1", ETCD_PORT), ("etcd", "127.0.0.1", ETCD_PEER_PORT),
@@ -45,9 +47,15 @@ PORTS = [("etcd", "127.0.0.1", ETCD_PORT), ("etcd", "127.0.0.1", ETCD_PEER_PORT)
          ("kube-scheduler", "127.0.0.1", 10259), ("kubelet", NODE_IP, 10250),
          ("kubelet", "127.0.0.1", 10248), ("kube-proxy", "127.0.0.1", 10249),
          ("kube-proxy", "127.0.0.1", 10256), ("coredns", NODE_IP, 53),
-         ("traefik", "127.0.0.1", INGRESS_PORT)]
+         ("traefik", "127.0.0.1", INGRESS_PORT), ("metrics-server", NODE_IP, METRICS_PORT)]
 ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd",
-         "kubelet", "kube-proxy", "coredns", "traefik"]
+         "kubelet", "kube-proxy", "coredns", "traefik", "metrics-server"]
+
+
+def metrics_server_binary() -> Path | None:
+    """metrics-server, built from the Go module proxy by scripts/setup.sh (None: `kubectl top` fails)."""
+    b = cache_dir() / "bin" / f"metrics-server-{METRICS_SERVER_VERSION}" / "metrics-server"
+    return b if b.exists() else None
 
 
 def _run(cmd: list[str], check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
@@ -114,7 +122,8 @@ class LocalCluster(Cluster):
         return NODE_IP
 
     def status(self) -> ClusterStatus:
-        comps = {c: ("running" if self._alive(c) else "stopped") for c in ORDER}
+        comps = {c: ("running" if self._alive(c) else "stopped") for c in ORDER
+                 if c != "metrics-server" or metrics_server_binary() is not None}
         ready = all(v == "running" for v in comps.values()) and self._node_ready()
         return ClusterStatus("local", str(self.kubeconfig), K8S_VERSION, self.ingress_url, ready, comps,
                              f"logs: {self.logs}")
@@ -275,7 +284,12 @@ class LocalCluster(Cluster):
             f"--kubelet-client-certificate={p}/apiserver-kubelet-client.crt",
             f"--kubelet-client-key={p}/apiserver-kubelet-client.key", "--allow-privileged=true",
             "--profiling=false", "--endpoint-reconciler-type=lease",
-            "--kubelet-preferred-address-types=InternalIP,Hostname"])
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            # aggregation, for metrics-server (`kubectl top`): the API server proxies as front-proxy-client
+            f"--requestheader-client-ca-file={p}/ca.crt", "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User", f"--proxy-client-cert-file={p}/front-proxy-client.crt",
+            f"--proxy-client-key-file={p}/front-proxy-client.key", "--enable-aggregator-routing=true"])
         self._wait(lambda: self._https_ok(f"https://{NODE_IP}:6443/readyz"), 90, "the API server", "kube-apiserver")
         self._spawn("kube-controller-manager", [
             str(bins / "kube-controller-manager"), f"--kubeconfig={self.root}/controller-manager.kubeconfig",
@@ -387,6 +401,18 @@ state = "{self.run_dir / 'containerd' / 'state'}"
 }}
 """)
         self._spawn("coredns", [str(bins / "coredns"), "-conf", str(corefile)])
+        ms = metrics_server_binary()
+        if ms is not None:  # `kubectl top` (手順5, troubleshooting); registered by bootstrap.yaml's APIService
+            (self.root / "metrics-server").mkdir(exist_ok=True)
+            self._spawn("metrics-server", [
+                str(ms), f"--secure-port={METRICS_PORT}", f"--bind-address={NODE_IP}",
+                f"--cert-dir={self.root}/metrics-server", f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
+                "--kubelet-insecure-tls", "--kubelet-preferred-address-types=InternalIP",
+                "--metric-resolution=10s", "--kubelet-use-node-status-port"])
+            self._wait(lambda: self._https_ok(f"https://{NODE_IP}:{METRICS_PORT}/readyz", insecure=True), 60,
+                       "metrics-server", "metrics-server")
+            self._kubectl(bins, "apply", "-f", str(PROJECT_ROOT / "cluster" / "local" / "metrics-server.yaml"))
         traefik = shutil.which("traefik") or str(Path(os.sys.executable).parent / "traefik")
         self._spawn("traefik", [traefik, f"--entryPoints.web.address=127.0.0.1:{INGRESS_PORT}",
                                 "--providers.kubernetesIngress=true",
@@ -513,9 +539,13 @@ state = "{self.run_dir / 'containerd' / 'state'}"
                 except OSError:
                     pass
 
-    def _https_ok(self, url: str) -> bool:
+    def _https_ok(self, url: str, insecure: bool = False) -> bool:
+        """`insecure`: a self-signed serving cert (metrics-server makes its own; the APIService skips it too)."""
         p = self.root / "pki"
         ctx = ssl.create_default_context(cafile=str(p / "ca.crt"))
+        if insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         ctx.load_cert_chain(str(p / "admin.crt"), str(p / "admin.key"))
         try:
             with urllib.request.urlopen(url, context=ctx, timeout=2) as r:

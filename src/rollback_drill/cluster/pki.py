@@ -15,6 +15,8 @@ CLIENTS = {
     "scheduler": "/CN=system:kube-scheduler",
     "kube-proxy": "/CN=system:kube-proxy",
     "apiserver-kubelet-client": "/O=system:masters/CN=kube-apiserver-kubelet-client",
+    # the API server's identity towards aggregated APIs (metrics-server), by the requestheader rules
+    "front-proxy-client": "/CN=front-proxy-client",
 }
 
 

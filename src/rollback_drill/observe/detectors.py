@@ -23,7 +23,7 @@ class DetectorConfig:
     min_requests: int = 20  # no verdict on fewer requests than this in the window
     consecutive_failures: int = 2  # probe-based criteria fire after this many failed samples in a row
     performance_factor: float = 2.0  # M3 "著しく低下" has no number in the runbook: default 2x baseline
-    baseline_s: float = 5.0  # length of the pre-injection baseline for latency
+    baseline_s: float = 3.0  # length of the pre-injection baseline for latency (~90 requests at the default load)
 
     def to_dict(self) -> dict:
         return asdict(self)
