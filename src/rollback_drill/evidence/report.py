@@ -45,9 +45,12 @@ def summary_md(journal: dict, regressions: list[str]) -> str:
     for r in rows:
         lines.append(f"| {r['name']} | {r['trigger']} | {r['level'] or '—'} | {r['target']} | {_fmt(r['detect'])} "
                      f"| {_fmt(r['recovery'])} | {r['verdict']} | {r['findings']} |")
-    findings = {(f["line"], f["command"], f["problem"]) for s in journal["scenarios"] for f in s.get("findings", [])}
+    order = {"high": 0, "medium": 1, "low": 2}
+    findings = {(order.get(f.get("severity"), 9), f["line"], f.get("severity", ""), f.get("kind", ""), f["command"],
+                 f["problem"]) for s in journal["scenarios"] for f in s.get("findings", [])}
     if findings:
-        lines += ["", "### Runbook findings"] + [f"- line {ln}: `{c}` — {p}" for ln, c, p in sorted(findings)]
+        lines += ["", "### Runbook findings (most severe first)"] + [
+            f"- **{sev}** line {ln} ({kind}): `{c}` — {p}" for _, ln, sev, kind, c, p in sorted(findings)]
     if regressions:
         lines += ["", "### Regressions"] + [f"- {r}" for r in regressions]
     return "\n".join(lines) + "\n"
@@ -124,23 +127,34 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
         body.append(_chart(s))
         body += _why(s)
         if s.get("findings"):
-            body.append("<h3>Runbook findings</h3><ul>" + "".join(
-                f"<li>line {f['line']}: <code>{e(f['command'])}</code>: {e(f['problem'])} → {e(f['action'])}</li>"
-                for f in s["findings"]) + "</ul>")
+            sid = f"s{journal['scenarios'].index(s)}"
+            body.append("<h3>Runbook findings (most severe first)</h3><table class='findings'><tr><th>severity</th>"
+                        "<th>class</th><th>where</th><th>command</th><th>problem</th><th>observed</th>"
+                        "<th>what to change</th></tr>" + "".join(
+                            f"<tr><td>{e(f.get('severity', ''))}</td><td>{e(f.get('kind', ''))}</td>"
+                            f"<td><a href='#{sid}-line-{f['line']}'>{e(f.get('step') or '')} line {f['line']}</a></td>"
+                            f"<td><code>{e(f['command'])}</code></td><td>{e(f['problem'])}</td>"
+                            f"<td>{e(f.get('observed', ''))}</td><td>{e(f['action'])}</td></tr>"
+                            for f in s["findings"]) + "</table>")
         if s.get("checklist"):
             body.append("<h3>実施後 checklist</h3><ul>" + "".join(
                 f"<li>{'✔' if c['ok'] else '✘' if c['ok'] is False else '–'} {e(c['item'])}: {e(c['evidence'])}</li>"
                 for c in s["checklist"]) + "</ul>")
         body.append("<h3>Command transcript</h3><table class='cmds'><tr><th>start</th><th>end</th><th>step</th>"
                     "<th>exit</th><th>command</th><th>output (redacted)</th></tr>")
+        anchored: set = set()
         for c in s["timeline"]["commands"]:
+            anchor = ""
+            if c.get("line") not in anchored:
+                anchored.add(c.get("line"))
+                anchor = f"<a id='s{journal['scenarios'].index(s)}-line-{c.get('line')}'></a>"
             sub = f"<br><i>substituted: {e(c['substitution'])}</i>" if c.get("substitution") else ""
             note = f"<br><i>{e(c['note'])}</i>" if c.get("note") else ""
             ran = "" if c["ran"] == c["text"] else f"<br>ran: <code>{e(c['ran'])}</code>"
             rw = "".join(f"<li>{e(r)}</li>" for r in c.get("rewrites", []))
             rw = f"<ul class='rewrites'>{rw}</ul>" if rw else ""
             body.append(f"<tr id='cmd-{c.get('line', 0)}-{c['start']:.2f}'><td>{c['start']:.2f}</td><td>{c['end']:.2f}</td>"
-                        f"<td>{e(c.get('step') or '')}</td><td>{c['exit_code']}</td>"
+                        f"<td>{anchor}{e(c.get('step') or '')}</td><td>{c['exit_code']}</td>"
                         f"<td><code>{e(c['text'])}</code>{ran}{sub}{note}{rw}</td>"
                         f"<td><pre>{e(c['output'][-600:])}</pre></td></tr>")
         body.append("</table>")
