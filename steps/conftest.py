@@ -242,7 +242,8 @@ def recovers_within_target(state, n):
     drill: Drill = state["drill"]
     rec = drill.wait_recovery()
     level = drill.runbook.level(n)
-    assert rec is not None, f"not recovered within {level.target_max_s:.0f}s (probes: {_failing(drill)})"
+    why = [f"({c.key}) {c.detail[:200]}" for c in drill.recovery.failing()] if drill.recovery else []
+    assert rec is not None, f"not recovered within {level.target_max_s:.0f}s: {why} (probes: {_failing(drill)})"
     took = rec - drill.tl.marks["decide"]
     assert took <= level.target_max_s, f"recovery took {took:.1f}s, target {level.target_min_s:.0f}-{level.target_max_s:.0f}s"
 

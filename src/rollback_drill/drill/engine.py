@@ -53,13 +53,15 @@ class DrillConfig:
     decision_delay_s: float = 0.0  # the automatic decider's think time (a late person, in a drill)
     check_retry_budget_s: float = 120.0  # how long a failing `kubectl wait/exec` check is retried
     monitor_s: float = 3.0  # 手順5's window after verification (the runbook asks >= 30 min: nightly, --monitor)
+    status_command_timeout_s: float = 10.0  # a 手順1/手順5 command that has not answered by then is ended
 
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "load": asdict(self.load),
                 "probe_interval_s": self.probe_interval_s, "stability_s": self.stability_s,
                 "detection_timeout_s": self.detection_timeout_s, "recovery_timeout_s": self.recovery_timeout_s,
                 "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
-                "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s}
+                "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s,
+                "status_command_timeout_s": self.status_command_timeout_s}
 
 
 class DataProbes(Probes):
@@ -205,8 +207,10 @@ class Drill:
     def assess(self) -> None:
         """手順1 (status) as written, at detection, against the state the operator finds (the migrated
         state under the fault). Its output goes to the journal; a command that fails is a finding.
-        For a trigger the runbook says to roll back immediately (即座), the rollback does not wait
-        for it: the status is taken at the same moment, in parallel."""
+        The rollback does not wait for it (即座 means now, and the drill measures the decision, not
+        the reading): it runs in parallel, each command bounded by `status_command_timeout_s`
+        (`kubectl exec/logs` of a Deployment with no pod otherwise wait 20-60 s), and what each
+        command saw is in the journal with the state just before it (runbook/analysis.py)."""
         step = self.runbook.step_meaning("status")
         if step is None or self._assessing is not None:
             return
@@ -214,13 +218,10 @@ class Drill:
 
         def run() -> None:
             self.ctx.findings += no_namespace(step.commands, NAMESPACE, label)
-            run_commands(self.ctx, step.commands, None, label, retry_checks=False)
+            run_commands(self.ctx, step.commands, None, label, retry_checks=False,
+                         timeout=self.cfg.status_command_timeout_s)
 
-        if self.trigger.decision_deadline_s == 0:
-            self._assessing = gevent.spawn(run)
-        else:
-            self._assessing = gevent.getcurrent()
-            run()
+        self._assessing = gevent.spawn(run)
 
     def monitor(self) -> None:
         """手順5 (monitoring) for the configured window: its commands (a `watch` runs a bounded number
@@ -230,7 +231,7 @@ class Drill:
         if step is not None:
             times = max(1, int(self.cfg.monitor_s // WATCH_INTERVAL_S))
             run_commands(self.ctx, step.commands, None, f"手順{step.number} (monitor)", retry_checks=False,
-                         watch_times=times)
+                         watch_times=times, timeout=self.cfg.status_command_timeout_s)
         rest = self.cfg.monitor_s - (self.tl.now() - t0)
         if rest > 0:
             gevent.sleep(rest)
@@ -290,7 +291,10 @@ class Drill:
         target = self.target
 
         def schema_ok() -> tuple[bool, str]:
-            v = self.env.datastores.psql("SELECT max(version::bigint) FROM schema_migrations").strip()
+            try:
+                v = self.env.datastores.psql("SELECT max(version::bigint) FROM schema_migrations").strip()
+            except Exception as e:  # noqa: BLE001 - mid-restore the database may be empty or gone
+                return False, f"schema not readable: {str(e).strip().splitlines()[-1][:160] if str(e).strip() else e}"
             return v == PRE_MIGRATION_VERSION, f"schema version {v} (pre-migration {PRE_MIGRATION_VERSION})"
 
         self.watch = ComponentWatch(self.tl, lambda: self.state.restored(target, snapshot, RELEASE, schema_ok),
@@ -373,8 +377,8 @@ class Drill:
 
     def close(self) -> None:
         if isinstance(self._assessing, gevent.Greenlet) and not self._assessing.dead:
-            self._assessing.join(timeout=30)
-            self._assessing.kill(block=False)
+            self._assessing.join(timeout=2)  # what did not run by now is not in the journal
+            self._assessing.kill(block=True, timeout=5)
         self.stop_traffic()
         if self.watch is not None:
             self.watch.stop()

@@ -205,8 +205,8 @@ class ComponentWatch:
         while not self.stop_event.is_set():
             try:
                 ok, detail = self.check()
-            except (ApiException, OSError, ValueError) as e:
-                ok, detail = False, f"cannot read the cluster: {str(e)[:200]}"
+            except Exception as e:  # noqa: BLE001 - a failed read is a red sample, never a dead watch
+                ok, detail = False, f"cannot read the state ({type(e).__name__}): {str(e)[:200]}"
             self.tl.add_component_sample(ComponentSample(self.tl.now(), ok, detail))
             self.stop_event.wait(self.interval_s)
 

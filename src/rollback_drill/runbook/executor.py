@@ -96,9 +96,10 @@ def _is_check(text: str) -> bool:
     return bool(re.match(r"^\s*kubectl\s+(exec|wait)\b", text))
 
 
-def run_command(ctx: ExecContext, cmd: Command, level: int | None, step: str = "") -> CommandRecord:
+def run_command(ctx: ExecContext, cmd: Command, level: int | None, step: str = "",
+                timeout: float = 600.0) -> CommandRecord:
     sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url, ctx.namespace)
-    rec = run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites)
+    rec = run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites, timeout=timeout)
     rec.step = step or (f"Level {level}" if level is not None else "")
     return rec
 
@@ -106,12 +107,13 @@ def run_command(ctx: ExecContext, cmd: Command, level: int | None, step: str = "
 WATCH_INTERVAL_S = 2.0
 
 
-def run_watch(ctx: ExecContext, cmd: Command, level: int | None, times: int, step: str) -> CommandRecord:
+def run_watch(ctx: ExecContext, cmd: Command, level: int | None, times: int, step: str,
+              timeout: float = 600.0) -> CommandRecord:
     """`watch X` never ends by itself: X runs `times` times, WATCH_INTERVAL_S apart (bounded)."""
     inner = Command(cmd.text.split(None, 1)[1] if len(cmd.text.split()) > 1 else "true", cmd.line, cmd.comment)
     rec = None
     for n in range(1, times + 1):
-        rec = run_command(ctx, inner, level, step)
+        rec = run_command(ctx, inner, level, step, timeout)
         rec.text = cmd.text
         rec.rewrites = [f"`watch` runs the command {times} times, {WATCH_INTERVAL_S:g} s apart (bounded), "
                         f"this is run {n}"] + rec.rewrites
@@ -121,7 +123,8 @@ def run_watch(ctx: ExecContext, cmd: Command, level: int | None, times: int, ste
 
 
 def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command], level: int | None,
-                 step: str = "", retry_checks: bool = True, watch_times: int = 1) -> list[CommandRecord]:
+                 step: str = "", retry_checks: bool = True, watch_times: int = 1,
+                 timeout: float = 600.0) -> list[CommandRecord]:
     """Run commands in order as the operator would. `retry_checks=False` for steps that look,
     not change (手順1, 手順5): a failing check there is recorded, not waited out."""
     records: dict[int, CommandRecord] = {}
@@ -130,11 +133,11 @@ def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command]
                 records[cmd.alternative_to].exit_code == 0:
             continue  # the first form worked; its alternative is not needed
         if re.match(r"^\s*watch\s", cmd.text):
-            records[i] = run_watch(ctx, cmd, level, max(1, watch_times), step)
+            records[i] = run_watch(ctx, cmd, level, max(1, watch_times), step, timeout)
             continue
         if ctx.before is not None:
             ctx.before(cmd, step or (f"Level {level}" if level is not None else ""))
-        rec = run_command(ctx, cmd, level, step)
+        rec = run_command(ctx, cmd, level, step, timeout)
         records[i] = rec
         if rec.exit_code == 1 and re.search(r"\|\s*grep\b[^|]*$", cmd.text) and not rec.output.strip():
             rec.note = "grep matched nothing (exit 1): no matching lines, which is what this check wants"

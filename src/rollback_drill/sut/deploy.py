@@ -242,6 +242,7 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     _migration_cleanup(kube)
     for d in OLD_STACK:
         kube.scale(d, 0)
+    kube.wait_gone("pods", "app in (mastodon-web,mastodon-streaming,mastodon-worker)")
     _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-helm-web-")
     log("just-migrated state ready")
     return env
