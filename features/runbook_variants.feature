@@ -19,6 +19,10 @@ Feature: Any team's runbook drills the same — reworded, translated, reordered 
     Examples:
       | variant           | path                                                      |
       | reworded Japanese | fixtures/runbook/variants/rollback-runbook.reworded.ja.md |
+
+    @nightly
+    Examples:
+      | variant           | path                                                      |
       | English           | fixtures/runbook/variants/rollback-runbook.en.md          |
 
   Scenario: A criterion the team added (streaming not delivered) gets the streaming fault; Level 1 removes it

@@ -16,7 +16,7 @@ Feature: Every trigger of the runbook is detected under load and removed only by
     When the fault for trigger <trigger> is injected into the Helm release
     Then the trigger is detected with the runbook's threshold
     When the operator runs Level 1 with its Ingress switch-back and Helm scale-downs neutered
-    Then the drill does not pass within 30 seconds and says which recovery condition failed
+    Then the drill does not pass within 25 seconds and says which recovery condition failed
     When the operator runs the commands of Level 1
     Then the rollback started within the trigger's decision deadline
     And the service recovers within the target of Level 1
@@ -45,7 +45,7 @@ Feature: Every trigger of the runbook is detected under load and removed only by
     When "the security officer on call" declares trigger C4
     Then the decision is recorded with who decided and when
     When the operator runs Level 1 with its Ingress switch-back and Helm scale-downs neutered
-    Then the drill does not pass within 30 seconds and says which recovery condition failed
+    Then the drill does not pass within 25 seconds and says which recovery condition failed
     When the operator runs the commands of Level 1
     Then the rollback started within the trigger's decision deadline
     And the service recovers within the target of Level 1

@@ -170,7 +170,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
 @click.option("--provider", default=None)
 @click.option("--decision-delay", "decision_delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="seconds the automatic decider thinks before the rollback starts (a late decision)")
-@click.option("--monitor", "monitor", default="3s", show_default=True,
+@click.option("--monitor", "monitor", default="1s", show_default=True,
               help="手順5's monitoring window after verification, e.g. 30m (the runbook asks for >= 30 min)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
             monitor: str) -> None:

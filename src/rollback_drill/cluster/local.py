@@ -409,7 +409,7 @@ state = "{self.run_dir / 'containerd' / 'state'}"
                 f"--cert-dir={self.root}/metrics-server", f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
                 "--kubelet-insecure-tls", "--kubelet-preferred-address-types=InternalIP",
-                "--metric-resolution=15s", "--kubelet-request-timeout=5s", "--kubelet-use-node-status-port"])
+                "--metric-resolution=10s", "--kubelet-request-timeout=5s", "--kubelet-use-node-status-port"])
             self._wait(lambda: self._https_ok(f"https://{NODE_IP}:{METRICS_PORT}/readyz", insecure=True), 60,
                        "metrics-server", "metrics-server")
             self._kubectl(bins, "apply", "-f", str(PROJECT_ROOT / "cluster" / "local" / "metrics-server.yaml"))

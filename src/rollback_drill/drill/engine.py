@@ -52,7 +52,7 @@ class DrillConfig:
     decision_slack_s: float = 1.0  # "即座" still allows the harness this long to start the rollback
     decision_delay_s: float = 0.0  # the automatic decider's think time (a late person, in a drill)
     check_retry_budget_s: float = 120.0  # how long a failing `kubectl wait/exec` check is retried
-    monitor_s: float = 3.0  # 手順5's window after verification (the runbook asks >= 30 min: nightly, --monitor)
+    monitor_s: float = 1.0  # 手順5's window after verification (the runbook asks >= 30 min: nightly, --monitor)
     status_command_timeout_s: float = 10.0  # a 手順1/手順5 command that has not answered by then is ended
 
     def to_dict(self) -> dict:
@@ -377,7 +377,7 @@ class Drill:
 
     def close(self) -> None:
         if isinstance(self._assessing, gevent.Greenlet) and not self._assessing.dead:
-            self._assessing.join(timeout=2)  # what did not run by now is not in the journal
+            self._assessing.join(timeout=0.2)  # what did not run by now is not in the journal
             self._assessing.kill(block=True, timeout=5)
         self.stop_traffic()
         if self.watch is not None:
