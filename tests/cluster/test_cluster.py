@@ -146,10 +146,10 @@ def test_kubectl_top_pods_returns_numbers(kube):
     deadline = time.monotonic() + 90  # the first scrape of a new pod takes a resolution period or two
     out = ""
     while time.monotonic() < deadline:
-        p = kube.kubectl("top", "pods", "--no-headers", check=False)
+        p = kube.kubectl("top", "pods", "--all-namespaces", "--no-headers", check=False)
         out = p.stdout + p.stderr
-        rows = [ln.split() for ln in p.stdout.splitlines() if ln.strip()]
-        if p.returncode == 0 and rows and all(r[1].endswith("m") and r[2].endswith("Mi") for r in rows):
+        rows = [ln.split() for ln in p.stdout.splitlines() if ln.strip()]  # namespace, pod, cpu, memory
+        if p.returncode == 0 and rows and all(r[2].endswith("m") and r[3].endswith("Mi") for r in rows):
             return
         time.sleep(3)
     pytest.fail(f"kubectl top pods gave no numbers within 90 s: {out[-400:]}")
