@@ -1,6 +1,6 @@
 """Unit tests of the runbook reader: our copy of the runbook, its variants, broken inputs, the sidecar.
 
-Tests read only files inside the repository (fixtures/runbook/), never ../shared."""
+Tests read only files inside the repository (fixtures/runbook/), never a folder beside the clone."""
 
 from pathlib import Path
 

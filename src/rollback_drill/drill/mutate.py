@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 
+from rollback_drill.runbook.meaning import OPTIONAL_WORDS, norm
 from rollback_drill.runbook.model import Command, Level
 
-OPTIONAL_WORDS = ("オプション", "optional", "任意")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Mutant:
 
 
 def is_optional(cmd: Command) -> bool:
-    return any(w in cmd.comment.lower() for w in OPTIONAL_WORDS)
+    return any(w in norm(cmd.comment) for w in OPTIONAL_WORDS)
 
 
 def _without(commands: tuple[Command, ...], i: int) -> tuple[Command, ...]:

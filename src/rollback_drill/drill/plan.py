@@ -8,6 +8,7 @@ what it restores, its commands and the objects each command touches.
 
 from __future__ import annotations
 
+from rollback_drill.drill.mutate import is_optional
 from rollback_drill.observe.detectors import PROBE_FOR_KIND, DetectorConfig
 from rollback_drill.runbook.meaning import level_restores, objects_touched
 from rollback_drill.runbook.model import Criterion, Runbook, declare_hint
@@ -55,8 +56,7 @@ def reading(rb: Runbook) -> dict:
                        "target_max_s": lv.target_max_s, "when": lv.when,
                        "restores": "the whole pre-migration state" + (" and the database" if db else "") if full
                        else "traffic to the old stack",
-                       "commands": [{"line": c.line, "text": c.text, "optional": "オプション" in c.comment or
-                                     "optional" in c.comment.lower(), "alternative_to": c.alternative_to,
+                       "commands": [{"line": c.line, "text": c.text, "optional": is_optional(c), "alternative_to": c.alternative_to,
                                      "touches": objects_touched(c.text)} for c in lv.commands]})
     steps = [{"number": s.number, "title": s.title, "commands": [c.text for c in s.commands]} for s in rb.steps]
     return {"path": rb.path, "sha256": rb.sha256, "sidecar": rb.sidecar or None, "criteria": criteria,

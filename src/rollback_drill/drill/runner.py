@@ -12,6 +12,7 @@ from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust pat
 
 import signal
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import gevent
@@ -112,46 +113,64 @@ def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Ru
     return runbook, EXIT_OK, ""
 
 
+@dataclass
+class Guard:
+    """The drill and journal of a command, so that a stop can mark and close them."""
+
+    drill: Drill | None = None
+    journal: Journal | None = None
+    code: int | None = None  # set when the command stopped (exit 4)
+
+
+@contextmanager
+def guarded(echo) -> Iterator[Guard]:
+    """Signals delivered as `Interrupted`; any interruption or harness error stops the drill, marks
+    the journal incomplete and sets `code` (4) instead of escaping; the drill is always closed."""
+    g = Guard()
+    with interruptible():
+        try:
+            yield g
+        except (Interrupted, Exception) as e:  # noqa: BLE001 - every harness error: one line, exit 4
+            g.code = stopped(e, g.drill, g.journal, echo)
+        finally:
+            if g.drill:
+                g.drill.close()
+
+
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
                decision_delay_s: float = 0.0, monitor_s: float | None = None) -> int:
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
     if runbook is None:
         echo(msg)
         return code
-    drill: Drill | None = None
-    journal: Journal | None = None
-    with interruptible():
+    with guarded(echo) as g:
         try:
-            try:
-                cluster = get_cluster(provider)
-                if not cluster.status().ready:
-                    if cluster.name != "local":
-                        st = cluster.status()
-                        echo(f"rollback-drill: the {cluster.name} cluster is not reachable: "
-                             f"{(st.detail or 'no answer').splitlines()[-1]}")
-                        return EXIT_HARNESS
-                    echo("cluster: bringing the local drill cluster up")
-                    cluster.up()
-            except ClusterError as e:
-                echo(f"rollback-drill: cluster: {e}")
-                return EXIT_HARNESS
-            cfg = DrillConfig(decision_delay_s=decision_delay_s)
-            if monitor_s is not None:
-                cfg.monitor_s = monitor_s
-            drill = Drill(cluster, runbook, cfg)
-            echo("drill: deploying the just-migrated state")
-            drill.prepare()
-            journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill), drill.redactor)
-            drive(drill, level_no, trigger_id, echo)
-            name = f"Level {level_no} under {drill.trigger.id}"
-            res = drill.result(name)
-            journal.add_scenario(res)
-            finish_run(journal)
-        except (Interrupted, Exception) as e:  # noqa: BLE001 - every harness error: one line, exit 4
-            return stopped(e, drill, journal, echo)
-        finally:
-            if drill:
-                drill.close()
+            cluster = get_cluster(provider)
+            if not cluster.status().ready:
+                if cluster.name != "local":
+                    st = cluster.status()
+                    echo(f"rollback-drill: the {cluster.name} cluster is not reachable: "
+                         f"{(st.detail or 'no answer').splitlines()[-1]}")
+                    return EXIT_HARNESS
+                echo("cluster: bringing the local drill cluster up")
+                cluster.up()
+        except ClusterError as e:
+            echo(f"rollback-drill: cluster: {e}")
+            return EXIT_HARNESS
+        cfg = DrillConfig(decision_delay_s=decision_delay_s)
+        if monitor_s is not None:
+            cfg.monitor_s = monitor_s
+        g.drill = drill = Drill(cluster, runbook, cfg)
+        echo("drill: deploying the just-migrated state")
+        drill.prepare()
+        g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),
+                                      drill.redactor)
+        drive(drill, level_no, trigger_id, echo)
+        res = drill.result(f"Level {level_no} under {drill.trigger.id}")
+        journal.add_scenario(res)
+        finish_run(journal)
+    if g.code is not None:
+        return g.code
     return report(res, journal, drill, echo)
 
 
@@ -246,62 +265,57 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
                  f"(known: {', '.join(m.id for m in ms)})")
             return EXIT_USAGE
         ms = [m for m in ms if m.id in only]
-    drill: Drill | None = None
-    journal: Journal | None = None
     t0 = time.monotonic()
-    with interruptible():
-        try:
-            cluster = get_cluster(provider)
-            if not cluster.status().ready:
-                echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up'")
-                return EXIT_HARNESS
-            run_dir = reports_dir() / new_run_id()
+    with guarded(echo) as g:
+        cluster = get_cluster(provider)
+        if not cluster.status().ready:
+            echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up'")
+            return EXIT_HARNESS
+        run_dir = reports_dir() / new_run_id()
 
-            def one(name: str, commands=None, limit=None) -> dict:
-                nonlocal drill, journal
-                # a mutant's failing checks are retried no longer than its whole time limit
-                drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
-                drill.prepare()
-                if journal is None:
-                    journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
-                # a mutant that did not recover is killed already: its 手順4 would not change that
-                wait = None if limit is None else limit + drill.cfg.stability_s  # the window must fit too
-                drive(drill, level_no, trigger_id, lambda m: None, commands, wait, verify_only_if_recovered=True)
-                res = drill.result(name)
-                drill.close()
-                drill = None
-                journal.add_scenario(res)
-                return res
+        def one(name: str, commands=None, limit=None) -> dict:
+            # a mutant's failing checks are retried no longer than its whole time limit
+            g.drill = drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
+            drill.prepare()
+            if g.journal is None:
+                g.journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
+            journal = g.journal
+            # a mutant that did not recover is killed already: its 手順4 would not change that
+            wait = None if limit is None else limit + drill.cfg.stability_s  # the window must fit too
+            drive(drill, level_no, trigger_id, lambda m: None, commands, wait, verify_only_if_recovered=True)
+            res = drill.result(name)
+            drill.close()
+            g.drill = None
+            journal.add_scenario(res)
+            return res
 
-            echo(f"mutate: baseline drill of Level {level_no} under {trigger_id.upper()}")
-            base = one(f"baseline: Level {level_no} as written")
-            echo(f"mutate: baseline {base['verdict']}, recovery {base['durations']['recovery_s']}s")
-            if base["verdict"] != "passed":
-                echo(f"mutate: the baseline drill does not pass ({base['verdict']}): mutants are meaningless; "
-                     f"journal {journal.path}")
-                finish_run(journal)
-                return EXIT_TARGET_MISSED
-            limit = None if full_wait else \
-                MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
-            outcomes = []
-            for i, m in enumerate(ms, 1):
-                t1 = time.monotonic()
-                res = one(f"mutant {m.id}: {m.describe()}", m.commands, limit)
-                o = judge(m, res, limit)
-                o.seconds = time.monotonic() - t1
-                outcomes.append(o)
-                echo(f"mutate: [{i}/{len(ms)}] {m.id:11} {'killed  ' if o.killed else 'SURVIVED'} "
-                     f"{m.describe()[:90]} — {o.killed_by[:160]}")
-            result = summary(base, outcomes, level, trigger_id.upper(), time.monotonic() - t0, limit)
-            journal.data["mutations"] = result
-            atomic_write(run_dir / "mutations.json", json.dumps(journal.redactor.redact_obj(result),
-                                                                ensure_ascii=False, indent=2))
+        echo(f"mutate: baseline drill of Level {level_no} under {trigger_id.upper()}")
+        base = one(f"baseline: Level {level_no} as written")
+        journal = g.journal
+        echo(f"mutate: baseline {base['verdict']}, recovery {base['durations']['recovery_s']}s")
+        if base["verdict"] != "passed":
+            echo(f"mutate: the baseline drill does not pass ({base['verdict']}): mutants are meaningless; "
+                 f"journal {journal.path}")
             finish_run(journal)
-        except (Interrupted, Exception) as e:  # noqa: BLE001 - every harness error: one line, exit 4
-            return stopped(e, drill, journal, echo)
-        finally:
-            if drill:
-                drill.close()
+            return EXIT_TARGET_MISSED
+        limit = None if full_wait else \
+            MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
+        outcomes = []
+        for i, m in enumerate(ms, 1):
+            t1 = time.monotonic()
+            res = one(f"mutant {m.id}: {m.describe()}", m.commands, limit)
+            o = judge(m, res, limit)
+            o.seconds = time.monotonic() - t1
+            outcomes.append(o)
+            echo(f"mutate: [{i}/{len(ms)}] {m.id:11} {'killed  ' if o.killed else 'SURVIVED'} "
+                 f"{m.describe()[:90]} — {o.killed_by[:160]}")
+        result = summary(base, outcomes, level, trigger_id.upper(), time.monotonic() - t0, limit)
+        journal.data["mutations"] = result
+        atomic_write(run_dir / "mutations.json", json.dumps(journal.redactor.redact_obj(result),
+                                                            ensure_ascii=False, indent=2))
+        finish_run(journal)
+    if g.code is not None:
+        return g.code
     if as_json:
         (out or echo)(json.dumps(result, ensure_ascii=False, indent=2))
     else:

@@ -22,7 +22,6 @@ Classes:
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,10 +307,6 @@ def scope_listing(cmd: Command, live: LiveState, application: set[str], step: st
 def applicable_findings(level: Level, workdir: Path, step: str, full_text: str) -> list[Finding]:
     """The static classes for a level (no cluster needed)."""
     return (placeholders(level.commands, step, example_values(full_text)) + missing_waits(level, workdir, step))
-
-
-def quote(text: str) -> str:
-    return shlex.quote(text)
 
 
 def wait_race(cmd: Command, state, step: str) -> list[Finding]:

@@ -124,14 +124,13 @@ class Runbook:
     def step_meaning(self, meaning: str) -> Step | None:
         """The step that means status (手順1), verify (手順4) or monitor (手順5), by its title;
         the conventional number only when no title says it."""
-        order = {"monitor": ("monitor",), "verify": ("verify",), "status": ("status",)}[meaning]
         for st in self.steps:
             t = M.norm(st.title)
             if meaning != "monitor" and any(w in t for w in M.STEP_MEANINGS["monitor"]):
                 continue
             if meaning == "verify" and any(w in t for w in ("状況", "situation", "status")):
                 continue
-            if any(w in t for w in M.STEP_MEANINGS[order[0]]):
+            if any(w in t for w in M.STEP_MEANINGS[meaning]):
                 return st
         fallback = {"status": 1, "verify": 4, "monitor": 5}[meaning]
         return next((st for st in self.steps if st.number == fallback), None)
