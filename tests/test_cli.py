@@ -83,3 +83,17 @@ def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch):
     assert r.exit_code == 4, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "not reachable" in lines[0] and "Traceback" not in r.output
+
+
+def test_preflight_on_an_unreachable_context_is_one_line_exit_4(tmp_path, monkeypatch):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "down",
+        "clusters": [{"name": "down", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "x"}}],
+        "contexts": [{"name": "down", "context": {"cluster": "down", "user": "u"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "down")
+    r = CliRunner().invoke(main, ["preflight", "--context", "down", "--workdir", str(tmp_path)])
+    assert r.exit_code == 4, r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output

@@ -156,8 +156,13 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         images_present = getattr(c, "has_image", None)
     from rollback_drill.observe.cluster_state import ClusterState
     from rollback_drill.sut.deploy import HELM_STACK, OLD_STACK, RELEASE
-    state = ClusterState(kube.kubeconfig, namespace, context)
-    result = run_preflight(kube, rb, wd, backups, images_present, state, set(OLD_STACK) | set(HELM_STACK), RELEASE)
+    try:
+        state = ClusterState(kube.kubeconfig, namespace, context)
+        result = run_preflight(kube, rb, wd, backups, images_present, state, set(OLD_STACK) | set(HELM_STACK),
+                               RELEASE)
+    except Exception as e:  # noqa: BLE001 - an unreadable kubeconfig or cluster: one line, exit 4
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        _fail(f"preflight could not read the cluster ({type(e).__name__}): {first[:300]}", EXIT_HARNESS)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_table(result))
     sys.exit(EXIT_OK if result["ready"] else EXIT_TARGET_MISSED)
 
