@@ -15,5 +15,5 @@ Feature: Level 1 — return the Ingress to the old Services (1-2 min)
     And the service recovers within the target of Level 1
     And the Ingress serves the old Kustomize stack
     And every item of the post-rollback checklist holds
-    And the runbook's findings include "no_wait, missing_object, broad_scope, duration", each with its line and what was observed
+    And the runbook's findings include "no_wait, wait_race, missing_object, broad_scope, duration", each with its line and what was observed
     And the drill's evidence is written

@@ -14,5 +14,5 @@ Feature: Level 2 — uninstall the Helm release and restore the old stack (5-10 
     And the Helm release is gone and the old stack serves
     And the GKE objects of the old stack are restored
     And every item of the post-rollback checklist holds
-    And the runbook's findings include "alternative, no_wait, broad_scope", each with its line and what was observed
+    And the runbook's findings include "alternative, no_wait, wait_race, broad_scope", each with its line and what was observed
     And the drill's evidence is written

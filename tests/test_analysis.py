@@ -124,6 +124,52 @@ def test_stated_durations_against_measured():
     assert A.durations(l1.commands, [ok], "Level 1") == []
 
 
+def test_a_block_under_one_stated_duration_is_measured_as_a_whole():
+    rb = corrected(*L1_FIXED_WAITS)
+    block = [c for c in rb.level(1).commands if c.text.startswith("kubectl rollout status")]
+    recs = [NS(line=c.line, start=10.0 + 12 * i, end=22.0 + 12 * i) for i, c in enumerate(block)]  # 36 s in all
+    assert A.durations(rb.level(1).commands, recs, "Level 1") == []
+    (f,) = A.durations(rb.level(1).commands, recs[:1], "Level 1")
+    assert f.severity == "low" and "took 12.0 s" in f.problem
+
+
+def _pod_state(pods: dict[str, dict], deployments: dict[str, dict]):
+    """Data shaped like the kubernetes client's answers: pods by uid -> labels, deployments -> labels."""
+    from datetime import datetime, timedelta, timezone
+    made = datetime.now(timezone.utc) - timedelta(seconds=1)
+
+    def pod(uid, labels):
+        return NS(metadata=NS(uid=uid, labels=labels, deletion_timestamp=None, creation_timestamp=made))
+
+    def list_pod(ns, label_selector=""):
+        k, _, v = label_selector.partition("=")
+        return NS(items=[pod(u, lb) for u, lb in pods.items() if lb.get(k) == v])
+
+    def list_dep(ns):
+        return NS(items=[NS(metadata=NS(name=n), spec=NS(template=NS(metadata=NS(labels=lb))))
+                         for n, lb in deployments.items()])
+    return NS(ns="mastodon", core=NS(list_namespaced_pod=list_pod), apps=NS(list_namespaced_deployment=list_dep))
+
+
+def test_a_wait_on_pod_labels_races_the_pods_it_waits_for():
+    wait = next(c for c in RB.level(1).commands if c.text.startswith("kubectl wait"))
+    earlier = tuple(RB.level(1).commands[:3])
+    deps = {"mastodon-web": {"app": "mastodon-web"}}
+    # nothing matches: kubectl fails at once
+    (f,) = A.wait_race(wait, _pod_state({}, deps), "Level 1", earlier, set())
+    assert f.kind == "wait_race" and "0 pods matched" in f.observed
+    # the pods exist only because the scale-up just made them: passed by luck, still a finding
+    state = _pod_state({"u1": {"app": "mastodon-web"}}, deps)
+    (f,) = A.wait_race(wait, state, "Level 1", earlier, level_pods=set())
+    assert "passed by luck" in f.problem and "all created during this level" in f.observed
+    assert "rollout status deployment/mastodon-web" in f.action
+    # pods that were running before the level began: no race
+    assert A.wait_race(wait, state, "Level 1", earlier, level_pods={"u1"}) == []
+    # an earlier wait on the Deployment: the pods existed by construction
+    fixed = corrected(L1_FIXED_WAITS[0], L1_FIXED_WAITS[1] + "\n" + L1_FIXED_WAITS[0]).level(1).commands
+    assert A.wait_race(fixed[6], state, "Level 1", tuple(fixed[:6]), level_pods=set()) == []
+
+
 def test_no_namespace_is_one_finding_per_step_and_ordering():
     found = A.no_namespace(RB.level(1).commands, "mastodon", "Level 1")
     assert len(found) == 1 and "8 kubectl/helm commands" in found[0].problem

@@ -1,9 +1,11 @@
 """The runbook analysis on the real cluster in the just-migrated state, read-only (what preflight
 shows): each class it can see without running anything is found on the project's runbook, and a
 corrected copy of the runbook is silent for that class. The classes that need the procedure to
-run (wait_race, duration) are asserted on the Level drills (features/level*.feature)."""
+run (wait_race, duration) are found on the Level drills (features/level*.feature) and shown silent
+here by running a corrected Level 1 through the drill engine on the cluster."""
 
 from rollback_drill import DEFAULT_RUNBOOK
+from rollback_drill.drill.engine import Drill
 from rollback_drill.observe.cluster_state import ClusterState
 from rollback_drill.runbook.model import load_runbook, parse_runbook_text
 from rollback_drill.runbook.preflight import resource_versions, run_preflight
@@ -76,3 +78,35 @@ def test_a_corrected_runbook_is_silent_for_those_classes(deployed):
     loud = [f for f in found if f["kind"] in ("missing_object", "no_wait", "alternative", "placeholder")
             or (f["kind"] == "broad_scope" and "--all" in f["command"])]
     assert not loud, [(f["kind"], f["line"], f["problem"][:80]) for f in loud]
+
+
+# Level 1 as its owner would correct it after a drill on this cluster: wait on the Deployments before
+# the pod-label wait (no race), and a stated duration that matches what the block takes here.
+LEVEL1_CORRECTED = ("# Podの起動を待つ（30秒-1分）\nkubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s",
+                    "# Podの起動を待つ（0-30秒）\nkubectl rollout status deployment/mastodon-web --timeout=60s\n"
+                    "kubectl rollout status deployment/mastodon-streaming --timeout=60s\n"
+                    "kubectl rollout status deployment/mastodon-worker --timeout=60s\n"
+                    "kubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s")
+
+
+def test_a_corrected_level_1_run_on_the_cluster_is_silent_for_wait_race_and_duration(cluster, deployed):
+    """As written, the drills find wait_race (the pods the wait sees were made by the scale-up just
+    before) and duration; the corrected copy runs the same commands with the live analysis and is
+    silent for both, and for no_wait."""
+    old, new = LEVEL1_CORRECTED
+    assert old in TEXT
+    drill = Drill(cluster, parse_runbook_text(TEXT.replace(old, new, 1), "corrected.md"))
+    try:
+        drill.prepare()
+        drill.rollback(1)
+    finally:
+        drill.close()
+    ran = {r.text: r for r in drill.tl.commands if r.level == 1}
+    wait = ran["kubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s"]
+    assert wait.exit_code == 0 and ran["kubectl rollout status deployment/mastodon-worker --timeout=60s"].exit_code == 0
+    block = [r for r in ran.values() if r.text.startswith(("kubectl rollout status", "kubectl wait"))]
+    assert 0 < max(r.end for r in block) - min(r.start for r in block) < 30  # the corrected statement holds here
+    found = [f.to_dict() for f in drill.ctx.findings]
+    assert not [f for f in found if f["kind"] in ("wait_race", "duration", "no_wait", "failed")], found
+    waits = [f for f in found if "kubectl wait" in f["command"]]
+    assert not waits, waits

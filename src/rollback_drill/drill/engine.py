@@ -107,6 +107,8 @@ class Drill:
         self.recovery: Recovery | None = None
         self.phase = "not started"
         self._assessing: gevent.Greenlet | None = None
+        self._ran: dict[str, list[Command]] = {}  # step -> its commands run so far (what a wait follows)
+        self._level_pods: dict[str, set[str]] = {}  # step -> pod UIDs in the namespace when the level began
 
     # ---- Given --------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -262,7 +264,10 @@ class Drill:
         self.recovered, self.recovery = None, None
         self.tl.marks.pop("recovered", None)
         cmds = level.commands if commands is None else commands
-        self._analyse_level(level, cmds, f"Level {level_no}")
+        step = f"Level {level_no}"
+        self._ran[step] = []
+        self._level_pods[step] = {p.metadata.uid for p in self.state.core.list_namespaced_pod(NAMESPACE).items}
+        self._analyse_level(level, cmds, step)
         records = run_commands(self.ctx, cmds, level_no)
         self.ctx.findings += durations(cmds, records, f"Level {level_no}")
         self.tl.mark("commands_done")
@@ -275,10 +280,12 @@ class Drill:
                                                             cmd.text))
             self.ctx.findings += check_objects(cmd, live, step, looks_only=looks)
             self.ctx.findings += scope_listing(cmd, live, APPLICATION, step)
-            self.ctx.findings += wait_race(cmd, self.state, step)
+            self.ctx.findings += wait_race(cmd, self.state, step, tuple(self._ran.get(step, ())),
+                                           self._level_pods.get(step))
         except ApiException as e:  # the analysis must not stop the drill; the gap is said
             self.ctx.findings.append(Finding(cmd.line, cmd.text, "not analysed: the cluster could not be read",
                                              "see the harness log", "not_checked", "low", str(e)[:200], step))
+        self._ran.setdefault(step, []).append(cmd)
 
     def _analyse_level(self, level, commands: tuple[Command, ...], step: str) -> None:
         lv = replace(level, commands=commands)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -309,46 +310,87 @@ def applicable_findings(level: Level, workdir: Path, step: str, full_text: str) 
     return (placeholders(level.commands, step, example_values(full_text)) + missing_waits(level, workdir, step))
 
 
-def wait_race(cmd: Command, state, step: str) -> list[Finding]:
-    """A `kubectl wait … -l SEL`: did anything match when it started? (kubectl fails at once on no match.)"""
+def deployments_waited(cmd: Command) -> set[str]:
+    """Deployments a command waits on as Deployments (`rollout status deployment/X`, `kubectl wait …
+    deployment/X`): unlike a wait on pod labels, these cannot start before the pods exist."""
+    if re.match(r"^\s*kubectl\s+rollout\s+status\b", cmd.text) or (
+            re.match(r"^\s*kubectl\s+wait\b", cmd.text) and " -l " not in cmd.text):
+        return set(re.findall(r"(?:deployment|deploy|deployments)/([\w.-]+)", cmd.text))
+    return set()
+
+
+def wait_race(cmd: Command, state, step: str, earlier: tuple[Command, ...] = (),
+              level_pods: set[str] | None = None) -> list[Finding]:
+    """A `kubectl wait … pod -l SEL`, looked at the moment it starts. kubectl takes the set of matching
+    pods once, at its start: when nothing matches it fails at once; when what matches exists only because
+    an earlier command of the same level just created it (the pod UIDs are not in `level_pods`, the pods
+    of the namespace when the level began) and no earlier command waited for the Deployment, the wait
+    passed by luck — a slower controller, scheduler or node and it fails. A race that passed is still a
+    finding; the observed evidence says which way it went this time."""
     m = re.match(r"^\s*kubectl\s+wait\b.*?-l\s+(\S+)", cmd.text)
-    if not m:
+    if not m or not re.search(r"\bpods?\b", cmd.text):
         return []
-    pods = state.core.list_namespaced_pod(state.ns, label_selector=m.group(1)).items
-    if pods:
+    sel = m.group(1)
+    pods = [p for p in state.core.list_namespaced_pod(state.ns, label_selector=sel).items
+            if p.metadata.deletion_timestamp is None]
+    if not pods:
+        return [Finding(cmd.line, cmd.text, f"the wait starts before any pod matches {sel}: `kubectl wait` fails at "
+                        f"once when nothing matches, so it passes only if the pods happen to exist already",
+                        "wait on the Deployment instead (`kubectl rollout status deployment/…`) or for the pods to "
+                        "exist first", "wait_race", "medium", f"0 pods matched {sel} when the wait started", step)]
+    if level_pods is None or any(p.metadata.uid in level_pods for p in pods):
         return []
-    return [Finding(cmd.line, cmd.text, f"the wait starts before any pod matches {m.group(1)}: `kubectl wait` fails at "
-                    f"once when nothing matches, so it passes only if the pods happen to exist already",
-                    "wait on the Deployment instead (`kubectl rollout status deployment/…`) or for the pods to exist "
-                    "first", "wait_race", "medium", f"0 pods matched {m.group(1)} when the wait started", step)]
+    k, _, v = sel.partition("=")
+    owners = {d.metadata.name for d in state.apps.list_namespaced_deployment(state.ns).items
+              if (d.spec.template.metadata.labels or {}).get(k) == v}
+    waited = set().union(*(deployments_waited(c) for c in earlier)) if earlier else set()
+    if owners and owners <= waited:
+        return []
+    now = datetime.now(timezone.utc)
+    ages = [(now - p.metadata.creation_timestamp).total_seconds() for p in pods if p.metadata.creation_timestamp]
+    newest = f"; the newest was {max(0.0, min(ages)):.0f} s old (API time, 1 s resolution)" if ages else ""
+    return [Finding(cmd.line, cmd.text, f"the wait passed by luck: the {len(pods)} pod(s) matching {sel} when it "
+                    f"started did not exist when the level began; an earlier command had just created them and nothing "
+                    f"waited for them to exist — a slower controller or node and `kubectl wait` fails at once",
+                    f"wait on the Deployment (`kubectl rollout status deployment/{sorted(owners)[0] if owners else '…'}"
+                    f"`) before or instead of the wait on pod labels", "wait_race", "medium",
+                    f"{len(pods)} pod(s) matched {sel} at the start, all created during this level{newest}", step)]
 
 
 def durations(level_commands: tuple[Command, ...], records: list, step: str) -> list[Finding]:
-    """A comment's stated duration (「30秒-1分」, "(15–30 min)") against the measured one. A one-shot status
-    listing under a "wait until done" comment measures the long-running command before it."""
+    """A comment's stated duration (「30秒-1分」, "(15–30 min)") against the measured one: the span of the
+    consecutive commands under that comment. A one-shot status listing under a "wait until done" comment
+    measures the long-running command before it."""
     out = []
+    blocks: list[list[int]] = []
     for i, c in enumerate(level_commands):
-        rng = stated_duration(c.comment)
-        if rng is None or (i > 0 and level_commands[i - 1].comment == c.comment and stated_duration(
-                level_commands[i - 1].comment)):
+        if stated_duration(c.comment) is None:
             continue
-        mine = [r for r in records if r.line == c.line]
+        if blocks and blocks[-1][-1] == i - 1 and level_commands[i - 1].comment == c.comment:
+            blocks[-1].append(i)
+        else:
+            blocks.append([i])
+    for block in blocks:
+        first, last = level_commands[block[0]], level_commands[block[-1]]
+        mine = [r for r in records if r.line in {level_commands[i].line for i in block}]
         if not mine:
             continue
-        measured = mine[-1].end - mine[0].start
-        basis = "the command"
-        if re.match(r"^\s*(gcloud\s+\S+\s+operations\s+list|kubectl\s+get)\b", c.text) and i > 0:
+        measured = max(r.end for r in mine) - min(r.start for r in mine)
+        basis = "the command" if len(block) == 1 else f"lines {first.line}-{last.line}"
+        i = block[0]
+        if len(block) == 1 and re.match(r"^\s*(gcloud\s+\S+\s+operations\s+list|kubectl\s+get)\b", first.text) \
+                and i > 0:
             prev = [r for r in records if r.line == level_commands[i - 1].line]
             if prev:
                 measured, basis = prev[-1].end - prev[0].start, f"line {level_commands[i - 1].line}, which it waits for"
-        lo, hi = rng
+        lo, hi = stated_duration(first.comment)
         if measured > hi:
-            out.append(Finding(c.line, c.text, f"stated {lo:g}-{hi:g} s, took {measured:.1f} s ({basis})",
+            out.append(Finding(first.line, first.text, f"stated {lo:g}-{hi:g} s, took {measured:.1f} s ({basis})",
                                "correct the stated duration (operators plan by it)", "duration", "medium",
                                f"measured {measured:.1f} s", step))
         elif measured < lo:
-            out.append(Finding(c.line, c.text, f"stated {lo:g}-{hi:g} s, took {measured:.1f} s here ({basis}); the "
-                               "drill cluster may be faster than production", "check the stated duration against "
+            out.append(Finding(first.line, first.text, f"stated {lo:g}-{hi:g} s, took {measured:.1f} s here ({basis}); "
+                               "the drill cluster may be faster than production", "check the stated duration against "
                                "production (a fidelity profile models it)", "duration", "low",
                                f"measured {measured:.1f} s", step))
     return out
