@@ -24,6 +24,7 @@ from rollback_drill.drill.mutate import neutered
 from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import load_runbook, parse_runbook_text
+from rollback_drill.sut.profile import load_profile
 
 OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
 
@@ -73,6 +74,7 @@ def _add(st: dict, journal_holder: dict, res: dict) -> None:
 def _record(st: dict, journal_holder: dict, name: str) -> dict:
     drill: Drill = st["drill"]
     drill.stop_traffic()
+    drill.end_emulation()
     res = drill.result(name)
     _add(st, journal_holder, res)
     st["recorded"] = True
@@ -119,9 +121,22 @@ def decider_thinks(state, n):
     state["decision_delay_s"] = float(n)
 
 
+@given(parsers.parse('the fidelity profile "{name}"'))
+def fidelity_profile(state, name):
+    state["profile"] = load_profile(name)
+
+
+@given(parsers.parse("the production database is {n:g} GB"))
+def production_db_size(state, n):
+    state["db_size_gb"] = float(n)
+
+
 @given("the just-migrated Mastodon is serving under load")
 def migrated_under_load(state):
-    drill = Drill(state["cluster"], state["runbook"], DrillConfig(decision_delay_s=state.get("decision_delay_s", 0.0)))
+    cfg = DrillConfig(decision_delay_s=state.get("decision_delay_s", 0.0), db_size_gb=state.get("db_size_gb"))
+    if "profile" in state:
+        cfg.profile = state["profile"]
+    drill = Drill(state["cluster"], state["runbook"], cfg)
     state["drill"] = drill
     drill.prepare()
     drill.start_traffic()

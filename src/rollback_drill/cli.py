@@ -177,16 +177,26 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
               help="seconds the automatic decider thinks before the rollback starts (a late decision)")
 @click.option("--monitor", "monitor", default="1s", show_default=True,
               help="手順5's monitoring window after verification, e.g. 30m (the runbook asks for >= 30 min)")
+@click.option("--profile", "profile_name", default="local", show_default=True,
+              help="fidelity profile: local, gke, or a path to a profile YAML (fixtures/profiles/)")
+@click.option("--db-size", "db_size", type=click.FloatRange(min=0), default=None,
+              help="production database size in GB for the modelled Cloud SQL restore (default: the runbook's "
+                   "sidecar database_size_gb, else the profile's)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
-            monitor: str) -> None:
+            monitor: str, profile_name: str, db_size: float | None) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
     from rollback_drill.runbook.meaning import target_range
+    from rollback_drill.sut.profile import ProfileError, load_profile
     window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
     if window is None or window[0] != window[1] or window[1] > 4 * 3600:
         _fail(f"--monitor {monitor!r}: expected a duration such as 90s, 5m or 30m (at most 4h)")
+    try:
+        profile = load_profile(profile_name)
+    except ProfileError as e:
+        _fail(f"--profile: {e}")
     sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo,
-                        decision_delay_s=decision_delay, monitor_s=window[1]))
+                        decision_delay_s=decision_delay, monitor_s=window[1], profile=profile, db_size_gb=db_size))
 
 
 # ---- mutate --------------------------------------------------------------------------------

@@ -30,7 +30,11 @@ from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_c
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
 from rollback_drill.sut.deploy import (HELM_STACK, HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE,
                                       Environment, deploy)
+from rollback_drill.sut.emulation import Emulation
 from rollback_drill.sut.faults import Fault, fault_for, inject
+from rollback_drill.sut.profile import Profile, load_profile
+from rollback_drill.observe.k8s_watch import K8sWatch
+from rollback_drill.runbook.gcloud_standin import abandon_restores
 
 PROBE_FOR_KIND.setdefault("data", "data")
 APPLICATION = set(OLD_STACK) | set(HELM_STACK)  # what `--all` may touch without a finding flagging it
@@ -54,6 +58,16 @@ class DrillConfig:
     check_retry_budget_s: float = 120.0  # how long a failing `kubectl wait/exec` check is retried
     monitor_s: float = 1.0  # 手順5's window after verification (the runbook asks >= 30 min: nightly, --monitor)
     status_command_timeout_s: float = 10.0  # a 手順1/手順5 command that has not answered by then is ended
+    profile: Profile = field(default_factory=lambda: load_profile("local"))  # the latencies the cluster is given
+    db_size_gb: float | None = None  # production database size for the modelled restore (None: the profile's)
+
+    def emulated_s(self) -> float:
+        """The longest the profile can add to bringing a stack back (boot, pull, propagation, restore)."""
+        p = self.profile
+        if not p.emulates:
+            return 0.0
+        return (max(p["web_boot"], p["streaming_boot"], p["sidekiq_boot"]) + p["image_pull"]
+                + p["ingress_propagation"] + p["cloudsql_pending"] + p.restore_s(self.db_size_gb))
 
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "load": asdict(self.load),
@@ -61,7 +75,8 @@ class DrillConfig:
                 "detection_timeout_s": self.detection_timeout_s, "recovery_timeout_s": self.recovery_timeout_s,
                 "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
                 "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s,
-                "status_command_timeout_s": self.status_command_timeout_s}
+                "status_command_timeout_s": self.status_command_timeout_s, "profile": self.profile.name,
+                "db_size_gb": self.db_size_gb}
 
 
 class DataProbes(Probes):
@@ -109,6 +124,8 @@ class Drill:
         self._assessing: gevent.Greenlet | None = None
         self._ran: dict[str, list[Command]] = {}  # step -> its commands run so far (what a wait follows)
         self._level_pods: dict[str, set[str]] = {}  # step -> pod UIDs in the namespace when the level began
+        self.emulation: Emulation | None = None
+        self.k8s: K8sWatch | None = None
 
     # ---- Given --------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -123,6 +140,16 @@ class Drill:
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
         self.state = ClusterState(self.env.kube.kubeconfig, NAMESPACE)
         self.ctx.before = self._look_before
+        prof = self.cfg.profile
+        if prof.emulates:
+            self.ctx.env["ROLLBACK_DRILL_CLOUDSQL_PENDING_S"] = f"{prof['cloudsql_pending']:g}"
+            self.ctx.env["ROLLBACK_DRILL_CLOUDSQL_RESTORE_S"] = f"{prof.restore_s(self.cfg.db_size_gb):g}"
+            self.cfg.recovery_timeout_s += self.cfg.emulated_s()
+        self.k8s = K8sWatch(self.state, self.tl)
+        self.k8s.start()
+        self.phase = "fidelity emulation"
+        self.emulation = Emulation(prof, self.state, self.tl)
+        self.emulation.start()
         target = Target(self.env.ingress_url, HOST, "alice@example.com", self.env.creds.seed_password)
         self.probes = DataProbes(target, self.tl, self.cfg.probe_interval_s)
         self.load = Load(target, self.tl, self.cfg.load)
@@ -148,7 +175,7 @@ class Drill:
         """Escalation: a lower level was already carried out before this drill's fault appears."""
         run_commands(self.ctx, self.runbook.level(level_no).commands, level_no)
         self.pre_levels.append(level_no)
-        self._wait_green(60.0)
+        self._wait_green(60.0 + self.cfg.emulated_s())
 
     def _wait_green(self, timeout: float) -> None:
         deadline = self.tl.now() + timeout
@@ -382,6 +409,17 @@ class Drill:
         if self.load:
             self.load_stats = self.load.stop()
 
+    def end_emulation(self) -> None:
+        """Put back what the fidelity emulation changed (idempotent; the journal lists it)."""
+        if self.env is not None:
+            abandoned = abandon_restores(self.env.datastores)
+            if abandoned and self.emulation is not None:
+                self.emulation.reverted += [f"Cloud SQL stand-in operation {n} abandoned" for n in abandoned]
+        if self.emulation is not None and not self.emulation.stopped:
+            self.emulation.stop()
+        if self.k8s is not None:
+            self.k8s.stop()
+
     def close(self) -> None:
         if isinstance(self._assessing, gevent.Greenlet) and not self._assessing.dead:
             self._assessing.join(timeout=0.2)  # what did not run by now is not in the journal
@@ -389,6 +427,7 @@ class Drill:
         self.stop_traffic()
         if self.watch is not None:
             self.watch.stop()
+        self.end_emulation()
 
     def result(self, name: str, interrupted: bool = False) -> dict:
         """Everything the evidence says about this drill (drill/result.py)."""

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from rollback_drill.drill.phases import phases
 from rollback_drill.drill.verdict import verdict
 from rollback_drill.runbook.analysis import ordered
+from rollback_drill.sut.restore_model import projection
 
 if TYPE_CHECKING:
     from rollback_drill.drill.engine import Drill
@@ -61,10 +63,41 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
         "findings": [f.to_dict() for f in ordered(drill.ctx.findings if drill.ctx else [])],
         "substitutions": sorted({c.substitution for c in tl.commands if c.substitution}),
         "load": drill.load_stats,
+        "profile": drill.cfg.profile.to_dict(drill.cfg.db_size_gb),
+        "emulation": None if drill.emulation is None else {"changes": drill.emulation.changes,
+                                                           "reverted": drill.emulation.reverted},
+        "phases": phases(drill),
+        "restore_projection": restore_projection(drill),
         "timeline": tl.to_dict(),
         "verdict": v,
         "phase": drill.phase,
     }
+
+
+def _span(s: float) -> str:
+    return f"{s / 3600:g} h" if s >= 3600 and s % 3600 == 0 else f"{s / 60:g} min"
+
+
+def restore_projection(drill: Drill) -> dict | None:
+    """For a level that restores the database: the restore time projected for the production size,
+    from this machine's measured pg_restore curve and from the profile's Cloud SQL model."""
+    level = drill.runbook.level(drill.level_no) if drill.level_no else None
+    if level is None or drill.target is None or not drill.target.database:
+        return None
+    prof = drill.cfg.profile
+    size = drill.cfg.db_size_gb if drill.cfg.db_size_gb is not None else prof.database_size_gb
+    target = f"target {_span(level.target_min_s)}–{_span(level.target_max_s)}"
+    if size is None:
+        return {"size_gb": None, "statement": f"restore not projected: no production database size (give --db-size "
+                                              f"or database_size_gb in the runbook's sidecar); {target}"}
+    pr = projection(size)
+    modelled = prof.restore_s(size) + prof["cloudsql_pending"] if prof.emulates else None
+    parts = [f"restore of {size:g} GB projected at {pr['restore_min']:g} min by this machine's pg_restore "
+             f"({pr['basis']})" if pr else f"restore of {size:g} GB: no restore benchmark recorded "
+                                          f"(bench/restore_bench.py)"]
+    if modelled is not None:
+        parts.append(f"the {prof.name} profile models Cloud SQL at {modelled / 60:.1f} min")
+    return {"size_gb": size, "pg_restore": pr, "modelled_s": modelled, "statement": "; ".join(parts) + f" ({target})"}
 
 
 def _r(x: float | None) -> float | None:

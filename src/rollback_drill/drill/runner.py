@@ -23,6 +23,7 @@ from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, 
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import Command, Runbook, RunbookError, declare_hint, load_runbook
 from rollback_drill.sut.faults import NoFault, describe
+from rollback_drill.sut.profile import Profile
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
 
@@ -89,6 +90,7 @@ def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], No
         drill.verify()
     drill.phase = "done"
     drill.stop_traffic()
+    drill.end_emulation()
 
 
 def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Runbook | None, int, str]:
@@ -138,7 +140,8 @@ def guarded(echo) -> Iterator[Guard]:
 
 
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
-               decision_delay_s: float = 0.0, monitor_s: float | None = None) -> int:
+               decision_delay_s: float = 0.0, monitor_s: float | None = None, profile: Profile | None = None,
+               db_size_gb: float | None = None) -> int:
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
     if runbook is None:
         echo(msg)
@@ -158,6 +161,9 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             echo(f"rollback-drill: cluster: {e}")
             return EXIT_HARNESS
         cfg = DrillConfig(decision_delay_s=decision_delay_s)
+        if profile is not None:
+            cfg.profile = profile
+        cfg.db_size_gb = db_size_gb if db_size_gb is not None else runbook.sidecar.get("database_size_gb")
         if monitor_s is not None:
             cfg.monitor_s = monitor_s
         g.drill = drill = Drill(cluster, runbook, cfg)
@@ -213,7 +219,14 @@ def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
         return EXIT_TARGET_MISSED
     measured = "not recovered" if d["recovery_s"] is None else f"{d['recovery_s']:.1f}s"
     echo(f"{name}: detected in {d['detection_latency_s']}s, decided in {d['decision_s']}s, "
-         f"recovery time {measured} (target {lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s) -> {res['verdict']}")
+         f"recovery time {measured} (target {lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s) -> {res['verdict']}"
+         f" [profile {res['profile']['name']}]")
+    ph = res.get("phases") or {}
+    if ph.get("phases"):
+        echo("  where the time went: " + "; ".join(f"{p['phase']} {p['s']:.1f}s" for p in ph["phases"])
+             + (f" (dominated by {ph['dominant']})" if ph.get("dominant") else ""))
+    if res.get("restore_projection"):
+        echo(f"  {res['restore_projection']['statement']}")
     for c in (res.get("recovery") or {}).get("conditions", []):
         since = "—" if c["held_since"] is None else f"{c['held_since']:.1f}s"
         echo(f"  ({c['key']}) {'held' if c['holds'] else 'NOT held'} (since {since}): {c['label']} — {c['detail'][:200]}")

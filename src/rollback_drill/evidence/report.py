@@ -31,7 +31,7 @@ def _rows(journal: dict) -> list[dict]:
                     "target": f"{lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s" if lv else "—",
                     "detect": d.get("detection_latency_s"), "recovery": d.get("recovery_s"),
                     "verdict": s.get("verdict", "unknown"),
-                    "findings": len(s.get("findings", []))})
+                    "findings": len(s.get("findings", [])), "profile": (s.get("profile") or {}).get("name", "local")})
     return out
 
 
@@ -40,11 +40,20 @@ def summary_md(journal: dict, regressions: list[str]) -> str:
     passed = sum(r["verdict"] == "passed" for r in rows)
     lines = [f"## rollback-drill {journal['run_id']}: {passed}/{len(rows)} passed"
              + ("" if journal.get("complete") else " (INCOMPLETE run)"), "",
-             "| scenario | trigger | level | target | detected | recovery | verdict | findings |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| scenario | trigger | level | target | profile | detected | recovery | verdict | findings |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['trigger']} | {r['level'] or '—'} | {r['target']} | {_fmt(r['detect'])} "
-                     f"| {_fmt(r['recovery'])} | {r['verdict']} | {r['findings']} |")
+        lines.append(f"| {r['name']} | {r['trigger']} | {r['level'] or '—'} | {r['target']} | {r['profile']} "
+                     f"| {_fmt(r['detect'])} | {_fmt(r['recovery'])} | {r['verdict']} | {r['findings']} |")
+    for s in journal["scenarios"]:
+        ph = s.get("phases") or {}
+        if ph.get("phases"):
+            lines.append(f"\n{s['name']}: where the time went (profile {(s.get('profile') or {}).get('name', 'local')}"
+                         f"): " + "; ".join(f"{p['phase']} {p['s']:.1f}s" for p in ph["phases"])
+                         + (f" — dominated by {ph['dominant']}" if ph.get("dominant") else ""))
+        proj = (s.get("restore_projection") or {})
+        if proj:
+            lines.append(f"\n{proj['statement']}")
     order = {"high": 0, "medium": 1, "low": 2}
     findings = {(order.get(f.get("severity"), 9), f["line"], f.get("severity", ""), f.get("kind", ""), f["command"],
                  f["problem"]) for s in journal["scenarios"] for f in s.get("findings", [])}
@@ -105,12 +114,13 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
             f"<p>{'complete' if journal.get('complete') else '<b>INCOMPLETE run</b>'} · started "
             f"{e(journal['started_at'])} · runbook {e(str(journal['environment'].get('runbook', {}).get('path')))} "
             f"(sha256 {e(str(journal['environment'].get('runbook', {}).get('sha256', ''))[:12])})</p>",
-            "<table id='summary'><tr><th>scenario</th><th>trigger</th><th>level</th><th>target</th><th>detected</th>"
-            "<th>recovery</th><th>verdict</th><th>findings</th></tr>"]
+            "<table id='summary'><tr><th>scenario</th><th>trigger</th><th>level</th><th>target</th><th>profile</th>"
+            "<th>detected</th><th>recovery</th><th>verdict</th><th>findings</th></tr>"]
     for r in rows:
         cls = "pass" if r["verdict"] == "passed" else "fail"
         body.append(f"<tr class='{cls}'><td>{e(r['name'])}</td><td>{r['trigger']}</td><td>{r['level'] or '—'}</td>"
-                    f"<td>{r['target']}</td><td class='detect'>{_fmt(r['detect'])}</td>"
+                    f"<td>{r['target']}</td><td class='profile'>{e(r['profile'])}</td>"
+                    f"<td class='detect'>{_fmt(r['detect'])}</td>"
                     f"<td class='recovery'>{_fmt(r['recovery'])}</td><td>{r['verdict']}</td><td>{r['findings']}</td></tr>")
     body.append("</table>")
     if trend:
@@ -125,6 +135,7 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
         if "timeline" not in s:
             continue
         body.append(_chart(s))
+        body += _fidelity(s)
         body += _why(s)
         if s.get("findings"):
             sid = f"s{journal['scenarios'].index(s)}"
@@ -166,6 +177,46 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
              "max-width:420px}code{font-size:11px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>rollback-drill {e(journal['run_id'])}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.0f}%"
+
+
+def _fidelity(s: dict) -> list[str]:
+    """The profile next to the verdict, its parameters with sources, what the emulation changed and
+    put back, where the recovery time went, and the restore projection."""
+    e = html.escape
+    prof, out = s.get("profile"), []
+    if not prof:
+        return out
+    lv, rec = s.get("level") or {}, (s.get("durations") or {}).get("recovery_s")
+    target = f"{lv['target_min_s']:.0f}-{lv['target_max_s']:.0f} s" if lv else "—"
+    out.append(f"<h3>Fidelity: profile {e(prof['name'])} (v{prof['version']})</h3><p class='fidelity'>recovery "
+               f"{_fmt(rec)} measured under profile <b>{e(prof['name'])}</b> against the target {target}: "
+               f"{e(prof['description'])}</p>")
+    out.append("<table class='profile'><tr><th>parameter</th><th>value</th><th>range</th><th>source</th></tr>" + "".join(
+        f"<tr><td>{e(n)}</td><td>{p['value']:g} {e(p['unit'])}</td><td>"
+        f"{'–'.join(f'{x:g}' for x in p['range']) if p.get('range') else '—'}</td><td>{e(p['source'])}</td></tr>"
+        for n, p in prof["parameters"].items()) + "</table>")
+    em = s.get("emulation") or {}
+    if em.get("changes"):
+        out.append("<p>The harness changed, for the emulation: " + "; ".join(e(c) for c in em["changes"])
+                   + "<br>and put back: " + ("; ".join(e(c) for c in em.get("reverted", [])) or "<b>nothing yet</b>")
+                   + "</p>")
+    ph = s.get("phases") or {}
+    if ph.get("phases"):
+        out.append(f"<h3>Where the time went (decision to recovery: {ph['recovery_window_s']:.1f} s"
+                   + (f", dominated by {e(ph['dominant'])}" if ph.get("dominant") else "") + ")</h3>"
+                   "<table class='phases'><tr><th>phase</th><th>from</th><th>to</th><th>seconds</th><th>share</th>"
+                   "<th>detail</th></tr>" + "".join(
+                       f"<tr><td>{e(p['phase'])}</td><td>{p['from_s']:.1f}</td><td>{p['to_s']:.1f}</td>"
+                       f"<td>{p['s']:.1f}</td><td>{_pct(p.get('share'))}</td>"
+                       f"<td>{e(p.get('detail', ''))}</td></tr>" for p in ph["phases"]) + "</table>")
+    proj = s.get("restore_projection")
+    if proj:
+        out.append(f"<p class='projection'>{e(proj['statement'])}</p>")
+    return out
 
 
 def _why(s: dict) -> list[str]:

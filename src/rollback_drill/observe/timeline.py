@@ -75,6 +75,8 @@ class Timeline:
         self.buckets: dict[int, Bucket] = {}
         self.commands: list[CommandRecord] = []
         self.components: list[ComponentSample] = []
+        self.k8s_events: list[dict] = []  # what the cluster did (observe/k8s_watch.py): {t, object, reason, message}
+        self.emulation: list[dict] = []  # what the fidelity emulation did (sut/emulation.py): {t, what, detail}
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -168,4 +170,5 @@ class Timeline:
                 "commands": [asdict(c) for c in self.commands],
                 "probe_samples": [asdict(s) for s in self.samples],
                 "component_samples": [asdict(s) for s in self.components],
+                "k8s_events": self.k8s_events, "emulation_events": self.emulation,
                 "load_series": series}

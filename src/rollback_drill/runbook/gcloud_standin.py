@@ -25,11 +25,12 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 
-from rollback_drill.sut.datastores import INSTANCE, PG_PORT, DatastoreError, Datastores
+from rollback_drill.sut.datastores import DB_NAME, INSTANCE, PG_PORT, DatastoreError, Datastores
 
 PROJECT = os.environ.get("ROLLBACK_DRILL_GCP_PROJECT", "rollback-drill")
 COMMANDS = ("sql backups list", "sql backups restore", "sql operations list")
@@ -159,7 +160,83 @@ def _record_op(ds: Datastores, op: dict) -> None:
     f = _ops_file(ds)
     ops = json.loads(f.read_text()) if f.exists() else []
     ops.append(op)
-    f.write_text(json.dumps(ops))
+    _write_ops(ds, ops)
+
+
+def _write_ops(ds: Datastores, ops: list[dict]) -> None:
+    f = _ops_file(ds)
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps(ops))
+    tmp.replace(f)  # a reader never sees half a file
+
+
+def _update_op(ds: Datastores, name: str, **changes) -> dict:
+    ops = json.loads(_ops_file(ds).read_text())
+    for op in ops:
+        if op["name"] == name:
+            op.update(changes)
+            _write_ops(ds, ops)
+            return op
+    raise KeyError(name)
+
+
+def _op(ds: Datastores, name: str) -> dict:
+    f = _ops_file(ds)
+    return next((o for o in (json.loads(f.read_text()) if f.exists() else []) if o["name"] == name), {})
+
+
+# ---- a restore that takes as long as the fidelity profile says ------------------------------------
+# Cloud SQL runs a restore as an operation: PENDING (queued), RUNNING (the instance restarts and is
+# unavailable), DONE. `gcloud sql backups restore` waits for it up to 600 s
+# (googlecloudsdk/api_lib/sql/operations.py _OPERATION_TIMEOUT_SECONDS) and otherwise exits 1 with
+# "taking longer than expected". Under a profile that models the duration (the executor sets
+# ROLLBACK_DRILL_CLOUDSQL_PENDING_S / _RESTORE_S from the profile and the production database size),
+# a detached finisher carries the operation through those states on the real PostgreSQL: the
+# database is dropped when RUNNING starts (the application cannot use it, as during the restart)
+# and the real pg_restore runs at the modelled end.
+GCLOUD_WAIT_S = 600.0
+
+
+def modelled() -> tuple[float, float]:
+    return (float(os.environ.get("ROLLBACK_DRILL_CLOUDSQL_PENDING_S", "0") or 0),
+            float(os.environ.get("ROLLBACK_DRILL_CLOUDSQL_RESTORE_S", "0") or 0))
+
+
+def finish_restore(name: str, backup_id: str) -> int:
+    """The operation's life after `gcloud sql backups restore` queued it (runs detached)."""
+    ds = Datastores(os.environ["ROLLBACK_DRILL_PG_LISTEN"])
+    pending, running = modelled()
+    time.sleep(pending)
+    _update_op(ds, name, status="RUNNING", start=datetime.now(timezone.utc).isoformat())
+    t_end = time.monotonic() + running
+    try:
+        ds.psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", db="postgres")
+        time.sleep(max(0.0, t_end - time.monotonic()))
+        ds.restore_backup(backup_id)
+        error = ""
+    except DatastoreError as e:
+        error = str(e)[:300]
+    _update_op(ds, name, status="DONE", end=datetime.now(timezone.utc).isoformat(), error=error)
+    return 0 if not error else 1
+
+
+def abandon_restores(ds: Datastores) -> list[str]:
+    """Stop finishers still running (a drill that ends mid-restore leaves no process behind); their
+    operations say so. Returns the operations abandoned."""
+    f = _ops_file(ds)
+    if not f.exists():
+        return []
+    gone = []
+    for op in json.loads(f.read_text()):
+        if op.get("status") != "DONE" and op.get("pid"):
+            try:
+                os.killpg(int(op["pid"]), 15)
+            except (ProcessLookupError, PermissionError):
+                pass
+            _update_op(ds, op["name"], status="DONE", error="abandoned: the drill ended before the modelled end",
+                       end=datetime.now(timezone.utc).isoformat())
+            gone.append(op["name"])
+    return gone
 
 
 def _pg_reachable(listen: str) -> bool:
@@ -223,12 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         ops = ops[: args.limit]
         if fmt == "json":
             print(json.dumps([{"kind": "sql#operation", "name": op["name"], "operationType": op["type"],
-                               "startTime": op["start"], "endTime": op["end"], "status": op["status"],
+                               "insertTime": op.get("insert", op["start"]), "startTime": op["start"] or None,
+                               "endTime": op["end"] or None, "status": op["status"],
                                "targetId": INSTANCE} for op in ops], indent=2))
             return 0
         print(f"{'NAME':<40}{'TYPE':<12}{'START':<34}{'END':<34}{'ERROR':<8}STATUS")
         for op in ops:
-            print(f"{op['name']:<40}{op['type']:<12}{op['start']:<34}{op['end']:<34}{'-':<8}{op['status']}")
+            print(f"{op['name']:<40}{op['type']:<12}{op['start'] or '-':<34}{op['end'] or '-':<34}"
+                  f"{'-' if not op.get('error') else 'ERROR':<8}{op['status']}")
         return 0
     # restore
     backup_instance = args.backup_instance or args.restore_instance
@@ -245,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     start = datetime.now(timezone.utc).isoformat()
     name = f"restore-{int(time.time() * 1000)}"
+    if any(modelled()):
+        return _restore_as_an_operation(ds, name, args, group)
     try:
         ds.restore_backup(args.backup_id)
     except DatastoreError as e:
@@ -256,5 +337,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _restore_as_an_operation(ds: Datastores, name: str, args, group: str) -> int:
+    _record_op(ds, {"name": name, "type": "RESTORE_VOLUME", "insert": datetime.now(timezone.utc).isoformat(),
+                    "start": "", "end": "", "status": "PENDING"})
+    finisher = subprocess.Popen([sys.executable, "-m", "rollback_drill.runbook.gcloud_standin", "--finish-restore",
+                                 name, args.backup_id], start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _update_op(ds, name, pid=finisher.pid)
+    print("Restoring Cloud SQL instance...", end="", flush=True)
+    deadline = time.monotonic() + float(os.environ.get("ROLLBACK_DRILL_GCLOUD_WAIT_S", GCLOUD_WAIT_S))
+    while time.monotonic() < deadline:
+        op = _op(ds, name)
+        if op.get("status") == "DONE":
+            if op.get("error"):
+                print(f"failed.\nERROR: ({group}) [{op['error']}]", file=sys.stderr)
+                return 1
+            print(f"done.\nRestored [{args.restore_instance}].")
+            return 0
+        time.sleep(1.0)
+    print(f"\nERROR: ({group}) Operation https://sqladmin.googleapis.com/sql/v1beta4/projects/{PROJECT}/operations/"
+          f"{name} is taking longer than expected. You can continue waiting for the operation by running "
+          f"`gcloud beta sql operations wait --project {PROJECT} {name}`", file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--finish-restore"]:
+        sys.exit(finish_restore(sys.argv[2], sys.argv[3]))
     sys.exit(main())

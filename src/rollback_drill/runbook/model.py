@@ -364,7 +364,8 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
     return rb
 
 
-SIDECAR_KEYS = {"criteria", "production_host", "namespace", "helm_release", "backup_description"}
+SIDECAR_KEYS = {"criteria", "production_host", "namespace", "helm_release", "backup_description",
+                "database_size_gb"}
 CRITERION_KEYS = {"line", "text", "kind", "threshold"}
 KNOWN_KINDS = ("error_ratio", "latency_factor", "db", "login", "security", "jobs", "media", "streaming", "feature",
                "performance")
@@ -395,6 +396,10 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
     if not isinstance(data, dict) or set(data) - SIDECAR_KEYS:
         raise RunbookError(side, 1, f"expected a mapping with keys {', '.join(sorted(SIDECAR_KEYS))}; "
                            f"unknown: {', '.join(sorted(set(data) - SIDECAR_KEYS)) if isinstance(data, dict) else data!r}")
+    size = data.get("database_size_gb")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0):
+        raise RunbookError(side, 1, f"database_size_gb: the production database's size in GB (a number >= 0), "
+                           f"got {size!r}")
     for n, d in enumerate(data.get("criteria") or [], 1):
         if not isinstance(d, dict) or set(d) - CRITERION_KEYS or not ({"line", "text"} & set(d)):
             raise RunbookError(side, 1, f"criteria[{n}]: expected 'line' or 'text' (to find the criterion) and "

@@ -189,6 +189,10 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     env = environment(cluster)
     kube = env.kube
     write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, NAMESPACE)
+    if reset:  # what a killed drill's fidelity emulation left (mirror Ingress, class, ConfigMap)
+        from rollback_drill.observe.cluster_state import ClusterState
+        from rollback_drill.sut.emulation import clear_leftovers
+        clear_leftovers(ClusterState(kube.kubeconfig, NAMESPACE))
     if reset and env.image and env.image == stub_image().name and (env.datastores.root / "pg").exists():
         env.datastores.up()
         try:

@@ -1,0 +1,196 @@
+"""A fidelity profile made real on the drill cluster (sut/profile.py says what; this says how).
+
+- **Boot and image pull.** The harness writes the profile's boot times (and the image pull, for the
+  stack whose image the profile counts as absent on the node) into the ConfigMap
+  `rollback-drill-fidelity`; the stub reads it when a container starts and listens only after that
+  long, so the Deployment's own readiness probe — the one the runbook's waits look at — turns
+  ready when production's would. (No registry exists here, so the pull is a delay before the
+  process starts, not a kubelet pull: the evidence says so.)
+- **Ingress propagation per Ingress class.** Production's Ingress has class `gce`: a change to it
+  reaches users only when Google's load balancer is reprogrammed. Here the application's Ingress
+  is moved to class `gce` (which Traefik does not serve) and a stand-in controller copies its rules,
+  after the profile's delay, into a mirror Ingress that Traefik serves. The runbook's
+  `kubectl apply -f backup/ingress-mastodon.yaml` therefore changes what users get only after the
+  delay, exactly as on GKE. Each change seen and each reprogramming is an event on the drill's clock.
+- The Cloud SQL restore duration reaches the gcloud stand-in through the executor's environment
+  (runbook/gcloud_standin.py).
+
+Everything this module changes is listed in `changes` and put back by `stop()` (also on Ctrl-C and
+on harness errors); `clear_leftovers` removes what a killed run left (deploy calls it).
+"""
+
+from __future__ import annotations
+
+import json
+
+import gevent
+from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
+from kubernetes.client.rest import ApiException
+
+from rollback_drill.sut.profile import Profile
+
+FIDELITY_CONFIGMAP = "rollback-drill-fidelity"  # the stub reads this name (fixtures/images/mastodon-stub)
+MANAGED = {"app.kubernetes.io/managed-by": "rollback-drill", "rollback-drill/role": "fidelity"}
+SELECTOR = "rollback-drill/role=fidelity"
+STANDIN_CONTROLLER = "rollback-drill.io/ingress-standin"
+
+
+def rules_of(ing) -> list:
+    return [k8s.ApiClient().sanitize_for_serialization(r) for r in (ing.spec.rules or [])]
+
+
+def backends(rules: list) -> list[str]:
+    return sorted({p["backend"]["service"]["name"] for r in rules for p in (r.get("http") or {}).get("paths", [])})
+
+
+class Emulation:
+    """Applies a profile to the drill namespace for one drill; `stop()` puts everything back."""
+
+    def __init__(self, profile: Profile, state, tl, ingress: str = "mastodon") -> None:
+        self.profile, self.state, self.tl, self.ingress = profile, state, tl, ingress
+        self.rbac = k8s.RbacAuthorizationV1Api(state.api)
+        self.changes: list[str] = []  # what the harness changed, in order (the journal lists them)
+        self.reverted: list[str] = []
+        self._greenlet: gevent.Greenlet | None = None
+        self._pending: list[gevent.Greenlet] = []
+        self._original_class: str | None = None
+        self.stopped = False
+        self.mirror = f"{ingress}-{profile.ingress_class}-lb"
+
+    def event(self, what: str, detail: str, t: float | None = None) -> None:
+        self.tl.emulation.append({"t": round(self.tl.now() if t is None else t, 3), "what": what, "detail": detail})
+
+    # ---- start -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.profile.emulates:
+            return
+        self._boot()
+        if self.profile["ingress_propagation"] > 0:
+            self._ingress()
+
+    def _boot(self) -> None:
+        p, ns = self.profile, self.state.ns
+        spec = {"profile": p.name, "boot_s": {"web": p["web_boot"], "streaming": p["streaming_boot"],
+                                              "sidekiq": p["sidekiq_boot"]},
+                "image_pull_s": p["image_pull"], "image_absent_for": ["kustomize"] if p.image_absent_on_node else []}
+        meta = k8s.V1ObjectMeta(name=FIDELITY_CONFIGMAP, labels=MANAGED)
+        self.state.core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta,
+                                                                         data={"fidelity.json": json.dumps(spec)}))
+        self.changes.append(f"configmap/{FIDELITY_CONFIGMAP} created (boot and pull times for new pods)")
+        self.rbac.create_namespaced_role(ns, k8s.V1Role(metadata=meta, rules=[k8s.V1PolicyRule(
+            api_groups=[""], resources=["configmaps"], resource_names=[FIDELITY_CONFIGMAP], verbs=["get"])]))
+        self.rbac.create_namespaced_role_binding(ns, k8s.V1RoleBinding(
+            metadata=meta, role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                                                  name=FIDELITY_CONFIGMAP),
+            subjects=[k8s.RbacV1Subject(kind="Group", name=f"system:serviceaccounts:{ns}",
+                                        api_group="rbac.authorization.k8s.io")]))
+        self.changes.append(f"role and rolebinding {FIDELITY_CONFIGMAP} created (the pods may read it)")
+
+    def _ingress(self) -> None:
+        ns, klass = self.state.ns, self.profile.ingress_class
+        try:
+            self.state.net.read_ingress_class(klass)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            self.state.net.create_ingress_class(k8s.V1IngressClass(
+                metadata=k8s.V1ObjectMeta(name=klass, labels=MANAGED),
+                spec=k8s.V1IngressClassSpec(controller=STANDIN_CONTROLLER)))
+            self.changes.append(f"ingressclass/{klass} created (served by the stand-in controller)")
+        ing = self.state.net.read_namespaced_ingress(self.ingress, ns)
+        self._original_class = ing.spec.ingress_class_name
+        rules = rules_of(ing)
+        self.state.net.create_namespaced_ingress(ns, k8s.V1Ingress(
+            metadata=k8s.V1ObjectMeta(name=self.mirror, labels=MANAGED,
+                                      annotations={"rollback-drill/mirrors": self.ingress}),
+            spec=k8s.V1IngressSpec(ingress_class_name=self._original_class, rules=rules)))
+        self.changes.append(f"ingress/{self.mirror} created: what the load balancer serves (class "
+                            f"{self._original_class})")
+        self.state.net.patch_namespaced_ingress(self.ingress, ns, {"spec": {"ingressClassName": klass}})
+        self.changes.append(f"ingress/{self.ingress} class {self._original_class} -> {klass} (production's class)")
+        self.event("load balancer programmed", f"{self.ingress} -> {', '.join(backends(rules))} (initial)")
+        self._greenlet = gevent.spawn(self._follow, json.dumps(rules, sort_keys=True),
+                                      ing.metadata.resource_version)
+
+    def _follow(self, last: str, rv: str) -> None:
+        """Watch the application's Ingress; each change of its rules reaches the mirror after the delay."""
+        delay = self.profile["ingress_propagation"]
+        w = k8s_watch.Watch()
+        while True:
+            try:
+                for ev in w.stream(self.state.net.list_namespaced_ingress, self.state.ns,
+                                   field_selector=f"metadata.name={self.ingress}", resource_version=rv,
+                                   timeout_seconds=30):
+                    obj = ev["object"]
+                    rv = obj.metadata.resource_version
+                    rules = rules_of(obj)
+                    key = json.dumps(rules, sort_keys=True)
+                    if ev["type"] == "DELETED" or key == last:
+                        continue
+                    last = key
+                    self.event("Ingress change seen", f"{self.ingress} -> {', '.join(backends(rules))}; reaches "
+                               f"users in {delay:g} s (profile {self.profile.name}, class {self.profile.ingress_class})")
+                    self._pending.append(gevent.spawn_later(delay, self._program, rules))
+            except ApiException as e:
+                if e.status == 410:  # resource version too old: read it again
+                    rv = self.state.net.read_namespaced_ingress(self.ingress, self.state.ns).metadata.resource_version
+                gevent.sleep(0.5)
+            except Exception:  # noqa: BLE001 - a dropped watch is re-opened, never a dead stand-in
+                gevent.sleep(0.5)
+
+    def _program(self, rules: list) -> None:
+        try:
+            self.state.net.patch_namespaced_ingress(self.mirror, self.state.ns, {"spec": {"rules": rules}})
+            self.event("load balancer programmed", f"{self.ingress} -> {', '.join(backends(rules))}")
+        except Exception as e:  # noqa: BLE001 - said in the evidence
+            self.event("load balancer reprogramming failed", str(e)[:200])
+
+    # ---- stop ------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Put back everything `start` changed, newest first; say what was put back."""
+        self.stopped = True
+        for g in [self._greenlet, *self._pending]:
+            if g is not None:
+                g.kill(block=False)
+        ns = self.state.ns
+        if self._original_class is not None:
+            try:
+                self.state.net.patch_namespaced_ingress(self.ingress, ns,
+                                                        {"spec": {"ingressClassName": self._original_class}})
+                self.reverted.append(f"ingress/{self.ingress} class back to {self._original_class}")
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+        self.reverted += clear_leftovers(self.state)
+
+
+def clear_leftovers(state) -> list[str]:
+    """Delete every object the emulation creates (labelled), in any state a run left them."""
+    ns, gone = state.ns, []
+    rbac = k8s.RbacAuthorizationV1Api(state.api)
+    for kind, lister, deleter in (
+            ("ingress", state.net.list_namespaced_ingress, state.net.delete_namespaced_ingress),
+            ("configmap", state.core.list_namespaced_config_map, state.core.delete_namespaced_config_map),
+            ("rolebinding", rbac.list_namespaced_role_binding, rbac.delete_namespaced_role_binding),
+            ("role", rbac.list_namespaced_role, rbac.delete_namespaced_role)):
+        for obj in lister(ns, label_selector=SELECTOR).items:
+            try:
+                deleter(obj.metadata.name, ns)
+                gone.append(f"{kind}/{obj.metadata.name} deleted")
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+    ours = state.net.list_ingress_class(label_selector=SELECTOR).items
+    if ours:  # an Ingress a killed run left on production's class goes back to the cluster's default class
+        default = next((ic.metadata.name for ic in state.net.list_ingress_class().items
+                        if (ic.metadata.annotations or {}).get("ingressclass.kubernetes.io/is-default-class") == "true"),
+                       None)
+        for ing in state.net.list_namespaced_ingress(ns).items:
+            if default and ing.spec.ingress_class_name in {ic.metadata.name for ic in ours}:
+                state.net.patch_namespaced_ingress(ing.metadata.name, ns, {"spec": {"ingressClassName": default}})
+                gone.append(f"ingress/{ing.metadata.name} class back to {default}")
+    for ic in ours:
+        state.net.delete_ingress_class(ic.metadata.name)
+        gone.append(f"ingressclass/{ic.metadata.name} deleted")
+    return gone

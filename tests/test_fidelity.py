@@ -1,0 +1,98 @@
+"""Pure logic of fidelity: profiles (every parameter with a value, unit and source; bad files get
+one clear message), the restore fit and its projection, and the phase classification."""
+
+import json
+
+import pytest
+
+from rollback_drill.sut import restore_model as R
+from rollback_drill.sut.profile import REQUIRED, ProfileError, available, load_profile
+
+
+def test_the_shipped_profiles_name_every_parameter_with_its_source():
+    assert {"local", "gke"} <= set(available())
+    local, gke = load_profile("local"), load_profile("gke")
+    assert not local.emulates and gke.emulates
+    for p in (local, gke):
+        assert set(p.params) == set(REQUIRED)
+        assert all(x.source and x.unit in ("s", "s/GB") for x in p.params.values())
+    assert gke.ingress_class == "gce" and gke.image_absent_on_node
+    # published numbers are cited, unpublished ones say "assumed"
+    assert "issues/44132" in gke.params["ingress_propagation"].source
+    assert gke.params["web_boot"].source.startswith("assumed")
+    d = gke.to_dict(size_gb=50)
+    assert d["database_size_gb"] == 50 and d["modelled_restore_s"] == 240 + 12 * 50
+    assert d["parameters"]["web_boot"] == {"value": 30.0, "unit": "s", "source": gke.params["web_boot"].source,
+                                           "range": [15, 70]}
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda d: d["parameters"].pop("web_boot"), "parameters.web_boot: missing"),
+    (lambda d: d["parameters"]["web_boot"].update(value=-1), "a number >= 0"),
+    (lambda d: d["parameters"]["web_boot"].update(unit="min"), ".unit: one of"),
+    (lambda d: d["parameters"]["web_boot"].update(source=""), "say where the value comes from"),
+    (lambda d: d["parameters"]["web_boot"].update(range=[40, 50]), ".range: [low, high] around the value"),
+    (lambda d: d["parameters"].update(coffee={"value": 1}), "unknown parameters ['coffee']"),
+])
+def test_a_bad_profile_says_what_and_where(tmp_path, edit, says):
+    import yaml
+    data = yaml.safe_load(open(load_profile("gke").path).read())
+    edit(data)
+    f = tmp_path / "mine.yaml"
+    f.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError) as e:
+        load_profile(str(f))
+    assert says in str(e.value) and str(f) in str(e.value)
+
+
+def test_an_unknown_profile_lists_the_available_ones():
+    with pytest.raises(ProfileError, match="available: .*gke.*local"):
+        load_profile("aks")
+
+
+def test_the_restore_fit_is_monotonic_and_the_projection_uses_it(tmp_path):
+    points = [{"size_mb": 140, "dump_s": 4.0, "restore_s": 3.0}, {"size_mb": 420, "dump_s": 12.5, "restore_s": 8.7},
+              {"size_mb": 1050, "dump_s": 30.0, "restore_s": 21.0}]
+    f = R.fit(points)
+    assert f["restore"]["per_gb_s"] > 0 and f["dump"]["per_gb_s"] > 0 and f["restore"]["r2"] > 0.99
+    assert R.project(f, 10) < R.project(f, 100) < R.project(f, 1000)
+    out = tmp_path / "restore.json"
+    out.write_text(json.dumps({"points": points, "fit": f, "measured_at": "2026-11-29"}))
+    p = R.projection(10.0, out)
+    assert p["restore_s"] == round(f["restore"]["intercept_s"] + f["restore"]["per_gb_s"] * 10, 1)
+    assert "3 sizes up to 1050 MB" in p["basis"]
+    assert R.projection(None, out) is None and R.projection(10.0, tmp_path / "absent.json") is None
+    with pytest.raises(ValueError):
+        R.fit(points[:1])
+
+
+def test_the_recorded_restore_benchmark_has_three_sizes_up_to_a_gigabyte_and_a_rising_fit():
+    data = json.loads(R.RESULTS.read_text())
+    sizes = [p["size_mb"] for p in data["points"]]
+    assert len(sizes) >= 3 and max(sizes) >= 1000 and sizes == sorted(sizes)
+    restores = [p["restore_s"] for p in data["points"]]
+    assert restores == sorted(restores), "restore time must grow with size"
+    assert data["fit"] == R.fit(data["points"]) and data["fit"]["restore"]["per_gb_s"] > 0
+
+
+def test_phases_name_boot_propagation_waits_and_the_dominant_one():
+    from types import SimpleNamespace as NS
+
+    from rollback_drill.drill.phases import phases
+    cmd = lambda text, line, a, b: NS(text=text, line=line, start=a, end=b, step="Level 1", level=1)  # noqa: E731
+    tl = NS(marks={"decide": 100.0, "recovered": 230.0}, now=lambda: 300.0, commands=[
+        cmd("kubectl scale deployment mastodon-web --replicas=1", 38, 100.0, 100.3),
+        cmd("kubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s", 42, 100.4, 160.5),
+        cmd("kubectl apply -f backup/ingress-mastodon.yaml", 45, 160.6, 161.0)],
+        k8s_events=[{"t": 100.2, "object": "pod/mastodon-web-abc-1", "reason": "Created", "message": ""},
+                    {"t": 162.0, "object": "pod/mastodon-web-abc-1", "reason": "Ready", "message": ""},
+                    {"t": 161.0, "object": "ingress/mastodon", "reason": "BackendsChanged",
+                     "message": "backends mastodon-streaming, mastodon-web"}],
+        samples=[NS(t=150.0, served_by="mastodon-helm-web-x"), NS(t=221.5, served_by="mastodon-web-abc-1")])
+    drill = NS(tl=tl, level_no=1, env=None, target=NS(stack=("mastodon-web", "mastodon-streaming")))
+    ph = phases(drill)
+    by = {p["phase"]: p for p in ph["phases"]}
+    assert by["boot mastodon-web"]["s"] == 61.8 and by["propagation"]["s"] == 60.5
+    assert by["waits"]["s"] == 60.1 and by["commands"]["from_s"] == 0.0 and by["commands"]["to_s"] == 61.0
+    assert ph["recovery_window_s"] == 130.0 and ph["dominant"] == "boot mastodon-web"
+    assert by["propagation"]["share"] == round(60.5 / 130, 2)
