@@ -3,7 +3,7 @@ steps/conftest.py."""
 
 import html
 
-from pytest_bdd import given, parsers, scenarios, then
+from pytest_bdd import parsers, scenarios, then
 
 from conftest import _record, _result
 

@@ -84,8 +84,8 @@ def test_phases_name_boot_propagation_waits_and_the_dominant_one():
         cmd("kubectl scale deployment mastodon-web --replicas=1", 38, 100.0, 100.3),
         cmd("kubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s", 42, 100.4, 160.5),
         cmd("kubectl apply -f backup/ingress-mastodon.yaml", 45, 160.6, 161.0)],
-        k8s_events=[{"t": 100.2, "object": "pod/mastodon-web-abc-1", "reason": "Created", "message": ""},
-                    {"t": 162.0, "object": "pod/mastodon-web-abc-1", "reason": "Ready", "message": ""},
+        k8s_events=[{"t": 100.2, "object": "pod/mastodon-web-abc-1", "reason": "PodCreated", "message": ""},
+                    {"t": 162.0, "object": "pod/mastodon-web-abc-1", "reason": "PodReady", "message": ""},
                     {"t": 161.0, "object": "ingress/mastodon", "reason": "BackendsChanged",
                      "message": "backends mastodon-streaming, mastodon-web"}],
         samples=[NS(t=150.0, served_by="mastodon-helm-web-x"), NS(t=221.5, served_by="mastodon-web-abc-1")])

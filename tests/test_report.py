@@ -29,7 +29,7 @@ def test_html_numbers_equal_the_journal():
     page = report_html(j, [], {})
     assert re.search(r"<td class='recovery'>6\.3s</td>", page) and "<td class='detect'>1.5s</td>" in page
     assert "&lt;ok&gt;" in page and "<svg" in page and "http" not in page.split("<body>")[1].split("xmlns")[0]
-    assert "| L1 under C1 | C1 | 1 | 60-120s | 1.5s | 6.3s | passed | 1 |" in summary_md(j, [])
+    assert "| L1 under C1 | C1 | 1 | 60-120s | local | 1.5s | 6.3s | passed | 1 |" in summary_md(j, [])
 
 
 def test_history_trend_and_regression(tmp_path):

@@ -1,14 +1,18 @@
 """One small mutation run on the real cluster (the full runs are bench/mutation_bench.py and the
 nightly workflow): the baseline Level 1 passes, and the mutant that aims the old web
-Deployment's scale-up at the Helm one is killed, with the check that killed it named."""
+Deployment's scale-up at the Helm one is killed, with the check that killed it named.
+Nightly (68 s: two drills), to keep the suite under 12 min; the pure logic of mutants is in
+tests/test_mutants.py."""
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from rollback_drill.cli import main
 
 
+@pytest.mark.nightly
 def test_a_repointed_scale_up_is_killed_and_the_result_says_by_what(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("ROLLBACK_DRILL_REPORTS", str(tmp_path))
     r = CliRunner().invoke(main, ["mutate", "--level", "1", "--trigger", "C1", "--only", "repoint:1", "--json"])

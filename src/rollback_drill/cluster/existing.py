@@ -7,10 +7,10 @@ it is listed in ROLLBACK_DRILL_ALLOWED_CONTEXTS (comma-separated). The refusal s
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
+from rollback_drill.cluster.kube import current_context, server_version
 
 ALLOW_ENV = "ROLLBACK_DRILL_ALLOWED_CONTEXTS"
 
@@ -34,8 +34,7 @@ class ExistingCluster(Cluster):
         kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")).split(os.pathsep)[0]
         self._kubeconfig = Path(kubeconfig)
         if context is None:
-            p = subprocess.run(["kubectl", "config", "current-context"], capture_output=True, text=True)
-            context = p.stdout.strip()
+            context = current_context(self._kubeconfig)
         if not context:
             raise ClusterError("no kubeconfig context given: pass --context NAME (and allow it in "
                                f"{ALLOW_ENV})")
@@ -58,14 +57,9 @@ class ExistingCluster(Cluster):
         """Nothing to tear down: the harness does not own this cluster."""
 
     def status(self) -> ClusterStatus:
-        p = subprocess.run(["kubectl", "--context", self.context, "version", "-o", "json"], capture_output=True,
-                           text=True, timeout=30)
-        version = ""
-        if p.returncode == 0:
-            import json
-            version = json.loads(p.stdout).get("serverVersion", {}).get("gitVersion", "")
-        return ClusterStatus("existing", str(self.kubeconfig), version, self.ingress_url, p.returncode == 0,
-                             {"context": self.context}, p.stderr.strip()[-300:])
+        ok, version, why = server_version(self.kubeconfig, self.context)
+        return ClusterStatus("existing", str(self.kubeconfig), version, self.ingress_url, ok,
+                             {"context": self.context}, why)
 
     def load_image(self, archive: Path, name: str) -> None:
         raise ClusterError(f"cannot load {name} into context '{self.context}': push it to a registry the "

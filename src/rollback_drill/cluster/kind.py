@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rollback_drill import PROJECT_ROOT
 from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
+from rollback_drill.cluster.kube import server_version
 
 CLUSTER_NAME = "rollback-drill"
 CONFIG = PROJECT_ROOT / "cluster" / "kind" / "kind-config.yaml"
@@ -83,10 +84,8 @@ class KindCluster(Cluster):
             subprocess.run(["kind", "delete", "cluster", "--name", CLUSTER_NAME], capture_output=True)
 
     def status(self) -> ClusterStatus:
-        ok = self.kubeconfig.exists() and subprocess.run(
-            ["kubectl", f"--kubeconfig={self.kubeconfig}", "get", "--raw", "/readyz"], capture_output=True
-        ).returncode == 0
-        return ClusterStatus("kind", str(self.kubeconfig), "v1.34.0", self.ingress_url, ok)
+        ok, version, why = server_version(self.kubeconfig)
+        return ClusterStatus("kind", str(self.kubeconfig), version, self.ingress_url, ok, detail=why)
 
     def load_image(self, archive: Path, name: str) -> None:
         self._require()

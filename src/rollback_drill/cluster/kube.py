@@ -1,8 +1,10 @@
-"""Running kubectl and helm against the drill cluster, the way the runbook's operator would.
+"""The drill cluster's API for the harness, and kubectl/helm where the CLI is the convention.
 
-Why subprocesses rather than the Python client: the runbook is written in kubectl and helm, and
-the drill must prove *those* commands work; the harness's own calls use the same tools and
-the same environment (PATH with the cluster's kubectl/helm first, KUBECONFIG of the drill).
+The harness's own reads, patches, scales and waits go through the official `kubernetes` client
+(watches, not polling subprocesses), with the kubeconfig and context made explicit. kubectl and
+helm remain for what is theirs: applying the fixtures' manifests and kustomizations the runbook
+also applies, `helm install` of the fixture chart, and the runbook's own commands (executor.py),
+all in the same environment (PATH with the cluster's kubectl/helm first, KUBECONFIG of the drill).
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: gevent must patch the standard library before urllib3 is loaded
+    from kubernetes import client as k8s
 
 
 class KubeError(RuntimeError):
@@ -51,22 +58,160 @@ class Kube:
     def helm(self, *args: str, **kw) -> subprocess.CompletedProcess:
         return self.run("helm", *args, **kw)
 
-    def get_json(self, *args: str) -> dict:
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+    # ---- the kubernetes client ---------------------------------------------------------------
+    @cached_property
+    def api(self) -> k8s.ApiClient:
+        from kubernetes import config as k8s_config
+        return k8s_config.new_client_from_config(config_file=str(self.kubeconfig), context=self.context)
+
+    @cached_property
+    def core(self) -> k8s.CoreV1Api:
+        from kubernetes import client as k8s
+        return k8s.CoreV1Api(self.api)
+
+    @cached_property
+    def apps(self) -> k8s.AppsV1Api:
+        from kubernetes import client as k8s
+        return k8s.AppsV1Api(self.api)
+
+    def as_dict(self, obj) -> dict:
+        return self.api.sanitize_for_serialization(obj)
+
+    def namespace_exists(self) -> bool:
+        from kubernetes.client.rest import ApiException
+        try:
+            self.core.read_namespace(self.namespace)
+            return True
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+
+    def deployments(self) -> dict[str, int]:
+        """Deployment name -> desired replicas in the namespace."""
+        return {d.metadata.name: d.spec.replicas or 0 for d in self.apps.list_namespaced_deployment(self.namespace).items}
+
+    def helm_release_deployed(self, release: str) -> bool:
+        """Helm 3 keeps each release revision in a Secret labelled owner=helm, name, status."""
+        return bool(self.core.list_namespaced_secret(
+            self.namespace, label_selector=f"owner=helm,name={release},status=deployed").items)
+
+    def create_namespace(self) -> None:
+        from kubernetes import client as k8s
+        from kubernetes.client.rest import ApiException
+        try:
+            self.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace)))
+        except ApiException as e:
+            if e.status != 409:  # already there
+                raise
+
+    def delete_namespace(self, timeout: float = 120) -> None:
+        """Delete the namespace and wait until it is gone (a watch)."""
+        from kubernetes import watch as k8s_watch
+        from kubernetes.client.rest import ApiException
+        try:
+            self.core.delete_namespace(self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        w = k8s_watch.Watch()
+        for ev in w.stream(self.core.list_namespace, field_selector=f"metadata.name={self.namespace}",
+                           timeout_seconds=int(timeout)):
+            if ev["type"] == "DELETED":
+                w.stop()
+                return
+        if self.namespace_exists():
+            raise KubeError(f"namespace {self.namespace} still present after {timeout:.0f}s")
+
+    def wait_crds_established(self, names: list[str], timeout: float = 30) -> None:
+        from kubernetes import client as k8s
+        from kubernetes import watch as k8s_watch
+        ext = k8s.ApiextensionsV1Api(self.api)
+        left = set(names)
+        w = k8s_watch.Watch()
+        for ev in w.stream(ext.list_custom_resource_definition, timeout_seconds=int(timeout)):
+            crd = ev["object"]
+            if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+                left.discard(crd.metadata.name)
+            if not left:
+                w.stop()
+                return
+        raise KubeError(f"CRDs not established within {timeout:.0f}s: {', '.join(sorted(left))}")
 
     def scale(self, deployment: str, replicas: int) -> None:
-        self.kubectl("scale", "deployment", deployment, f"--replicas={replicas}")
+        self.apps.patch_namespaced_deployment_scale(deployment, self.namespace, {"spec": {"replicas": replicas}})
+
+    def patch_configmap(self, name: str, data: dict[str, str]) -> None:
+        self.core.patch_namespaced_config_map(name, self.namespace, {"data": data})
+
+    def annotate_service(self, name: str, annotations: dict[str, str | None]) -> None:
+        """Set (or, with None, remove) annotations of a Service."""
+        self.core.patch_namespaced_service(name, self.namespace, {"metadata": {"annotations": annotations}})
 
     def wait_rollout(self, deployment: str, timeout: int = 120) -> None:
-        self.kubectl("rollout", "status", f"deployment/{deployment}", f"--timeout={timeout}s", timeout=timeout + 10)
+        """Like `kubectl rollout status`: every replica updated and available, no old ones left (a watch)."""
+        from kubernetes import watch as k8s_watch
+        last = "no status yet"
+        w = k8s_watch.Watch()
+        for ev in w.stream(self.apps.list_namespaced_deployment, self.namespace,
+                           field_selector=f"metadata.name={deployment}", timeout_seconds=int(timeout)):
+            d = ev["object"]
+            st, want = d.status, d.spec.replicas or 0
+            done = ((st.observed_generation or 0) >= (d.metadata.generation or 0)
+                    and (st.updated_replicas or 0) == want and (st.replicas or 0) == want
+                    and (st.available_replicas or 0) == want)
+            last = (f"{st.updated_replicas or 0} updated, {st.available_replicas or 0} available, "
+                    f"{st.replicas or 0} in all of {want}")
+            if done:
+                w.stop()
+                return
+        raise KubeError(f"deployment {deployment} not rolled out within {timeout}s ({last})")
 
     def wait_gone(self, kind: str, selector: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.get_json(kind, "-l", selector)["items"]:
+        """Until no pod matches `selector` (a watch; `kind` must be pods)."""
+        from kubernetes import watch as k8s_watch
+        if kind not in ("pod", "pods"):
+            raise ValueError(f"wait_gone watches pods, not {kind}")
+        listing = self.core.list_namespaced_pod(self.namespace, label_selector=selector)
+        left = {p.metadata.name for p in listing.items}
+        if not left:
+            return
+        w = k8s_watch.Watch()
+        for ev in w.stream(self.core.list_namespaced_pod, self.namespace, label_selector=selector,
+                           resource_version=listing.metadata.resource_version, timeout_seconds=int(timeout)):
+            name = ev["object"].metadata.name
+            if ev["type"] == "DELETED":
+                left.discard(name)
+            else:
+                left.add(name)
+            if not left:
+                w.stop()
                 return
-            time.sleep(0.3)
-        raise KubeError(f"{kind} with {selector} still present after {timeout:.0f}s")
+        raise KubeError(f"pods with {selector} still present after {timeout:.0f}s: {', '.join(sorted(left))}")
+
+
+def server_version(kubeconfig: Path, context: str | None = None, timeout: float = 10) -> tuple[bool, str, str]:
+    """(answers, gitVersion, why not) of the API server behind a kubeconfig context — read, never assumed."""
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+    if not kubeconfig.exists():
+        return False, "", f"{kubeconfig} does not exist"
+    try:
+        api = k8s_config.new_client_from_config(config_file=str(kubeconfig), context=context)
+        info = k8s.VersionApi(api).get_code(_request_timeout=timeout)
+        return True, info.git_version, ""
+    except Exception as e:  # noqa: BLE001 - any failure means: not reachable, said in one line
+        return False, "", f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+
+
+def current_context(kubeconfig: Path) -> str:
+    from kubernetes import config as k8s_config
+    try:
+        _, active = k8s_config.list_kube_config_contexts(config_file=str(kubeconfig))
+    except Exception:  # noqa: BLE001 - no kubeconfig or no current context
+        return ""
+    return (active or {}).get("name", "")
 
 
 def write_drill_kubeconfig(source: Path, target: Path, namespace: str) -> Path:

@@ -75,11 +75,11 @@ def phases(drill: Drill) -> dict | None:
     stack = list(drill.target.stack) if drill.target else []
     ev = drill.tl.k8s_events
     for dep in stack:
-        created = next((e for e in ev if e["t"] >= decide and e["reason"] == "Created"
+        created = next((e for e in ev if e["t"] >= decide and e["reason"] == "PodCreated"
                         and e["object"].startswith(f"pod/{dep}-")), None)
         if created is None:
             continue
-        ready = next((e for e in ev if e["t"] >= created["t"] and e["reason"] == "Ready"
+        ready = next((e for e in ev if e["t"] >= created["t"] and e["reason"] == "PodReady"
                       and e["object"] == created["object"]), None)
         out.append(_iv(f"boot {dep}", created["t"], ready["t"] if ready else end, decide,
                        created["object"] + ("" if ready else " (not Ready by the end)")))

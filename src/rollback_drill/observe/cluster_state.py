@@ -117,6 +117,20 @@ class ClusterState:
         snap["ingress"][ingress] = ingress_backends(self.api.sanitize_for_serialization(ing))
         return snap
 
+    def delete(self, kind: str, name: str) -> bool:
+        """Delete an HPA or a GKE object if it is there; whether it was."""
+        try:
+            if kind == "hpa":
+                self.autoscaling.delete_namespaced_horizontal_pod_autoscaler(name, self.ns)
+            else:
+                group, version, plural = GKE_GROUPS[kind]
+                self.custom.delete_namespaced_custom_object(group, version, self.ns, plural, name)
+            return True
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+
     def _get(self, kind: str, name: str):
         try:
             if kind == "hpa":

@@ -1,5 +1,6 @@
 """What the cluster did during a drill, on the drill's clock: pods created / ready / not ready /
-deleted, Ingress backend changes, and the namespace's Events (kubelet, controllers).
+deleted (reasons PodCreated, PodReady, PodNotReady, PodDeleted), Ingress backend changes
+(BackendsChanged), and the namespace's Events as Kubernetes wrote them (kubelet, controllers).
 
 Watches of the kubernetes client (not polling), one greenlet each; a dropped watch is re-opened.
 The journal keeps them as `k8s_events[]` and the report marks pod readiness and Ingress changes
@@ -31,6 +32,7 @@ class K8sWatch:
         self.greenlets: list[gevent.Greenlet] = []
         self._ready: dict[str, bool] = {}
         self._backends: dict[str, list[str]] = {}
+        self._events_seen: set[str] = set()  # a re-opened watch replays what it already saw
 
     def add(self, obj: str, reason: str, message: str) -> None:
         self.tl.k8s_events.append({"t": round(self.tl.now(), 3), "object": obj, "reason": reason,
@@ -38,7 +40,9 @@ class K8sWatch:
 
     def start(self) -> None:
         ns = self.state.ns
-        since = self.state.core.list_namespaced_event(ns).metadata.resource_version
+        events = self.state.core.list_namespaced_event(ns)
+        since = events.metadata.resource_version
+        self._events_seen = {e.metadata.uid for e in events.items}
         for pod in self.state.core.list_namespaced_pod(ns).items:
             self._ready[pod.metadata.name] = _ready(pod)
         for ing in self.state.net.list_namespaced_ingress(ns).items:
@@ -67,15 +71,15 @@ class K8sWatch:
         name = pod.metadata.name
         if kind == "ADDED" and name not in self._ready:
             self._ready[name] = False
-            self.add(f"pod/{name}", "Created", "pod created")
+            self.add(f"pod/{name}", "PodCreated", "pod created")
         elif kind == "DELETED":
             self._ready.pop(name, None)
-            self.add(f"pod/{name}", "Deleted", "pod deleted")
+            self.add(f"pod/{name}", "PodDeleted", "pod deleted")
             return
         ready = _ready(pod)
         if ready != self._ready.get(name):
             self._ready[name] = ready
-            self.add(f"pod/{name}", "Ready" if ready else "NotReady",
+            self.add(f"pod/{name}", "PodReady" if ready else "PodNotReady",
                      "Ready condition true" if ready else "Ready condition false")
 
     def _ingress(self, kind: str, ing) -> None:
@@ -87,7 +91,8 @@ class K8sWatch:
             self.add(f"ingress/{ing.metadata.name}", "BackendsChanged", f"backends {', '.join(b) or 'none'}")
 
     def _event(self, kind: str, ev) -> None:
-        if kind != "ADDED":
+        if kind != "ADDED" or ev.metadata.uid in self._events_seen:
             return
+        self._events_seen.add(ev.metadata.uid)
         o = ev.involved_object
         self.add(f"{(o.kind or '').lower()}/{o.name}", ev.reason or "", ev.message or "")

@@ -72,9 +72,29 @@ class LevelReadiness:
                 "not_checked": self.not_checked, "checks": [asdict(c) for c in self.checks]}
 
 
+READERS = {"deployment": ("AppsV1Api", "read_namespaced_deployment"),
+           "service": ("CoreV1Api", "read_namespaced_service"),
+           "configmap": ("CoreV1Api", "read_namespaced_config_map"),
+           "secret": ("CoreV1Api", "read_namespaced_secret"),
+           "ingress": ("NetworkingV1Api", "read_namespaced_ingress")}
+
+
+def _read(kube: Kube, kind: str, name: str):
+    """The object, or None when it does not exist (the kubernetes client)."""
+    from kubernetes import client as k8s
+    from kubernetes.client.rest import ApiException
+    api, method = READERS[kind]
+    try:
+        return getattr(getattr(k8s, api)(kube.api), method)(name, kube.namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
 def _exists(kube: Kube, kind: str, name: str) -> Check:
-    p = kube.kubectl("get", kind, name, "-o", "name", check=False)
-    return Check(f"{kind} {name}", p.returncode == 0, "" if p.returncode == 0 else p.stderr.strip()[:200])
+    found = _read(kube, kind, name) is not None
+    return Check(f"{kind} {name}", found, "" if found else f'{kind} "{name}" not found in namespace {kube.namespace}')
 
 
 def _file(kube: Kube, workdir: Path, path: str, kustomize: bool = False) -> Check:
@@ -120,7 +140,7 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
             r.checks.append(_file(kube, workdir, m.group(1), kustomize=True))
         if c.text.startswith("helm uninstall") and not release_checked:
             names = [x.text.split()[2] for x in lv.commands if x.text.startswith("helm uninstall")]
-            found = [n for n in names if kube.helm("status", n, check=False).returncode == 0]
+            found = [n for n in names if kube.helm_release_deployed(n)]
             r.checks.append(Check(f"Helm release {' or '.join(names)}", bool(found),
                                   f"found {found[0]}" if found else "no such release"))
             release_checked = True
@@ -140,9 +160,8 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
         if images_present is None:
             r.checks.append(Check(f"images of {dep}", None, IMAGES_NOT_LISTABLE))
             continue
-        p = kube.kubectl("get", "deployment", dep, "-o", "jsonpath={.spec.template.spec.containers[*].image}",
-                         check=False)
-        images = p.stdout.split() if p.returncode == 0 else []
+        d = _read(kube, "deployment", dep)
+        images = [c.image for c in d.spec.template.spec.containers] if d is not None else []
         if not images:
             r.checks.append(Check(f"images of {dep}", None, NOT_CHECKED + "the deployment's images could not be read"))
             continue
@@ -165,9 +184,19 @@ def checklist_before(runbook: Runbook, workdir: Path) -> list[Check]:
 
 def resource_versions(kube: Kube) -> dict[str, str]:
     """Every object's resourceVersion in the namespace (the read-only proof)."""
-    kinds = "deployments,services,ingresses,configmaps,secrets,horizontalpodautoscalers,replicasets,pods"
-    data = kube.get_json(kinds)
-    return {f"{o['kind']}/{o['metadata']['name']}": o["metadata"]["resourceVersion"] for o in data["items"]}
+    from kubernetes import client as k8s
+    ns, out = kube.namespace, {}
+    for kind, api, method in (("Deployment", "AppsV1Api", "list_namespaced_deployment"),
+                              ("ReplicaSet", "AppsV1Api", "list_namespaced_replica_set"),
+                              ("Service", "CoreV1Api", "list_namespaced_service"),
+                              ("ConfigMap", "CoreV1Api", "list_namespaced_config_map"),
+                              ("Secret", "CoreV1Api", "list_namespaced_secret"),
+                              ("Pod", "CoreV1Api", "list_namespaced_pod"),
+                              ("Ingress", "NetworkingV1Api", "list_namespaced_ingress"),
+                              ("HorizontalPodAutoscaler", "AutoscalingV2Api", "list_namespaced_horizontal_pod_autoscaler")):
+        for o in getattr(getattr(k8s, api)(kube.api), method)(ns).items:
+            out[f"{kind}/{o.metadata.name}"] = o.metadata.resource_version
+    return out
 
 
 def summarize(levels: list[LevelReadiness], before: list[Check]) -> dict:

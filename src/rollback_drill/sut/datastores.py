@@ -196,7 +196,7 @@ class Datastores:
         return meta
 
     def list_backups(self) -> list[dict]:
-        out = [json.loads(p.read_text()) for p in self.backups.glob("*.json")]
+        out = [json.loads(p.read_text()) for p in self.backups.glob("*.json") if p.stem.isdigit()]  # not operations.json
         return sorted(out, key=lambda b: b["id"], reverse=True)
 
     def restore_backup(self, backup_id: str) -> None:

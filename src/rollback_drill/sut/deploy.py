@@ -131,10 +131,12 @@ GKE_OBJECTS = (("hpa", "mastodon-web"), ("backendconfig", "mastodon-web-backend-
 
 def _migration_cleanup(kube: Kube) -> None:
     """What the migration removed and Level 2 restores: HPA, GKE objects, service annotations."""
+    from rollback_drill.observe.cluster_state import ClusterState
+    state = ClusterState(kube.kubeconfig, NAMESPACE)
     for kind, name in GKE_OBJECTS:
-        kube.kubectl("delete", kind, name, "--ignore-not-found")
+        state.delete(kind, name)
     for svc in ("mastodon-web", "mastodon-streaming"):
-        kube.kubectl("annotate", "service", svc, "beta.cloud.google.com/backend-config-", check=False)
+        kube.annotate_service(svc, {"beta.cloud.google.com/backend-config": None})
 
 
 def _data_intact(env: Environment) -> bool:
@@ -152,20 +154,19 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
     Returns False when the state cannot be trusted (then the caller rebuilds from scratch).
     """
     kube, w = env.kube, env.workdir
-    if kube.kubectl("get", "namespace", NAMESPACE, "-o", "name", check=False).returncode != 0:
+    if not kube.namespace_exists():
         return False
     if not any(b.get("description") == "pre-helm-migration" for b in env.datastores.list_backups()):
         return False
     if not (w / SNAPSHOT).exists():
         return False
-    names = {d["metadata"]["name"] for d in kube.get_json("deployments")["items"]}
+    names = set(kube.deployments())
     if not set(OLD_STACK) <= names:
         kube.kubectl("apply", "-k", str(w / "k8s" / "overlays" / "production"))
     for d in OLD_STACK:
         kube.scale(d, 0)
-    if kube.helm("status", RELEASE, check=False).returncode == 0 and set(HELM_STACK) <= names:
-        kube.kubectl("patch", "configmap", f"{RELEASE}-faults", "--type", "merge", "-p",
-                     json.dumps({"data": {"faults.json": "{}"}}))
+    if kube.helm_release_deployed(RELEASE) and set(HELM_STACK) <= names:
+        kube.patch_configmap(f"{RELEASE}-faults", {"faults.json": "{}"})
         for d in HELM_STACK:
             kube.scale(d, 1)
     else:
@@ -210,17 +211,15 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     _write_workdir(cluster, env, image.name)
     w = env.workdir
 
-    state = kube.kubectl("get", "namespace", NAMESPACE, "-o", "name", check=False)
-    if state.returncode == 0 and kube.helm("status", RELEASE, check=False).returncode == 0 and not reset:
+    if kube.namespace_exists() and kube.helm_release_deployed(RELEASE) and not reset:
         log("already deployed: checking it serves through the Ingress")
         _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-", timeout=30)
         return env
 
     log("pre-migration: old Kustomize stack with its Ingress")
     kube.kubectl("apply", "-f", str(w / "crds"))
-    kube.kubectl("wait", "--for=condition=established", "crd/backendconfigs.cloud.google.com",
-                 "crd/frontendconfigs.networking.gke.io", "--timeout=30s")
-    kube.kubectl("create", "namespace", NAMESPACE, check=False)
+    kube.wait_crds_established(["backendconfigs.cloud.google.com", "frontendconfigs.networking.gke.io"])
+    kube.create_namespace()
     kube.kubectl("apply", "-f", str(w / "datastores.yaml"))
     kube.kubectl("apply", "-k", str(w / "k8s" / "overlays" / "production"))
     for d in OLD_STACK:
@@ -230,7 +229,7 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     for f in ("hpa.yaml", "backendconfig.yaml", "frontendconfig.yaml"):
         kube.kubectl("apply", "-f", str(w / "k8s" / "overlays" / "production" / f))
     for svc, ann in PRE_MIGRATION_ANNOTATIONS.items():
-        kube.kubectl("annotate", "service", svc, *[f"{k}={v}" for k, v in ann.items()], "--overwrite")
+        kube.annotate_service(svc, ann)
     _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-web-")
     from rollback_drill.observe.cluster_state import ClusterState
     snap = ClusterState(kube.kubeconfig, NAMESPACE).snapshot(GKE_OBJECTS, ("mastodon-web", "mastodon-streaming"),
@@ -259,8 +258,7 @@ def teardown(cluster: Cluster, env: Environment | None = None) -> None:
     if not kube.kubeconfig.exists():
         return
     kube.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
-    kube.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s",
-                 check=False, timeout=150)
+    kube.delete_namespace(timeout=150)
     if (env.datastores.root / "pg" / "PG_VERSION").exists():
         env.datastores.up()
         env.datastores.reset_database()
@@ -268,11 +266,11 @@ def teardown(cluster: Cluster, env: Environment | None = None) -> None:
 
 def summary(env: Environment) -> dict:
     """What runs now: deployments with replicas, the Ingress backends, the schema version."""
-    deps = env.kube.get_json("deployments")["items"]
-    ing = env.kube.get_json("ingress", "mastodon")
-    backends = sorted({p["backend"]["service"]["name"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]})
-    return {"deployments": {d["metadata"]["name"]: d["spec"].get("replicas", 0) for d in deps},
-            "ingress_backends": backends}
+    from kubernetes import client as k8s
+
+    from rollback_drill.observe.cluster_state import ingress_backends
+    ing = env.kube.as_dict(k8s.NetworkingV1Api(env.kube.api).read_namespaced_ingress("mastodon", NAMESPACE))
+    return {"deployments": env.kube.deployments(), "ingress_backends": ingress_backends(ing)}
 
 
 def as_json(env: Environment) -> str:

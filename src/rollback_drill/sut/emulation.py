@@ -36,8 +36,8 @@ SELECTOR = "rollback-drill/role=fidelity"
 STANDIN_CONTROLLER = "rollback-drill.io/ingress-standin"
 
 
-def rules_of(ing) -> list:
-    return [k8s.ApiClient().sanitize_for_serialization(r) for r in (ing.spec.rules or [])]
+def rules_of(api: k8s.ApiClient, ing) -> list:
+    return [api.sanitize_for_serialization(r) for r in (ing.spec.rules or [])]
 
 
 def backends(rules: list) -> list[str]:
@@ -100,7 +100,7 @@ class Emulation:
             self.changes.append(f"ingressclass/{klass} created (served by the stand-in controller)")
         ing = self.state.net.read_namespaced_ingress(self.ingress, ns)
         self._original_class = ing.spec.ingress_class_name
-        rules = rules_of(ing)
+        rules = rules_of(self.state.api, ing)
         self.state.net.create_namespaced_ingress(ns, k8s.V1Ingress(
             metadata=k8s.V1ObjectMeta(name=self.mirror, labels=MANAGED,
                                       annotations={"rollback-drill/mirrors": self.ingress}),
@@ -124,7 +124,7 @@ class Emulation:
                                    timeout_seconds=30):
                     obj = ev["object"]
                     rv = obj.metadata.resource_version
-                    rules = rules_of(obj)
+                    rules = rules_of(self.state.api, obj)
                     key = json.dumps(rules, sort_keys=True)
                     if ev["type"] == "DELETED" or key == last:
                         continue

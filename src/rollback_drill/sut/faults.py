@@ -93,5 +93,4 @@ def fault_for(criterion: Criterion, baseline_s: float | None = None, scale: floa
 
 def inject(kube: Kube, fault: Fault) -> None:
     """Set the Helm release's fault switches (takes effect in the pods within ~0.5 s)."""
-    patch = {"data": {"faults.json": json.dumps(fault.switches)}}
-    kube.kubectl("patch", "configmap", FAULTS_CONFIGMAP, "--type", "merge", "-p", json.dumps(patch))
+    kube.patch_configmap(FAULTS_CONFIGMAP, {"faults.json": json.dumps(fault.switches)})
