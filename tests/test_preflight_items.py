@@ -1,6 +1,7 @@
 """Unit tests of preflight's items and verdicts (no cluster): an item not checked is None, never OK."""
 
 import subprocess
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,16 @@ class FakeKube:
 
     def helm(self, *args, check=True, **kw):
         return self._ok("helm", args)
+
+    def read(self, kind, name):
+        self.calls.append(("read", kind, name))
+        container = SimpleNamespace(image=IMAGE)
+        return SimpleNamespace(spec=SimpleNamespace(template=SimpleNamespace(spec=SimpleNamespace(
+            containers=[container]))))
+
+    def helm_release_deployed(self, release):
+        self.calls.append(("helm_release_deployed", release))
+        return True
 
 
 @pytest.fixture

@@ -77,6 +77,24 @@ class Kube:
     def as_dict(self, obj) -> dict:
         return self.api.sanitize_for_serialization(obj)
 
+    READERS = {"deployment": ("AppsV1Api", "read_namespaced_deployment"),
+               "service": ("CoreV1Api", "read_namespaced_service"),
+               "configmap": ("CoreV1Api", "read_namespaced_config_map"),
+               "secret": ("CoreV1Api", "read_namespaced_secret"),
+               "ingress": ("NetworkingV1Api", "read_namespaced_ingress")}
+
+    def read(self, kind: str, name: str):
+        """The object of `kind` (deployment, service, configmap, secret, ingress), or None when absent."""
+        from kubernetes import client as k8s
+        from kubernetes.client.rest import ApiException
+        api, method = self.READERS[kind]
+        try:
+            return getattr(getattr(k8s, api)(self.api), method)(name, self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
     def namespace_exists(self) -> bool:
         from kubernetes.client.rest import ApiException
         try:

@@ -72,28 +72,8 @@ class LevelReadiness:
                 "not_checked": self.not_checked, "checks": [asdict(c) for c in self.checks]}
 
 
-READERS = {"deployment": ("AppsV1Api", "read_namespaced_deployment"),
-           "service": ("CoreV1Api", "read_namespaced_service"),
-           "configmap": ("CoreV1Api", "read_namespaced_config_map"),
-           "secret": ("CoreV1Api", "read_namespaced_secret"),
-           "ingress": ("NetworkingV1Api", "read_namespaced_ingress")}
-
-
-def _read(kube: Kube, kind: str, name: str):
-    """The object, or None when it does not exist (the kubernetes client)."""
-    from kubernetes import client as k8s
-    from kubernetes.client.rest import ApiException
-    api, method = READERS[kind]
-    try:
-        return getattr(getattr(k8s, api)(kube.api), method)(name, kube.namespace)
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise
-
-
 def _exists(kube: Kube, kind: str, name: str) -> Check:
-    found = _read(kube, kind, name) is not None
+    found = kube.read(kind, name) is not None
     return Check(f"{kind} {name}", found, "" if found else f'{kind} "{name}" not found in namespace {kube.namespace}')
 
 
@@ -160,7 +140,7 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
         if images_present is None:
             r.checks.append(Check(f"images of {dep}", None, IMAGES_NOT_LISTABLE))
             continue
-        d = _read(kube, "deployment", dep)
+        d = kube.read("deployment", dep)
         images = [c.image for c in d.spec.template.spec.containers] if d is not None else []
         if not images:
             r.checks.append(Check(f"images of {dep}", None, NOT_CHECKED + "the deployment's images could not be read"))
