@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(containerd runc containernetworking-plugins iptables conntrack debootstrap redis-server
-      postgresql postgresql-client socat iproute2 kmod openssl curl chromium fonts-ipafont-gothic)
+PKGS=(containerd runc containernetworking-plugins iptables conntrack debootstrap docker.io redis-tools
+      postgresql-client socat iproute2 kmod openssl curl chromium fonts-ipafont-gothic)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,10 +16,22 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian starts its own redis/postgresql services on install where it can; the drill runs its own.
+# Debian starts its own redis/postgresql services on install where it can; the drill runs its own
+# (as Docker containers, src/rollback_drill/sut/datastores.py).
 for svc in redis-server postgresql; do service "$svc" stop >/dev/null 2>&1 || true; done
+# The Docker engine for the datastores' containers: no systemd here, so dockerd is started by hand.
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting the Docker engine (dockerd)"
+  mkdir -p /var/log/rollback-drill
+  (nohup dockerd >/var/log/rollback-drill/dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  if ! docker info >/dev/null 2>&1; then
+    echo "setup: dockerd did not start; see /var/log/rollback-drill/dockerd.log" >&2
+    exit 4
+  fi
+fi
 
-if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd, kubernetes" 2>/dev/null; then
+if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd, kubernetes, testcontainers" 2>/dev/null; then
   echo "setup: creating .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip

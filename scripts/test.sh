@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tests: set up, bring the drill cluster up, run unit tests and every feature against the
-# real cluster, tear the cluster down (also on failure). Extra arguments go to pytest.
+# real cluster, tear the cluster down (also on failure) and check that nothing of it remains.
+# Extra arguments go to pytest.
 # Drills marked @nightly (long outlines) are left to the nightly workflow unless
 # ROLLBACK_DRILL_MARK is set (e.g. ROLLBACK_DRILL_MARK= runs everything).
 set -euo pipefail
@@ -9,5 +10,12 @@ bash scripts/setup.sh
 .venv/bin/rollback-drill cluster up
 trap '.venv/bin/rollback-drill cluster down >/dev/null 2>&1 || true' EXIT
 mkdir -p reports
-.venv/bin/pytest -m "${ROLLBACK_DRILL_MARK-not nightly}" --junitxml=reports/junit.xml \
-  --cucumber-json=reports/cucumber.json "$@"
+MARK="${ROLLBACK_DRILL_MARK-not nightly}"
+status=0
+.venv/bin/pytest -m "${MARK:+($MARK) and }not after_down" --junitxml=reports/junit.xml \
+  --cucumber-json=reports/cucumber.json "$@" || status=$?
+# Nothing of the drill may remain on the machine after `cluster down` (tests/test_after_down.py).
+.venv/bin/rollback-drill cluster down
+trap - EXIT
+.venv/bin/pytest -m after_down tests/test_after_down.py --junitxml=reports/junit-after-down.xml "$@" || status=$?
+exit "$status"

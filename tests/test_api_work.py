@@ -11,8 +11,10 @@ from rollback_drill import PROJECT_ROOT
 SRC = PROJECT_ROOT / "src" / "rollback_drill"
 EXEMPT = {"runbook/executor.py": "the runbook's own commands, verbatim",
           "cluster/kube.py": "defines the kubectl/helm runners"}
-ALLOWED = {"kubectl": {"apply", "exec", "kustomize"}, "helm": {"install", "uninstall", "upgrade", "repo"}}
+ALLOWED = {"kubectl": {"apply", "exec", "kustomize"}, "helm": {"install", "uninstall", "upgrade", "repo"},
+           "get_json": set()}
 CALLS = [re.compile(r"\b(?:kube\.|self\.)?_?(kubectl|helm)\((?:bins,\s*)?\"([\w-]+)\""),
+         re.compile(r"\.(get_json)\(()"),
          re.compile(r"\[\"(kubectl|helm)\",(?:\s*[\w.]+,)?(?:\s*f?\"--[^\"]+\",)*\s*\"([\w-]+)\"")]
 
 
@@ -39,7 +41,8 @@ def test_no_harness_module_calls_kubectl_or_helm_for_its_own_reads_patches_or_wa
 def test_the_scan_would_see_a_kubectl_get(tmp_path):
     line = 'names = kube.kubectl("get", "deployments", "-o", "json")'
     assert [("kubectl", "get")] == [m for rx in CALLS for m in rx.findall(line)]
-    assert [("kubectl", "get")] == CALLS[1].findall('subprocess.run(["kubectl", "--kubeconfig=x", "get", "--raw"])')
+    assert [("get_json", "")] == CALLS[1].findall('deps = env.kube.get_json("deployments")["items"]')
+    assert [("kubectl", "get")] == CALLS[2].findall('subprocess.run(["kubectl", "--kubeconfig=x", "get", "--raw"])')
 
 
 def test_the_packages_the_project_asked_for_are_dependencies():

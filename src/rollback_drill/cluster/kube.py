@@ -58,6 +58,11 @@ class Kube:
     def helm(self, *args: str, **kw) -> subprocess.CompletedProcess:
         return self.run("helm", *args, **kw)
 
+    def get_json(self, *args: str) -> dict:
+        """`kubectl get … -o json`: what an operator would see (tests use it to check the cluster as a
+        person would; the harness itself reads through the client — tests/test_api_work.py)."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
     # ---- the kubernetes client ---------------------------------------------------------------
     @cached_property
     def api(self) -> k8s.ApiClient:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -92,6 +93,32 @@ def _port_owner(host: str, port: int) -> str | None:
         finally:
             s.close()
     return None
+
+
+def remove_kube_chains() -> list[str]:
+    """What kubelet and kube-proxy leave in iptables and ip6tables (`kube-proxy --cleanup` does not
+    remove kubelet's KUBE-FIREWALL jumps in INPUT/OUTPUT, KUBE-KUBELET-CANARY or KUBE-IPTABLES-HINT):
+    every rule jumping to a KUBE-* chain, then every KUBE-* chain, in filter, nat and mangle.
+    Returns what was removed."""
+    removed = []
+    for tool in ("iptables", "ip6tables"):
+        if not shutil.which(tool):
+            continue
+        for table in ("filter", "nat", "mangle"):
+            rules = _run([tool, "-t", table, "-S"], check=False).stdout.splitlines()
+            chains = [r.split()[1] for r in rules if r.startswith("-N KUBE-")]
+            for r in rules:
+                words = r.split()
+                if words[:1] == ["-A"] and not words[1].startswith("KUBE-") and "-j" in words \
+                        and words[words.index("-j") + 1].startswith("KUBE-"):
+                    _run([tool, "-t", table, "-D", *shlex.split(r)[1:]], check=False)
+                    removed.append(f"{tool} -t {table} {r}")
+            for c in chains:
+                _run([tool, "-t", table, "-F", c], check=False)
+            for c in chains:
+                if _run([tool, "-t", table, "-X", c], check=False).returncode == 0:
+                    removed.append(f"{tool} -t {table} chain {c}")
+    return removed
 
 
 class LocalCluster(Cluster):
@@ -176,6 +203,7 @@ class LocalCluster(Cluster):
         _run(["iptables", "-D", "FORWARD", "-j", IPTABLES_CHAIN], check=False)
         _run(["iptables", "-F", IPTABLES_CHAIN], check=False)
         _run(["iptables", "-X", IPTABLES_CHAIN], check=False)
+        remove_kube_chains()
         _run(["ip", "link", "del", BRIDGE], check=False)
         self._remove_cgroups()
         if self.root.exists():

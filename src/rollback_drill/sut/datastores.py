@@ -1,22 +1,23 @@
 """PostgreSQL and Redis outside the cluster: the drill's Cloud SQL and Memorystore.
 
-Why host processes from Debian's packages: they sit outside the application's lifecycle as in
-production (`kubectl scale deployment --all --replicas=0` cannot stop them), need no registry,
-and start in about a second. They listen only on the drill cluster's own bridge address, where
-the pods reach them through the Services `postgres` and `redis` (no selector, manual endpoints).
+Why containers on the host's Docker engine, started through testcontainers: they sit outside the
+application's lifecycle as in production (`kubectl scale deployment --all --replicas=0` cannot stop
+them), and a container is the unit a Python SRE expects to start, inspect (`docker ps`) and throw
+away. No registry is reachable: the images are built locally from Debian packages (sut/images.py)
+and loaded into Docker, and testcontainers starts them without pulling. Their ports are published
+on the drill cluster's bridge address only, where the pods reach them through the Services
+`postgres` and `redis` (no selector, manual endpoints). The database lives in the named volume
+`rollback-drill-pgdata`; `cluster down` removes containers, volume and anything else labelled ours.
 
 PostgreSQL keeps "Cloud SQL" backups (pg_dump custom format plus a metadata file); the gcloud
-stand-in (substitutions.py) lists and restores them.
+stand-in (runbook/gcloud_standin.py) lists and restores them.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -28,17 +29,14 @@ from rollback_drill.settings import state_dir
 PG_PORT, REDIS_PORT = 15432, 16379
 DB_NAME, DB_USER = "mastodon", "mastodon"
 INSTANCE = "mastodon-db"
+LABEL = "rollback-drill.role"  # every container and volume of ours carries it (cleanup finds them by it)
+CONTAINERS = {"postgres": ("rollback-drill-postgres", 5432, PG_PORT),
+              "redis": ("rollback-drill-redis", 6379, REDIS_PORT)}
+PG_VOLUME = "rollback-drill-pgdata"
 
 
 class DatastoreError(RuntimeError):
     pass
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise DatastoreError(f"PostgreSQL's {name} is missing: apt-get install -y postgresql")
-    return found[-1]
 
 
 @dataclass
@@ -63,14 +61,23 @@ class Credentials:
         return [self.db_password, self.redis_password, self.secret_key_base, self.seed_password]
 
 
+def docker_client():
+    """The Docker engine (DOCKER_HOST or the default socket); DatastoreError says how to start one."""
+    import docker
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as e:  # noqa: BLE001 - any failure: no engine to talk to
+        raise DatastoreError(f"no Docker engine answers ({type(e).__name__}): install docker.io and start dockerd "
+                             f"(scripts/setup.sh does both)") from None
+
+
 class Datastores:
     def __init__(self, listen: str) -> None:
         self.listen = listen
         self.root = state_dir() / "datastores"
-        self.pg_data = self.root / "pg"
         self.backups = self.root / "backups"
-        self.sock_dir = self.root / "run"
-        self.logs = state_dir() / "logs" / "datastores"
 
     @property
     def creds(self) -> Credentials:
@@ -78,96 +85,132 @@ class Datastores:
         return Credentials.load_or_create(self.root / "credentials.json")
 
     # ---- lifecycle --------------------------------------------------------------------------
+    def running(self) -> bool:
+        """Both containers run (the data in the volume survives between drills)."""
+        try:
+            client = docker_client()
+        except DatastoreError:
+            return False
+        import docker.errors
+        try:
+            return all(client.containers.get(name).status == "running" for name, _, _ in CONTAINERS.values())
+        except docker.errors.NotFound:
+            return False
+
     def up(self) -> None:
-        for d in (self.root, self.backups, self.sock_dir, self.logs):
-            d.mkdir(parents=True, exist_ok=True)
-        shutil.chown(self.sock_dir, "postgres", "postgres")
-        (self.logs / "postgresql.log").touch()
-        shutil.chown(self.logs / "postgresql.log", "postgres", "postgres")
-        self._redis_up()
-        self._pg_up()
+        self._retire_host_processes()
+        self.backups.mkdir(parents=True, exist_ok=True)
+        c = self.creds
+        self._container("redis", {"REDIS_PASSWORD": c.redis_password})
+        self._container("postgres", {"POSTGRES_USER": DB_USER, "POSTGRES_PASSWORD": c.db_password},
+                        volume=(PG_VOLUME, "/var/lib/postgresql/data"))
+        self._wait(lambda: self._try(lambda: self.psql("SELECT 1", db="postgres")), "PostgreSQL")
+        self._wait(self._redis_ping, "Redis")
+        if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'mastodon'", db="postgres").strip():
+            self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
+
+    def _container(self, kind: str, env: dict[str, str], volume: tuple[str, str] | None = None) -> None:
+        """Start `kind` through testcontainers unless it already runs (no pull, no reaper: `down` removes it)."""
+        import docker.errors
+        from testcontainers.core.config import testcontainers_config
+        from testcontainers.core.container import DockerContainer
+
+        from rollback_drill.sut.images import datastore_image
+        client = docker_client()
+        name, port, host_port = CONTAINERS[kind]
+        try:
+            existing = client.containers.get(name)
+            if existing.status == "running":
+                return
+            existing.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        image = datastore_image(kind)
+        try:
+            client.images.get(image.name)
+        except docker.errors.ImageNotFound:
+            with image.archive.open("rb") as f:
+                client.images.load(f.read())
+        testcontainers_config.ryuk_disabled = True  # the reaper image cannot be pulled here; we clean up
+        c = DockerContainer(image.name).with_name(name).with_kwargs(labels={LABEL: kind})
+        for k, v in env.items():
+            c = c.with_env(k, v)
+        c.ports[f"{port}/tcp"] = (self.listen, host_port)
+        if volume:
+            c = c.with_volume_mapping(volume[0], volume[1], "rw")
+        try:
+            c.start()
+        except Exception as e:  # noqa: BLE001 - e.g. the port is taken or the bridge address is gone
+            raise DatastoreError(f"cannot start the {kind} container {name}: {str(e).strip()[:400]}") from None
 
     def down(self) -> None:
-        if self._pg_running():
-            subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(self.pg_data),
-                            "-m", "immediate", "-w", "stop"], capture_output=True)
-        rp = self.root / "redis.pid"
-        if rp.exists():
+        """Remove our containers and the database volume (nothing of ours stays in Docker); the
+        backups of a database that no longer exists go with it."""
+        import shutil
+        shutil.rmtree(self.backups, ignore_errors=True)
+        try:
+            client = docker_client()
+        except DatastoreError:
+            return
+        for c in client.containers.list(all=True, filters={"label": LABEL}):
+            c.remove(force=True)
+        for v in client.volumes.list(filters={"label": LABEL}) + [
+                v for v in client.volumes.list() if v.name == PG_VOLUME]:
             try:
-                os.kill(int(rp.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
+                v.remove(force=True)
+            except Exception:  # noqa: BLE001 - already gone (listed twice)
                 pass
-            rp.unlink(missing_ok=True)
 
     def destroy(self) -> None:
-        """Stop and delete all data, backups and credentials (a fresh 'Cloud SQL')."""
+        """Remove containers and data, backups and credentials (a fresh 'Cloud SQL')."""
+        import shutil
         self.down()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def _redis_up(self) -> None:
-        if self._redis_ping():
-            return
-        conf = self.root / "redis.conf"
-        conf.write_text(f"bind {self.listen}\nport {REDIS_PORT}\nrequirepass {self.creds.redis_password}\n"
-                        f"daemonize yes\npidfile {self.root / 'redis.pid'}\ndir {self.root}\n"
-                        f"logfile {self.logs / 'redis.log'}\nsave \"\"\nappendonly yes\nprotected-mode yes\n")
-        conf.chmod(0o600)
-        subprocess.run(["redis-server", str(conf)], check=True, capture_output=True)
-        self._wait(self._redis_ping, "Redis", self.logs / "redis.log")
+    def _retire_host_processes(self) -> None:
+        """Earlier versions ran PostgreSQL and Redis as host processes on the same ports: stop them."""
+        import glob
+        import shutil
+        import signal
+        legacy = self.root / "pg"
+        if (legacy / "postmaster.pid").exists():
+            pg_ctl = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+            if pg_ctl:
+                subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl[-1], "-D", str(legacy), "-m", "immediate",
+                                "-w", "stop"], capture_output=True)
+        for old in (legacy, self.root / "run", self.root / "appendonlydir"):
+            shutil.rmtree(old, ignore_errors=True)
+        (self.root / "redis.conf").unlink(missing_ok=True)
+        pid = self.root / "redis.pid"
+        if pid.exists():
+            try:
+                os.kill(int(pid.read_text()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+            pid.unlink(missing_ok=True)
 
     def _redis_ping(self) -> bool:
-        if not (self.root / "redis.pid").exists():
-            return False
         env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
         p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), "ping"],
                            capture_output=True, text=True, env=env)
         return p.stdout.strip() == "PONG"
 
-    def _pg_up(self) -> None:
-        if not (self.pg_data / "PG_VERSION").exists():
-            shutil.rmtree(self.pg_data, ignore_errors=True)
-            self.pg_data.mkdir(parents=True)
-            shutil.chown(self.pg_data, "postgres", "postgres")
-            pw = self.root / "pgpass.tmp"
-            pw.write_text(self.creds.db_password)
-            shutil.chown(pw, "postgres", "postgres")
-            pw.chmod(0o600)
-            try:
-                self._as_postgres([_pg_bin("initdb"), "-D", str(self.pg_data), "-U", DB_USER,
-                                   "--auth=scram-sha-256", f"--pwfile={pw}", "-E", "UTF8", "--no-sync"])
-            finally:
-                pw.unlink(missing_ok=True)
-            with (self.pg_data / "pg_hba.conf").open("w") as f:
-                f.write("local all all scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n")
-        if not self._pg_running():
-            opts = (f"-c listen_addresses={self.listen} -p {PG_PORT} -c unix_socket_directories={self.sock_dir} "
-                    f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off")
-            self._as_postgres([_pg_bin("pg_ctl"), "-D", str(self.pg_data), "-o", opts,
-                               "-l", str(self.logs / "postgresql.log"), "-w", "-t", "30", "start"])
-        if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'mastodon'", db="postgres").strip():
-            self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
-
-    def _pg_running(self) -> bool:
-        """pg_ctl's own answer: a postmaster.pid left by a killed server does not count."""
-        if not (self.pg_data / "postmaster.pid").exists():
+    @staticmethod
+    def _try(fn) -> bool:
+        try:
+            fn()
+            return True
+        except DatastoreError:
             return False
-        p = subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(self.pg_data), "status"],
-                           capture_output=True, text=True)
-        return p.returncode == 0
 
-    def _as_postgres(self, cmd: list[str]) -> None:
-        p = subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise DatastoreError(f"{Path(cmd[0]).name} failed: {p.stderr.strip()[-600:]} "
-                                 f"(log: {self.logs / 'postgresql.log'})")
-
-    def _wait(self, ok, what: str, log: Path, timeout: float = 20) -> None:
+    def _wait(self, ok, what: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if ok():
                 return
-            time.sleep(0.1)
-        raise DatastoreError(f"{what} did not start within {timeout:.0f}s (log: {log})")
+            time.sleep(0.25)
+        raise DatastoreError(f"{what} did not answer within {timeout:.0f}s (docker logs "
+                             f"{CONTAINERS['postgres' if what == 'PostgreSQL' else 'redis'][0]})")
 
     # ---- SQL and backups ----------------------------------------------------------------------
     def _pg_env(self) -> dict[str, str]:

@@ -194,7 +194,7 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
         from rollback_drill.observe.cluster_state import ClusterState
         from rollback_drill.sut.emulation import clear_leftovers
         clear_leftovers(ClusterState(kube.kubeconfig, NAMESPACE))
-    if reset and env.image and env.image == stub_image().name and (env.datastores.root / "pg").exists():
+    if reset and env.image and env.image == stub_image().name and env.datastores.running():
         env.datastores.up()
         try:
             if restore_migrated_state(env, log):
@@ -259,8 +259,7 @@ def teardown(cluster: Cluster, env: Environment | None = None) -> None:
         return
     kube.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
     kube.delete_namespace(timeout=150)
-    if (env.datastores.root / "pg" / "PG_VERSION").exists():
-        env.datastores.up()
+    if env.datastores.running():
         env.datastores.reset_database()
 
 

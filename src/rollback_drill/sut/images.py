@@ -137,6 +137,9 @@ def write_oci_archive(name: str, layers: list[tuple[bytes, bool]], config: dict,
             tar.addfile(ti, io.BytesIO(data))
         add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         add("index.json", json.dumps(index).encode())
+        # the Docker archive index too, so `docker load` of Docker 20.10 reads the same file
+        add("manifest.json", json.dumps([{"Config": f"blobs/sha256/{_sha(cfg_blob)}", "RepoTags": [name],
+                                          "Layers": [f"blobs/sha256/{d['digest'][7:]}" for d in layer_descs]}]).encode())
         for digest, blob in blobs.items():
             add(f"blobs/sha256/{digest}", blob)
     partial.rename(out)
@@ -180,5 +183,46 @@ def stub_image() -> Image:
     if not out.exists():
         config = {"Env": ["PATH=/opt/mastodon/bin:/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED=1"],
                   "WorkingDir": "/opt/mastodon", "Cmd": ["mastodon-stub", "web"]}
+        write_oci_archive(name, [(base.read_bytes(), True), (layer, False)], config, out)
+    return Image(name, out)
+
+
+# ---- the datastores (PostgreSQL and Redis as Docker containers, started through testcontainers) --
+DATASTORE_PACKAGES = ("postgresql-15", "postgresql-client-15", "redis-server", "ca-certificates")
+POSTGRES_ENTRYPOINT = """#!/bin/sh
+# PostgreSQL for the drill ("Cloud SQL"): initialise the data directory once, then run in the foreground.
+set -e
+BIN=/usr/lib/postgresql/15/bin
+PGDATA=/var/lib/postgresql/data
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  mkdir -p "$PGDATA" && chown postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
+  umask 077
+  printf '%s' "$POSTGRES_PASSWORD" > /tmp/pwfile && chown postgres /tmp/pwfile
+  runuser -u postgres -- "$BIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --auth=scram-sha-256 \
+    --pwfile=/tmp/pwfile -E UTF8 --no-sync >/dev/null
+  rm -f /tmp/pwfile
+  printf 'local all all scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n' > "$PGDATA/pg_hba.conf"
+fi
+mkdir -p /run/postgresql && chown postgres:postgres /run/postgresql
+exec runuser -u postgres -- "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -p 5432 \
+  -c fsync=off -c full_page_writes=off -c synchronous_commit=off
+"""
+REDIS_ENTRYPOINT = """#!/bin/sh
+# Redis for the drill ("Memorystore"): password from the environment, nothing persisted.
+exec redis-server --bind 0.0.0.0 --port 6379 --requirepass "$REDIS_PASSWORD" --save '' --appendonly no \
+  --protected-mode no
+"""
+
+
+def datastore_image(kind: str) -> Image:
+    """`postgres` or `redis`: one Debian rootfs with both servers, a small entrypoint layer each."""
+    entry = {"postgres": POSTGRES_ENTRYPOINT, "redis": REDIS_ENTRYPOINT}[kind]
+    base = debian_rootfs(DATASTORE_PACKAGES)
+    layer = _layer_from_files({f"usr/local/bin/drill-{kind}": (entry.encode(), 0o755)})
+    key = _sha(base.name.encode() + layer)[:12]
+    name = f"{REPO}/{kind}:{key}"
+    out = _images_dir() / f"{kind}-{key}.oci.tar"
+    if not out.exists():
+        config = {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"], "Cmd": [f"/usr/local/bin/drill-{kind}"]}
         write_oci_archive(name, [(base.read_bytes(), True), (layer, False)], config, out)
     return Image(name, out)
