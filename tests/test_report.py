@@ -56,8 +56,15 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
     import subprocess
     chromium = shutil.which("chromium")
     assert chromium, "chromium is missing: run 'bash scripts/setup.sh'"
+    j = _journal(6.34)
+    j["scenarios"][0]["timeline"]["k8s_events"] = [
+        {"t": 3.0, "object": "pod/mastodon-web-1", "reason": "PodReady", "message": "Ready condition true"},
+        {"t": 3.5, "object": "ingress/mastodon", "reason": "BackendsChanged", "message": "backends mastodon-web"}]
+    html_text = report_html(j, [], {"1": [6.0, 6.34, 130.0]})
+    assert html_text.count('class="k8s-event"') == 2 and 'class="target"' in html_text
+    assert "BackendsChanged ingress/mastodon" in html_text and "target 60-120 s" in html_text
     page = tmp_path / "report.html"
-    page.write_text(report_html(_journal(6.34), [], {"1": [6.0, 6.34]}), encoding="utf-8")
+    page.write_text(html_text, encoding="utf-8")
     png = tmp_path / "report.png"
     p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                         "--disable-background-networking", "--disable-component-update", "--disable-sync",

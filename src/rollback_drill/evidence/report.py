@@ -71,7 +71,8 @@ def _chart(s: dict) -> str:
     series = tl["load_series"]
     if not series:
         return "<p>no samples</p>"
-    t_max = max(x["t"] for x in series) + 0.5
+    t_max = max([x["t"] for x in series] + list(tl["marks"].values())
+                + [e["t"] for e in tl.get("k8s_events", [])]) + 0.5
     w, h, left, top = 900, 260, 50, 10
     probes = sorted({p["probe"] for p in tl["probe_samples"]})
     plot_h = 140
@@ -80,7 +81,7 @@ def _chart(s: dict) -> str:
         return left + (w - left - 10) * t / t_max
 
     lat_max = max([x_["p95_ms"] or 0 for x_ in series] + [1])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 14 * len(probes)}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 14 * len(probes) - 45}" '
              f'font-family="sans-serif" font-size="10">',
              f'<rect x="{left}" y="{top}" width="{w - left - 10}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>']
     ratio_pts = " ".join(f"{x(p['t']):.1f},{top + plot_h * (1 - (p['failures'] / p['requests'] if p['requests'] else 0)):.1f}"
@@ -101,9 +102,56 @@ def _chart(s: dict) -> str:
             if p["probe"] == pname:
                 parts.append(f'<rect x="{x(p["t"]):.1f}" y="{y}" width="3" height="10" '
                              f'fill="{"#2ca02c" if p["ok"] else "#d62728"}"/>')
-    parts.append(f'<text x="{left}" y="{y0 + 14 * len(probes) + 10}">red: failed-request ratio (0-100 %), '
-                 f'blue: p50 / light blue: p95 latency (0-{lat_max:.0f} ms); time axis 0-{t_max:.0f} s</text>')
+    # what the cluster did: pods ready / not ready, Ingress backend changes, the emulated load balancer
+    ky = y0 + 14 * len(probes)
+    parts.append(f'<text x="2" y="{ky + 9}">cluster</text>')
+    marks = {"PodReady": "#2ca02c", "PodNotReady": "#ff7f0e", "BackendsChanged": "#9467bd"}
+    for ev in tl.get("k8s_events", []):
+        color = marks.get(ev["reason"])
+        if color is None or not (0 <= ev["t"] <= t_max):
+            continue
+        label = html.escape(f"{ev['t']:.1f}s {ev['reason']} {ev['object']}: {ev['message']}")
+        parts.append(f'<rect class="k8s-event" x="{x(ev["t"]):.1f}" y="{ky}" width="3" height="10" fill="{color}">'
+                     f'<title>{label}</title></rect>')
+        if ev["reason"] == "BackendsChanged":
+            parts.append(f'<line x1="{x(ev["t"]):.1f}" x2="{x(ev["t"]):.1f}" y1="{top}" y2="{top + plot_h}" '
+                         f'stroke="#9467bd" stroke-width="1"><title>{label}</title></line>')
+    for em in tl.get("emulation_events", []):
+        if em["what"].startswith("load balancer programmed") and 0 <= em["t"] <= t_max:
+            label = html.escape(f"{em['t']:.1f}s {em['what']}: {em['detail']}")
+            parts.append(f'<line class="lb" x1="{x(em["t"]):.1f}" x2="{x(em["t"]):.1f}" y1="{top}" '
+                         f'y2="{top + plot_h}" stroke="#9467bd" stroke-dasharray="1,2"><title>{label}</title></line>')
+    parts.append(f'<text x="{left}" y="{ky + 22}">red: failed-request ratio (0-100 %), '
+                 f'blue: p50 / light blue: p95 latency (0-{lat_max:.0f} ms); time axis 0-{t_max:.0f} s</text>'
+                 f'<text x="{left}" y="{ky + 34}">cluster row: green pod ready, orange pod not ready, purple Ingress '
+                 f'backends changed (line; dotted: the emulated load balancer reprogrammed)</text>')
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def _trend_chart(level: str, xs: list[float], band: tuple[float, float] | None) -> str:
+    """Recovery time per run for one level, with the runbook's target band."""
+    w, h, left, top = 420, 120, 40, 8
+    hi = max(xs + ([band[1]] if band else [])) * 1.1 or 1.0
+
+    def y(v: float) -> float:
+        return top + (h - top - 16) * (1 - v / hi)
+
+    def x(i: int) -> float:
+        return left + (w - left - 10) * (i + 0.5) / max(1, len(xs))
+    parts = [f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+             f'font-size="10"><text x="2" y="10">Level {html.escape(level)}</text>']
+    if band:
+        parts.append(f'<rect class="target" x="{left}" y="{y(band[1]):.1f}" width="{w - left - 10}" '
+                     f'height="{y(band[0]) - y(band[1]):.1f}" fill="#eaf7ea"><title>target {band[0]:.0f}-{band[1]:.0f} s'
+                     f'</title></rect><text x="{w - 100}" y="{y(band[1]) + 10:.1f}">target {band[0]:.0f}-{band[1]:.0f} s</text>')
+    pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(xs))
+    parts.append(f'<polyline fill="none" stroke="#1f77b4" points="{pts}"/>')
+    for i, v in enumerate(xs):
+        out = band is not None and v > band[1]
+        parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{"#d62728" if out else "#1f77b4"}">'
+                     f'<title>run {i + 1}: {v:.1f} s</title></circle>')
+    parts.append(f'<text x="{left}" y="{h - 2}">runs (oldest left), recovery 0-{hi:.0f} s</text></svg>')
     return "".join(parts)
 
 
@@ -124,10 +172,12 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
                     f"<td class='recovery'>{_fmt(r['recovery'])}</td><td>{r['verdict']}</td><td>{r['findings']}</td></tr>")
     body.append("</table>")
     if trend:
-        body.append("<h2>Recovery time per level across runs</h2><ul>")
+        bands = {str(sc["level"]["number"]): (sc["level"]["target_min_s"], sc["level"]["target_max_s"])
+                 for sc in journal["scenarios"] if sc.get("level")}
+        body.append("<h2>Recovery time per level across runs</h2>")
         for lv, xs in sorted(trend.items()):
-            body.append(f"<li>Level {lv}: {', '.join(f'{v:.1f}s' for v in xs)}</li>")
-        body.append("</ul>")
+            body.append(_trend_chart(str(lv), xs, bands.get(str(lv))))
+            body.append(f"<p>Level {lv}: {', '.join(f'{v:.1f}s' for v in xs)}</p>")
     if regressions:
         body.append("<h2>Regressions</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in regressions) + "</ul>")
     for s in journal["scenarios"]:
