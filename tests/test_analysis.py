@@ -178,3 +178,17 @@ def test_no_namespace_is_one_finding_per_step_and_ordering():
                           "mastodon", "Level 1") == []
     mixed = [A.Finding(9, "x", "p", "a", severity="low"), A.Finding(3, "y", "q", "a", severity="high")]
     assert [f.severity for f in A.ordered(mixed)] == ["high", "low"]
+
+
+def test_removing_a_stack_that_still_serves_users_is_found_and_silent_once_traffic_moved():
+    live = A.LiveState(app_labels={"mastodon-helm-web": {"app.kubernetes.io/instance": "mastodon-helm"},
+                                   "mastodon-web": {"app": "mastodon-web"}})
+    scale_down = next(c for c in RB.level(1).commands if c.text.startswith("kubectl scale deployment mastodon-helm-web"))
+    still = {"mastodon-helm-web-5d8f9c7b6-x2k4p": 12, "mastodon-web-65b54bb955-wgn7c": 3}
+    (f,) = A.removes_serving(scale_down, live, still, 2.0, "Level 1")
+    assert f.kind == "removes_serving" and f.severity == "high" and "12 answers from mastodon-helm-web" in f.observed
+    moved = {"mastodon-web-65b54bb955-wgn7c": 15}
+    assert A.removes_serving(scale_down, live, moved, 2.0, "Level 1") == []
+    uninstall = next(c for c in RB.level(2).commands if c.text == "helm uninstall mastodon-helm")
+    assert [x.observed for x in A.removes_serving(uninstall, live, still, 2.0, "Level 2")] == [
+        "12 answers from mastodon-helm-web pods to requests sent in the 2 s before the command"]

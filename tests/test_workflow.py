@@ -1,5 +1,9 @@
-"""The nightly workflow: linted with actionlint, and it does what the nightly drill needs."""
+"""The nightly workflow, walked step by step: actionlint passes, every action is pinned by commit,
+every script and path a `run:` step names exists in the repository, every tool it calls is on a
+GitHub runner or installed by an earlier step, and it does what the nightly drill needs."""
 
+import re
+import shlex
 import subprocess
 
 import yaml
@@ -8,6 +12,37 @@ from rollback_drill import PROJECT_ROOT
 from rollback_drill.settings import cache_dir
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "nightly-drill.yml"
+# on every ubuntu-24.04 runner image (documented software), or shell builtins
+RUNNER = {"sudo", "python", "go", "docker", "grep", "cat", "echo", "mkdir", "exit", "for", "do", "done", "if",
+          "then", "fi", "[", "code=0", "apt-get", "true"}
+# what an earlier step provides: the action or the command that installs it
+PROVIDED_BY = {"helm": "azure/setup-helm", "kind": "helm/kind-action", ".venv/bin/pip": "python -m venv .venv",
+               ".venv/bin/rollback-drill": ".venv/bin/pip install", ".venv/bin/pytest": ".venv/bin/pip install",
+               ".venv/bin/python": "python -m venv .venv", "actionlint": "go install github.com/rhysd/actionlint",
+               "chromium": "apt-get install", "debootstrap": "apt-get install", "psql": "postgresql-client"}
+
+
+def _steps() -> list[dict]:
+    return yaml.safe_load(WORKFLOW.read_text())["jobs"]["drill"]["steps"]
+
+
+def _commands(run: str) -> list[list[str]]:
+    """Each shell command of a run block, as words (`sudo -E` dropped)."""
+    out = []
+    for line in run.replace("\\\n", " ").splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        for part in re.split(r"\|\||&&|;|\|", line):
+            try:
+                words = shlex.split(part.replace("${{", "").replace("}}", ""))
+            except ValueError:
+                words = part.split()
+            while words and words[0] in ("sudo", "-E", "then", "do", "if", "!"):
+                words = words[1:]
+            if words:
+                out.append(words)
+    return out
 
 
 def test_actionlint_passes():
@@ -17,15 +52,48 @@ def test_actionlint_passes():
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-def test_scheduled_and_manual_with_kind_artifacts_and_summary():
+def test_every_action_is_pinned_by_commit():
+    uses = [s["uses"] for s in _steps() if "uses" in s]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+
+
+def test_every_script_and_path_a_step_runs_exists_in_the_repository():
+    for step in _steps():
+        for words in _commands(step.get("run", "")):
+            for w in words:
+                if re.fullmatch(r"(bench|scripts|steps|tests|cluster|fixtures)/[\w./-]+\.(py|sh)", w):
+                    assert (PROJECT_ROOT / w).exists(), f"step {step.get('name')!r} runs {w}, which does not exist"
+
+
+def test_every_tool_is_on_the_runner_or_installed_by_an_earlier_step():
+    seen = ""
+    for step in _steps():
+        seen += " " + step.get("uses", "")
+        for words in _commands(step.get("run", "")):
+            tool = words[0]
+            if not (tool in RUNNER or "=" in tool or tool.startswith("$")):
+                need = PROVIDED_BY.get(tool)
+                assert need, f"step {step.get('name')!r} calls {tool!r}: nothing installs it"
+                assert need in seen, f"step {step.get('name')!r} calls {tool!r} before {need!r} provides it"
+            seen += " " + " ".join(words)
+
+
+def test_scheduled_and_manual_on_kind_with_history_artifacts_summary_and_cleanup():
     wf = yaml.safe_load(WORKFLOW.read_text())
     on = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads the key `on` as true
     assert "schedule" in on and "workflow_dispatch" in on
-    steps = wf["jobs"]["drill"]["steps"]
+    job = wf["jobs"]["drill"]
+    assert set(job["strategy"]["matrix"]["suite"]) == {"drills", "fidelity"}
+    steps = _steps()
     text = WORKFLOW.read_text()
-    assert any(s.get("uses", "").startswith("helm/kind-action") for s in steps)
+    assert any(s.get("uses", "").startswith("helm/kind-action") for s in steps) and "--provider kind" in text
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == "reports/history.jsonl"
     assert any(s.get("uses", "").startswith("actions/upload-artifact") and s["with"]["path"] == "reports/"
                for s in steps)
-    assert "GITHUB_STEP_SUMMARY" in text and "--provider kind" in text
+    assert "GITHUB_STEP_SUMMARY" in text and "### Regressions" in text
     drills = next(s for s in steps if s.get("name") == "Drills")
-    assert "pytest" in drills["run"] and "if" not in drills  # a failed drill (missed target) fails the job
+    assert "pytest" in drills["run"] and "not after_down" in drills["run"]
+    assert "test_fidelity.py" in next(s for s in steps if "gke profile" in s.get("name", ""))["run"]
+    down = next(s for s in steps if s.get("name", "").startswith("Cluster down"))
+    assert down["if"] == "always()" and "after_down" in down["run"]

@@ -17,6 +17,8 @@ from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remembe
 from rollback_drill.cluster.kube import server_version
 
 CLUSTER_NAME = "rollback-drill"
+NODE = f"{CLUSTER_NAME}-control-plane"
+TRAEFIK_CHART_VERSION = "36.2.0"  # pinned: an unpinned chart changes the Ingress controller under the drills
 CONFIG = PROJECT_ROOT / "cluster" / "kind" / "kind-config.yaml"
 
 
@@ -54,10 +56,21 @@ class KindCluster(Cluster):
         """Traefik as the Ingress controller, on the ingress-ready node's port 80 (hostPort)."""
         kc = f"--kubeconfig={self.kubeconfig}"
         return [["helm", kc, "repo", "add", "traefik", "https://traefik.github.io/charts"],
-                ["helm", kc, "upgrade", "--install", "traefik", "traefik/traefik", "-n", "traefik",
+                ["helm", kc, "upgrade", "--install", "traefik", "traefik/traefik", "--version", TRAEFIK_CHART_VERSION,
+                 "-n", "traefik",
                  "--create-namespace", "--wait", "--set", "ports.web.hostPort=80",
                  "--set", "nodeSelector.ingress-ready=true", "--set", "ingressClass.isDefaultClass=true",
                  "--set", "service.type=ClusterIP"]]
+
+    def has_image(self, name: str) -> bool:
+        """Whether the kind node's containerd holds the image (kubectl's short names get docker.io/)."""
+        import json
+        p = subprocess.run(["docker", "exec", NODE, "crictl", "images", "-o", "json"], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise ClusterError(f"cannot list the images of the kind node {NODE}: {p.stderr.strip()[-300:]}")
+        tags = {t for img in json.loads(p.stdout).get("images", []) for t in img.get("repoTags") or []}
+        full = name if "/" in name.split(":")[0] and "." in name.split("/")[0] else f"docker.io/{name}"
+        return name in tags or full in tags
 
     def load_command(self, archive: Path) -> list[str]:
         return ["kind", "load", "image-archive", str(archive), "--name", CLUSTER_NAME]

@@ -25,7 +25,7 @@ from rollback_drill.observe.timeline import Timeline
 from kubernetes.client.rest import ApiException
 
 from rollback_drill.runbook.analysis import (Finding, LiveState, alternatives, applicable_findings, check_objects,
-                                             durations, no_namespace, scope_listing, wait_race)
+                                             durations, no_namespace, removes_serving, scope_listing, wait_race)
 from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_commands
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
 from rollback_drill.sut.deploy import (HELM_STACK, HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE,
@@ -37,6 +37,7 @@ from rollback_drill.observe.k8s_watch import K8sWatch
 from rollback_drill.runbook.gcloud_standin import abandon_restores
 
 PROBE_FOR_KIND.setdefault("data", "data")
+SERVING_WINDOW_S = 2.0  # answers this recent tell which stack users are being served by when a command runs
 APPLICATION = set(OLD_STACK) | set(HELM_STACK)  # what `--all` may touch without a finding flagging it
 
 
@@ -309,10 +310,26 @@ class Drill:
             self.ctx.findings += scope_listing(cmd, live, APPLICATION, step)
             self.ctx.findings += wait_race(cmd, self.state, step, tuple(self._ran.get(step, ())),
                                            self._level_pods.get(step))
+            self.ctx.findings += removes_serving(cmd, live, *self._serving_since_last_command(step), step)
         except ApiException as e:  # the analysis must not stop the drill; the gap is said
             self.ctx.findings.append(Finding(cmd.line, cmd.text, "not analysed: the cluster could not be read",
                                              "see the harness log", "not_checked", "low", str(e)[:200], step))
         self._ran.setdefault(step, []).append(cmd)
+
+    def _serving_since_last_command(self, step: str) -> tuple[dict[str, int], float]:
+        """Which pods answered the probes' requests sent since the step's previous command ended (at
+        most the last SERVING_WINDOW_S): who serves users now, after whatever that command switched."""
+        now = self.tl.now()
+        since = now - SERVING_WINDOW_S
+        prev = [r for r in self.tl.commands if r.step == step or (step.startswith("Level") and r.level is not None
+                                                                  and f"Level {r.level}" == step)]
+        if prev:
+            since = max(since, prev[-1].end)
+        answers: dict[str, int] = {}
+        for smp in self.tl.samples:
+            if smp.served_by and smp.t_start is not None and smp.t_start >= since and smp.t <= now:
+                answers[smp.served_by] = answers.get(smp.served_by, 0) + 1
+        return answers, round(now - since, 1)
 
     def _analyse_level(self, level, commands: tuple[Command, ...], step: str) -> None:
         lv = replace(level, commands=commands)

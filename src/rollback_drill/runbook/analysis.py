@@ -16,7 +16,9 @@ Classes:
   outside the application;
 - alternative: an "または" form that fails here, or names an object that could be someone else's;
 - placeholder: example values and placeholders left in commands;
-- duration: a step's stated duration (a comment like 「30秒-1分」) against the measured one.
+- duration: a step's stated duration (a comment like 「30秒-1分」) against the measured one;
+- removes_serving: a command that takes away a stack users are still being served by (seen from the
+  answers' origin just before it runs: under GKE's Ingress propagation, Level 1's Helm scale-down).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Finding:
     problem: str
     action: str
     kind: str = "failed"  # failed | missing_object | no_wait | wait_race | broad_scope | alternative |
-    #                       placeholder | duration
+    #                       placeholder | duration | removes_serving
     severity: str = "medium"  # high | medium | low
     observed: str = ""  # the evidence: what the cluster or the clock said
     step: str = ""  # Level N / 手順N (…)
@@ -355,6 +357,41 @@ def wait_race(cmd: Command, state, step: str, earlier: tuple[Command, ...] = (),
                     f"wait on the Deployment (`kubectl rollout status deployment/{sorted(owners)[0] if owners else '…'}"
                     f"`) before or instead of the wait on pod labels", "wait_race", "medium",
                     f"{len(pods)} pod(s) matched {sel} at the start, all created during this level{newest}", step)]
+
+
+def removed_deployments(cmd: Command, live: LiveState) -> list[str]:
+    """The Deployments a command takes away: a scale to 0, a delete, or a `helm uninstall` of a release
+    (its Deployments carry app.kubernetes.io/instance=<release>)."""
+    m = re.match(r"^\s*kubectl\s+scale\s+(?:deployment|deploy)\s+([\w.-]+)\s+--replicas=0\b", cmd.text)
+    if m:
+        return [m.group(1)]
+    m = re.match(r"^\s*kubectl\s+delete\s+(?:deployment|deploy)[/ ]([\w.-]+)", cmd.text)
+    if m:
+        return [m.group(1)]
+    m = re.match(r"^\s*helm\s+(?:uninstall|delete)\s+([\w.-]+)", cmd.text)
+    if m:
+        return [d for d, labels in live.app_labels.items() if labels.get("app.kubernetes.io/instance") == m.group(1)]
+    return []
+
+
+def removes_serving(cmd: Command, live: LiveState, answers: dict[str, int], window_s: float,
+                    step: str) -> list[Finding]:
+    """A command that takes away a stack users are still being served by. `answers`: pod -> answers
+    users got in the last `window_s` seconds (X-Served-By). On a cluster whose Ingress switches at
+    once this is silent; where traffic moves only after the load balancer is reprogrammed (the gke
+    fidelity profile), removing the old stack right after the switch is an outage."""
+    out = []
+    for dep in removed_deployments(cmd, live):
+        pods = re.compile(rf"^{re.escape(dep)}-[a-z0-9]+-[a-z0-9]+$")  # <deployment>-<replicaset hash>-<suffix>
+        served = sum(n for pod, n in answers.items() if pods.match(pod))
+        if served:
+            out.append(Finding(cmd.line, cmd.text, f"takes away {dep} while users are still being served by it: the "
+                               f"traffic switch before it has not reached users yet",
+                               f"wait until traffic has moved (e.g. watch the answers' origin, or wait for the load "
+                               f"balancer's propagation time) before removing {dep}", "removes_serving", "high",
+                               f"{served} answers from {dep} pods to requests sent in the {window_s:g} s before the command",
+                               step))
+    return out
 
 
 def durations(level_commands: tuple[Command, ...], records: list, step: str) -> list[Finding]:
