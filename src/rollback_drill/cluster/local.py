@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from rollback_drill import PROJECT_ROOT
+from rollback_drill.cluster.kube import server_version
 from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
 from rollback_drill.cluster import pki
 from rollback_drill.settings import cache_dir, state_dir
@@ -152,7 +153,8 @@ class LocalCluster(Cluster):
         comps = {c: ("running" if self._alive(c) else "stopped") for c in ORDER
                  if c != "metrics-server" or metrics_server_binary() is not None}
         ready = all(v == "running" for v in comps.values()) and self._node_ready()
-        return ClusterStatus("local", str(self.kubeconfig), K8S_VERSION, self.ingress_url, ready, comps,
+        version = server_version(self.kubeconfig)[1] if ready else ""  # read from the API server, never assumed
+        return ClusterStatus("local", str(self.kubeconfig), version, self.ingress_url, ready, comps,
                              f"logs: {self.logs}")
 
     def up(self) -> ClusterStatus:

@@ -68,10 +68,11 @@ def phases(drill: Drill) -> dict | None:
         out.append({**_iv("waits", min(c.start for c in waits), max(c.end for c in waits), decide),
                     "s": round(sum(c.end - c.start for c in waits), 1),
                     "detail": "; ".join(f"line {c.line} {c.end - c.start:.1f} s" for c in waits)})
-    for c in cmds:
-        if RESTORE.match(c.text):
-            done = _restore_end(drill, c.start) or c.end
-            out.append(_iv("restore", c.start, max(done, c.end), decide, f"line {c.line}, until the operation was DONE"))
+    restores = [c for c in cmds if RESTORE.match(c.text)]
+    if restores:  # the restore that started the operation (a form rejected as written starts none)
+        c = next((r for r in reversed(restores) if "Restoring Cloud SQL instance" in r.output), restores[-1])
+        done = _restore_end(drill, c.start) or c.end
+        out.append(_iv("restore", c.start, max(done, c.end), decide, f"line {c.line}, until the operation was DONE"))
     stack = list(drill.target.stack) if drill.target else []
     ev = drill.tl.k8s_events
     for dep in stack:

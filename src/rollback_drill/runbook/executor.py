@@ -31,6 +31,7 @@ from rollback_drill.runbook.substitutions import prepare_shims, substitute
 from rollback_drill.observe.timeline import CommandRecord, Timeline
 
 RETRY_BUDGET_S = 120.0
+COMMAND_TIMEOUT_S = 900.0  # a bound on one runbook command; longer than gcloud's own 600 s wait for an operation
 
 
 @dataclass
@@ -57,7 +58,7 @@ class ExecContext:
 
 
 def run_shell(ctx: ExecContext, text: str, level: int | None, line: int, original: str | None = None,
-              substitution: str = "", note: str = "", timeout: float = 600.0,
+              substitution: str = "", note: str = "", timeout: float = COMMAND_TIMEOUT_S,
               rewrites: tuple[str, ...] | list[str] = ()) -> CommandRecord:
     """Run one command in bash, in its own process group: an interrupted drill (Ctrl-C, SIGTERM)
     ends the whole command at once, and a terminal's SIGINT never reaches it as a command failure."""
@@ -97,7 +98,7 @@ def _is_check(text: str) -> bool:
 
 
 def run_command(ctx: ExecContext, cmd: Command, level: int | None, step: str = "",
-                timeout: float = 600.0) -> CommandRecord:
+                timeout: float = COMMAND_TIMEOUT_S) -> CommandRecord:
     sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url, ctx.namespace)
     rec = run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites, timeout=timeout)
     rec.step = step or (f"Level {level}" if level is not None else "")
@@ -108,7 +109,7 @@ WATCH_INTERVAL_S = 2.0
 
 
 def run_watch(ctx: ExecContext, cmd: Command, level: int | None, times: int, step: str,
-              timeout: float = 600.0) -> CommandRecord:
+              timeout: float = COMMAND_TIMEOUT_S) -> CommandRecord:
     """`watch X` never ends by itself: X runs `times` times, WATCH_INTERVAL_S apart (bounded)."""
     inner = Command(cmd.text.split(None, 1)[1] if len(cmd.text.split()) > 1 else "true", cmd.line, cmd.comment)
     rec = None
@@ -124,7 +125,7 @@ def run_watch(ctx: ExecContext, cmd: Command, level: int | None, times: int, ste
 
 def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command], level: int | None,
                  step: str = "", retry_checks: bool = True, watch_times: int = 1,
-                 timeout: float = 600.0) -> list[CommandRecord]:
+                 timeout: float = COMMAND_TIMEOUT_S) -> list[CommandRecord]:
     """Run commands in order as the operator would. `retry_checks=False` for steps that look,
     not change (手順1, 手順5): a failing check there is recorded, not waited out."""
     records: dict[int, CommandRecord] = {}

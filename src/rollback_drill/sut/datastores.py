@@ -132,7 +132,8 @@ class Datastores:
             with image.archive.open("rb") as f:
                 client.images.load(f.read())
         testcontainers_config.ryuk_disabled = True  # the reaper image cannot be pulled here; we clean up
-        c = DockerContainer(image.name).with_name(name).with_kwargs(labels={LABEL: kind})
+        # shm: PostgreSQL's parallel workers need more than Docker's default 64 MB (VACUUM, index builds)
+        c = DockerContainer(image.name).with_name(name).with_kwargs(labels={LABEL: kind}, shm_size="512m")
         for k, v in env.items():
             c = c.with_env(k, v)
         c.ports[f"{port}/tcp"] = (self.listen, host_port)
