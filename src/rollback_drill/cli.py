@@ -7,6 +7,7 @@ Exit codes (the same for every command, so CI can tell them apart):
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -182,12 +183,47 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
 @click.option("--db-size", "db_size", type=click.FloatRange(min=0), default=None,
               help="production database size in GB for the modelled Cloud SQL restore (default: the runbook's "
                    "sidecar database_size_gb, else the profile's)")
+@click.option("--context", default=None, help="kubeconfig context (--provider existing; must be allow-listed)")
+@click.option("--sut", default="stub", show_default=True, help="stub (deploy the stub Mastodon) or existing "
+              "(the team's own migrated release)")
+@click.option("--target-url", default=None, help="staging URL for load and probes (existing context; must be "
+              "listed in ROLLBACK_DRILL_ALLOWED_TARGETS)")
+@click.option("--real-gcloud", is_flag=True, help="allow Level 3 on an existing context to restore the real "
+              "Cloud SQL instance")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
-            monitor: str, profile_name: str, db_size: float | None) -> None:
+            monitor: str, profile_name: str, db_size: float | None, context: str | None, sut: str,
+            target_url: str | None, real_gcloud: bool) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
+    from rollback_drill.drill.targets import Aim, Refused, check_aim
     from rollback_drill.runbook.meaning import target_range
     from rollback_drill.sut.profile import ProfileError, load_profile
+    name = provider or os.environ.get("ROLLBACK_DRILL_PROVIDER") or "local"
+    try:
+        kind = None
+        if level_no != 3:
+            from rollback_drill.runbook.model import RunbookError, load_runbook
+            try:
+                kind = load_runbook(runbook_path).trigger(trigger_id).criterion.kind
+            except (RunbookError, KeyError):
+                kind = None  # said by the drill's own preconditions (exit 2)
+        check_aim(Aim(name, context, sut, target_url, real_gcloud), level_no, kind)
+    except Refused as e:
+        _fail(str(e))
+    if name == "existing":
+        from rollback_drill.cluster import ClusterError, get_cluster
+        try:
+            st = get_cluster("existing", context).status()
+        except ClusterError as e:
+            _fail(str(e), 4)
+        if not st.ready:
+            click.echo(f"rollback-drill: the existing cluster is not reachable: "
+                       f"{(st.detail or 'no answer').splitlines()[-1]}")
+            sys.exit(4)
+        click.echo(f"rollback-drill: drills on an existing context are not built yet (issue 13: the stub or the "
+                   f"team's release in a namespace of '{context}', configuration-mistake faults, a printed plan "
+                   f"and --yes); what works there today: rollback-drill preflight --context {context}")
+        sys.exit(4)
     window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
     if window is None or window[0] != window[1] or window[1] > 4 * 3600:
         _fail(f"--monitor {monitor!r}: expected a duration such as 90s, 5m or 30m (at most 4h)")

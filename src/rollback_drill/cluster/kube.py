@@ -229,12 +229,13 @@ def server_version(kubeconfig: Path, context: str | None = None, timeout: float 
 
 
 def current_context(kubeconfig: Path) -> str:
-    from kubernetes import config as k8s_config
+    """The kubeconfig's current context ("" when none). Read as YAML: importing the kubernetes client
+    here would load urllib3 before gevent patches the standard library."""
+    import yaml
     try:
-        _, active = k8s_config.list_kube_config_contexts(config_file=str(kubeconfig))
-    except Exception:  # noqa: BLE001 - no kubeconfig or no current context
+        return str((yaml.safe_load(kubeconfig.read_text()) or {}).get("current-context") or "")
+    except (OSError, yaml.YAMLError, AttributeError):
         return ""
-    return (active or {}).get("name", "")
 
 
 def write_drill_kubeconfig(source: Path, target: Path, namespace: str) -> Path:

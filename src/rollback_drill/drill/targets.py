@@ -1,0 +1,82 @@
+"""What a drill may aim at, decided before anything runs: which cluster context, which system
+under test, which URL load and probes may reach, and which levels are allowed there.
+
+Every refusal is one line naming what was asked, why not, and how to allow it (exit 2). The
+harness drives our own cluster freely; a context it did not create must be listed in
+ROLLBACK_DRILL_ALLOWED_CONTEXTS, a URL other than the local Ingress in ROLLBACK_DRILL_ALLOWED_TARGETS,
+and Level 3 there restores a real Cloud SQL instance only with --real-gcloud.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+ALLOWED_TARGETS_ENV = "ROLLBACK_DRILL_ALLOWED_TARGETS"
+TRAFFIC_KINDS = {"error_ratio", "latency_factor"}  # criteria only the stub's traffic faults can make true
+
+
+class Refused(ValueError):
+    """A drill that must not run as asked (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Aim:
+    provider: str
+    context: str | None = None
+    sut: str = "stub"  # stub | existing
+    target_url: str | None = None
+    real_gcloud: bool = False
+
+
+def allowed_targets() -> set[str]:
+    return {t.strip().rstrip("/") for t in os.environ.get(ALLOWED_TARGETS_ENV, "").split(",") if t.strip()}
+
+
+def check_target(url: str) -> str:
+    """The base URL load and probes may send to, if it is explicitly allowed (host and scheme)."""
+    u = urlparse(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise Refused(f"--target-url {url!r}: expected http(s)://HOST[:PORT]")
+    base = f"{u.scheme}://{u.netloc}"
+    if base not in allowed_targets():
+        raise Refused(f"refusing --target-url {base}: load and probes go only to the drill's own Ingress unless the "
+                      f"URL is allowed explicitly ({ALLOWED_TARGETS_ENV}={base})")
+    return base
+
+
+def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
+    """Every refusal that needs no cluster to decide."""
+    if aim.sut not in ("stub", "existing"):
+        raise Refused(f"--sut {aim.sut!r}: expected 'stub' (the harness deploys its stub Mastodon) or 'existing' "
+                      f"(the team's own, already migrated release)")
+    if aim.provider != "existing":
+        if aim.sut == "existing":
+            raise Refused("--sut existing drills the team's own release: it needs --provider existing --context NAME")
+        if aim.target_url:
+            raise Refused("--target-url is for a staging host behind an existing context; drills on the drill "
+                          "cluster use its own Ingress on 127.0.0.1")
+        return
+    from pathlib import Path
+
+    from rollback_drill.cluster import ClusterError
+    from rollback_drill.cluster.existing import check_allowed
+    from rollback_drill.cluster.kube import current_context
+    context = aim.context or current_context(Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
+                                                  .split(os.pathsep)[0]))
+    if not context:
+        raise Refused("--provider existing needs --context NAME (an allow-listed kubeconfig context)")
+    try:
+        check_allowed(context)
+    except ClusterError as e:
+        raise Refused(str(e)) from None
+    if aim.target_url:
+        check_target(aim.target_url)
+    if level_no == 3 and not aim.real_gcloud:
+        raise Refused(f"refusing Level 3 on context '{context}': it restores a real Cloud SQL instance; "
+                      f"pass --real-gcloud (you will be asked to type the instance name)")
+    if aim.sut == "existing" and criterion_kind in TRAFFIC_KINDS:
+        raise Refused(f"a criterion of kind '{criterion_kind}' needs a traffic fault of the stub (a given 5xx ratio "
+                      f"or added latency), which the team's own release does not have: use --sut stub, or a "
+                      f"trigger whose fault is a configuration mistake (DB, sign-in, jobs, media, streaming)")
