@@ -1,15 +1,24 @@
-"""User load with locust used as a library: Environment + local runner + stats, headless.
+"""User load with locust used as a library: Environment + runner + stats, headless.
 
 A Mastodon-like mix (timelines, posting, sign-in, media, streaming health) through the Ingress
 on 127.0.0.1 only, bounded in users, in requests per second per user and in time. Every request
 lands in the drill's timeline, so the 5xx ratio the detectors see is what users saw.
+
+Load one process cannot give uses locust's own distributed mode (`LoadConfig.workers` > 0): this
+process is the master, N worker processes (observe/load_worker.py) run the users and send every
+request back (monotonic time, which all processes on the machine share) for the timeline; the
+statistics in the journal are the master's aggregate, as with one process.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import socket
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from locust import FastHttpUser, constant_throughput, task  # noqa: I001 - locust patches gevent first
 from locust.env import Environment
@@ -25,6 +34,7 @@ class LoadConfig:
     users: int = 6
     rps_per_user: float = 5.0
     max_seconds: float = 900.0  # hard stop: a load that outlives its drill is a bug
+    workers: int = 0  # 0: users run in this process; N: locust master here and N worker processes
 
     @property
     def target_rps(self) -> float:
@@ -97,7 +107,9 @@ class Load:
         self.tl = timeline
         self.env = Environment(user_classes=[make_user_class(target, self.cfg)])
         self.env.events.request.add_listener(self._on_request)
+        self.target = target
         self.runner = None
+        self.workers: list[subprocess.Popen] = []
         self._guard: gevent.Greenlet | None = None
 
     def _on_request(self, request_type, name, response_time, response_length, response=None,
@@ -105,7 +117,13 @@ class Load:
         status = getattr(response, "status_code", None) or None
         headers = getattr(response, "headers", None) or {}
         served_by = headers.get("X-Served-By", "") if status else ""
-        t = self.tl.now()
+        self._record(name, response_time, status, served_by, self.tl.now())
+
+    def _on_worker_batch(self, msg, **kw) -> None:
+        for t_mono, name, response_time, status, served_by in msg.data:
+            self._record(name, response_time, status, served_by, t_mono - self.tl.t0)
+
+    def _record(self, name: str, response_time: float | None, status: int | None, served_by: str, t: float) -> None:
         kind = ACTION_KIND.get(name, "read")
         wanted = status is not None and (status in (200, 202) if kind != "read" else 200 <= status < 400)
         self.tl.record_action(kind, wanted, t)
@@ -114,14 +132,49 @@ class Load:
         self.tl.record_request((response_time or 0) / 1000.0, status, t, served_by)
 
     def start(self) -> None:
-        self.runner = self.env.create_local_runner()
+        if self.cfg.workers:
+            self._start_distributed()
+        else:
+            self.runner = self.env.create_local_runner()
         self.runner.start(self.cfg.users, spawn_rate=self.cfg.users)
         self._guard = gevent.spawn_later(self.cfg.max_seconds, self.stop)
 
+    def _start_distributed(self, timeout_s: float = 30.0) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.runner = self.env.create_master_runner("127.0.0.1", port)
+        self.runner.register_message("requests", self._on_worker_batch)
+        spec = json.dumps({"port": port, "target": asdict(self.target), "cfg": asdict(self.cfg)})
+        for _ in range(self.cfg.workers):  # the spec (with the seed password) goes by stdin, never argv
+            w = subprocess.Popen([sys.executable, "-m", "rollback_drill.observe.load_worker"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            w.stdin.write(spec)
+            w.stdin.close()
+            self.workers.append(w)
+        deadline = time.monotonic() + timeout_s
+        while self.runner.worker_count < self.cfg.workers:
+            dead = [w for w in self.workers if w.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                err = dead[0].stderr.read()[-300:] if dead else f"only {self.runner.worker_count} connected"
+                self.stop()
+                raise RuntimeError(f"locust workers did not start ({self.cfg.workers} asked): {err}")
+            gevent.sleep(0.1)
+
     def stop(self) -> dict:
         if self.runner is not None:
+            if self.workers:  # stop first: each worker sends its last requests, then quit
+                self.runner.stop()
+                gevent.sleep(1.0)
             self.runner.quit()
             self.runner = None
+        for w in self.workers:  # the master's quit ends them; a worker that lingers is ended here
+            try:
+                w.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+        self.workers = []
         if self._guard is not None and not self._guard.dead:
             self._guard.kill(block=False)
         return self.stats()
@@ -131,4 +184,4 @@ class Load:
         return {"requests": total.num_requests, "failures": total.num_failures,
                 "rps": round(total.total_rps, 2), "p50_ms": total.get_response_time_percentile(0.5),
                 "p95_ms": total.get_response_time_percentile(0.95),
-                "users": self.cfg.users, "rps_per_user": self.cfg.rps_per_user}
+                "users": self.cfg.users, "rps_per_user": self.cfg.rps_per_user, "workers": self.cfg.workers}
