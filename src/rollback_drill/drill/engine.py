@@ -25,7 +25,8 @@ from rollback_drill.observe.timeline import Timeline
 from kubernetes.client.rest import ApiException
 
 from rollback_drill.runbook.analysis import (Finding, LiveState, alternatives, applicable_findings, check_objects,
-                                             durations, no_namespace, removes_serving, scope_listing, wait_race)
+                                             durations, no_namespace, removes_serving, scope_listing,
+                                             switches_traffic, wait_race)
 from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_commands
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
 from rollback_drill.sut.deploy import (HELM_STACK, HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE,
@@ -317,14 +318,17 @@ class Drill:
         self._ran.setdefault(step, []).append(cmd)
 
     def _serving_since_last_command(self, step: str) -> tuple[dict[str, int], float]:
-        """Which pods answered the probes' requests sent since the step's previous command ended (at
-        most the last SERVING_WINDOW_S): who serves users now, after whatever that command switched."""
+        """Which pods answered the probes' requests sent since the step's last traffic switch (an
+        Ingress apply), else since its previous command, at most the last SERVING_WINDOW_S: who serves
+        users now, after whatever was switched."""
         now = self.tl.now()
         since = now - SERVING_WINDOW_S
-        prev = [r for r in self.tl.commands if r.step == step or (step.startswith("Level") and r.level is not None
-                                                                  and f"Level {r.level}" == step)]
-        if prev:
-            since = max(since, prev[-1].end)
+        records = [r for r in self.tl.commands if r.step == step or (r.level is not None and f"Level {r.level}" == step)]
+        switch_lines = {c.line for c in self._ran.get(step, []) if switches_traffic(c, self.env.workdir)}
+        switched = [r for r in records if r.line in switch_lines]
+        mark = switched[-1] if switched else (records[-1] if records else None)
+        if mark is not None:
+            since = max(since, mark.end)
         answers: dict[str, int] = {}
         for smp in self.tl.samples:
             if smp.served_by and smp.t_start is not None and smp.t_start >= since and smp.t <= now:
