@@ -34,7 +34,10 @@ def test_no_chain_or_rule_of_the_cluster_remains(tool):
 
 
 def test_no_process_of_the_cluster_remains():
-    ps = run("ps", "-eo", "args")
-    left = [p for p in ps.splitlines() if any(w in p for w in ("kube-apiserver", "kubelet ", "etcd ", "kube-proxy",
-                                                                  "traefik", "metrics-server", "rollback-drill/local"))]
+    """Running processes only: an exited one waiting for a parent that does not reap (state Z) is not running."""
+    ps = run("ps", "-eo", "stat=,args=")
+    running = [line.split(None, 1)[1] for line in ps.splitlines() if line.strip() and not line.split()[0].startswith("Z")
+               and len(line.split(None, 1)) > 1]
+    left = [p for p in running if any(w in p for w in ("kube-apiserver", "kubelet ", "etcd ", "kube-proxy",
+                                                         "traefik", "metrics-server", "rollback-drill/local"))]
     assert not left, left
