@@ -177,6 +177,24 @@ def inject_sized(state, trigger_id, pct):
     state["drill"].inject(trigger_id, scale=pct / 100 / threshold)
 
 
+@when(parsers.parse("the configuration mistake for trigger {trigger_id} is made in the Helm release"))
+def config_mistake(state, trigger_id):
+    drill: Drill = state["drill"]
+    drill.cfg.fault_style = "config"
+    drill.inject(trigger_id)
+
+
+@then("the release's values are what they were before the drill once the drill cluster is reset")
+def values_restored(state):
+    from rollback_drill.sut.deploy import RELEASE, deploy
+    drill: Drill = state["drill"]
+    assert drill.env.kube.helm_release_values(RELEASE) != yaml.safe_load(
+        (drill.env.workdir / "helm-values.secret.yaml").read_text()), "the mistake was never in the release"
+    drill.close()
+    env = deploy(state["cluster"], reset=True, log=lambda m: None)
+    assert env.kube.helm_release_values(RELEASE) == yaml.safe_load((env.workdir / "helm-values.secret.yaml").read_text())
+
+
 @then(parsers.parse('the injected fault is "{name}"'))
 def injected_fault(state, name):
     assert state["drill"].fault.name == name, state["drill"].fault

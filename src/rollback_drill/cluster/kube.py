@@ -119,6 +119,21 @@ class Kube:
         return bool(self.core.list_namespaced_secret(
             self.namespace, label_selector=f"owner=helm,name={release},status=deployed").items)
 
+    def helm_release_values(self, release: str) -> dict | None:
+        """The user-supplied values of the deployed revision (Helm 3 keeps the release, gzip'd JSON,
+        base64 twice, in the Secret sh.helm.release.v1.<release>.v<N>); None when not deployed."""
+        import base64
+        import gzip
+        items = self.core.list_namespaced_secret(
+            self.namespace, label_selector=f"owner=helm,name={release},status=deployed").items
+        if not items:
+            return None
+        latest = max(items, key=lambda x: int((x.metadata.labels or {}).get("version", "0")))
+        raw = base64.b64decode(base64.b64decode(latest.data["release"]))
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return json.loads(raw).get("config") or {}
+
     def create_namespace(self) -> None:
         from kubernetes import client as k8s
         from kubernetes.client.rest import ApiException

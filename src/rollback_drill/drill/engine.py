@@ -62,6 +62,7 @@ class DrillConfig:
     status_command_timeout_s: float = 10.0  # a 手順1/手順5 command that has not answered by then is ended
     profile: Profile = field(default_factory=lambda: load_profile("local"))  # the latencies the cluster is given
     db_size_gb: float | None = None  # production database size for the modelled restore (None: the profile's)
+    fault_style: str = "switch"  # switch (the stub's fault switches) | config (a configuration mistake, helm upgrade)
 
     def emulated_s(self) -> float:
         """The longest the profile can add to bringing a stack back (boot, pull, propagation, restore)."""
@@ -78,6 +79,7 @@ class DrillConfig:
                 "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
                 "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s,
                 "status_command_timeout_s": self.status_command_timeout_s, "profile": self.profile.name,
+                "fault_style": self.fault_style,
                 "db_size_gb": self.db_size_gb}
 
 
@@ -195,8 +197,9 @@ class Drill:
         self.trigger = self.runbook.trigger(trigger_id)
         t = self.tl.now()
         self.baseline = baseline_latency(self.tl, t, self.cfg.detector)
-        self.fault = fault_for(self.trigger.criterion, self.baseline, scale, self.cfg.detector.performance_factor)
-        inject(self.env.kube, self.fault)
+        self.fault = fault_for(self.trigger.criterion, self.baseline, scale, self.cfg.detector.performance_factor,
+                               self.cfg.fault_style)
+        inject(self.env.kube, self.fault, RELEASE, self.env.workdir / "helm" / "mastodon")
         self.tl.mark("inject", t)
 
     def corrupt_data(self) -> None:

@@ -166,6 +166,11 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
     for d in OLD_STACK:
         kube.scale(d, 0)
     if kube.helm_release_deployed(RELEASE) and set(HELM_STACK) <= names:
+        expected = yaml.safe_load((w / "helm-values.secret.yaml").read_text())
+        if kube.helm_release_values(RELEASE) != expected:  # a configuration-mistake fault was applied
+            kube.helm("upgrade", RELEASE, str(w / "helm" / "mastodon"), "-n", NAMESPACE, "-f",
+                      str(w / "helm-values.secret.yaml"), "--reset-values", "--no-hooks", "--wait", "--timeout", "180s",
+                      timeout=240)
         kube.patch_configmap(f"{RELEASE}-faults", {"faults.json": "{}"})
         for d in HELM_STACK:
             kube.scale(d, 1)

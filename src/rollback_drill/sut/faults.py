@@ -10,12 +10,19 @@ runbook's rollback, never the harness flipping it back.
 The fault follows the criterion's kind and is sized from its threshold (never from its id or
 its position in the runbook): a 5xx ratio clearly above the runbook's number, a latency clearly
 above its factor times the measured pre-fault baseline. The description says by how much.
+
+Configuration mistakes (`style="config"`) are the other kind: what a migration gets wrong in the
+release's values, applied with `helm upgrade --reuse-values` at the official mastodon/chart's value
+paths, so the pods roll and really run misconfigured — a wrong database password, a sidekiq worker
+whose queue list lost the queues Mastodon's jobs use. They need no switch in the application, so
+they are what a drill of a team's own release can use; only criteria with such a mistake have one.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from rollback_drill.cluster.kube import Kube
 from rollback_drill.runbook.model import Criterion
@@ -30,6 +37,7 @@ class Fault:
     name: str
     switches: dict  # written as faults.json; empty = none
     description: str
+    values: dict | None = None  # a configuration mistake: chart value path -> value (helm upgrade --reuse-values)
 
 
 class NoFault(KeyError):
@@ -48,6 +56,18 @@ FIXED: dict[str, Fault] = {
     "security": Fault("none", {}, "no fault: a person declares a serious security problem"),
 }
 KINDS = ("error_ratio", "latency_factor", "performance", *FIXED)
+
+# Configuration mistakes, at the official chart's value paths. The queue list keeps only
+# `scheduler`: Mastodon enqueues its work (distribution, media processing) on `default` and the
+# others, which then nobody processes.
+CONFIG: dict[str, Fault] = {
+    "db": Fault("config-db-password", {}, "the release's database password is wrong (postgresql.auth.password)",
+                {"postgresql.auth.password": "migration-typo-not-the-password"}),
+    "jobs": Fault("config-sidekiq-queues", {}, "the release's sidekiq worker lost its queues "
+                  "(mastodon.sidekiq.workers[0].queues = [scheduler])",
+                  {"mastodon.sidekiq.workers": [{"name": "all-queues", "concurrency": 25, "replicas": 1,
+                                                 "queues": ["scheduler"]}]}),
+}
 
 
 def describe(criterion: Criterion) -> str:
@@ -70,9 +90,15 @@ def error_ratio_for(threshold: float, scale: float = 1.0) -> float:
 
 
 def fault_for(criterion: Criterion, baseline_s: float | None = None, scale: float = 1.0,
-              performance_factor: float = PERFORMANCE_FACTOR) -> Fault:
-    """The fault that makes `criterion` true (scale < 1: a fault sized below its threshold)."""
+              performance_factor: float = PERFORMANCE_FACTOR, style: str = "switch") -> Fault:
+    """The fault that makes `criterion` true (scale < 1: a fault sized below its threshold);
+    `style="config"`: the configuration mistake for it, if the catalogue has one."""
     kind, thr = criterion.kind, criterion.threshold
+    if style == "config":
+        if kind not in CONFIG:
+            raise NoFault(f"no configuration mistake makes a criterion of kind '{kind}' true (known: "
+                          f"{', '.join(sorted(CONFIG))}; line {criterion.line}: '{criterion.text}')")
+        return CONFIG[kind]
     if kind == "error_ratio":
         r = error_ratio_for(thr, scale)
         return Fault("web-5xx", {"error_ratio": r},
@@ -91,6 +117,14 @@ def fault_for(criterion: Criterion, baseline_s: float | None = None, scale: floa
                   f"(line {criterion.line}: '{criterion.text}')")
 
 
-def inject(kube: Kube, fault: Fault) -> None:
-    """Set the Helm release's fault switches (takes effect in the pods within ~0.5 s)."""
-    kube.patch_configmap(FAULTS_CONFIGMAP, {"faults.json": json.dumps(fault.switches)})
+def inject(kube: Kube, fault: Fault, release: str = "", chart: Path | None = None) -> None:
+    """Set the Helm release's fault switches (takes effect in the pods within ~0.5 s), or make its
+    configuration mistake with `helm upgrade --reuse-values` (the pods roll, as after a team's upgrade).
+    --no-hooks: with hooks, the chart's pre-upgrade migration Job would fail on a wrong password and
+    Helm would stop before any pod changed — caught, not an outage; the drill rehearses the mistake
+    that reached the pods."""
+    if fault.values is None:
+        kube.patch_configmap(FAULTS_CONFIGMAP, {"faults.json": json.dumps(fault.switches)})
+        return
+    sets = [a for path, v in fault.values.items() for a in ("--set-json", f"{path}={json.dumps(v)}")]
+    kube.helm("upgrade", release, str(chart), "--reuse-values", "--no-hooks", *sets, timeout=120)
