@@ -38,3 +38,18 @@ def test_the_fault_follows_the_meaning_not_the_id_or_position():
 def test_a_kind_without_a_fault_is_said():
     with pytest.raises(NoFault, match="no fault for a criterion of kind 'down'"):
         fault_for(Criterion("サービスがダウンしている", 9, "down"))
+
+
+def test_configuration_mistakes_use_the_official_charts_value_paths():
+    from rollback_drill.sut.faults import CONFIG
+
+    def crit(kind):
+        return Criterion(text="x", line=1, kind=kind)
+    db = fault_for(crit("db"), style="config")
+    assert db.values == {"postgresql.auth.password": CONFIG["db"].values["postgresql.auth.password"]} and not db.switches
+    jobs = fault_for(crit("jobs"), style="config")
+    (workers,) = jobs.values["mastodon.sidekiq.workers"]
+    assert "default" not in workers["queues"] and workers["name"] == "all-queues"
+    with pytest.raises(NoFault, match="no configuration mistake"):
+        fault_for(crit("error_ratio"), style="config")
+    assert fault_for(crit("db")).values is None  # the default style is the stub's switch

@@ -55,3 +55,9 @@ def test_the_cli_refuses_in_one_line_with_exit_2(monkeypatch, args, env, says):
     r = CliRunner().invoke(main, ["run", *args])
     assert r.exit_code == 2, r.output
     assert says in r.output and len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+def test_config_faults_only_for_criteria_that_have_one():
+    r = CliRunner().invoke(main, ["run", "--faults", "config", "--trigger", "C1"])
+    assert r.exit_code == 2 and "--faults config cannot drill C1" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1

@@ -22,7 +22,7 @@ from rollback_drill.drill.engine import Drill, DrillConfig, DrillError
 from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import Command, Runbook, RunbookError, declare_hint, load_runbook
-from rollback_drill.sut.faults import NoFault, describe
+from rollback_drill.sut.faults import NoFault, describe, fault_for
 from rollback_drill.sut.profile import Profile
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
@@ -93,7 +93,8 @@ def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], No
     drill.end_emulation()
 
 
-def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Runbook | None, int, str]:
+def preconditions(level_no: int, trigger_id: str, runbook_path: str,
+                  fault_style: str = "switch") -> tuple[Runbook | None, int, str]:
     """Bad input (exit 2) and what the harness cannot do (exit 4), before touching any cluster."""
     try:
         runbook = load_runbook(runbook_path)
@@ -112,6 +113,12 @@ def preconditions(level_no: int, trigger_id: str, runbook_path: str) -> tuple[Ru
         except NoFault as e:
             return None, EXIT_HARNESS, (f"rollback-drill: the harness cannot drill {trigger_id.upper()}: "
                                         f"{e.args[0]} (line {c.line}); {declare_hint(runbook.path, c)}")
+        if fault_style == "config" and not c.person_decides:
+            try:
+                fault_for(c, style="config")
+            except NoFault as e:
+                return None, EXIT_USAGE, (f"rollback-drill: --faults config cannot drill {trigger_id.upper()}: "
+                                          f"{e.args[0]}; use --faults switch, or a trigger of a DB or jobs criterion")
     return runbook, EXIT_OK, ""
 
 
@@ -141,8 +148,8 @@ def guarded(echo) -> Iterator[Guard]:
 
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
                decision_delay_s: float = 0.0, monitor_s: float | None = None, profile: Profile | None = None,
-               db_size_gb: float | None = None) -> int:
-    runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
+               db_size_gb: float | None = None, fault_style: str = "switch") -> int:
+    runbook, code, msg = preconditions(level_no, trigger_id, runbook_path, fault_style)
     if runbook is None:
         echo(msg)
         return code
@@ -160,7 +167,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         except ClusterError as e:
             echo(f"rollback-drill: cluster: {e}")
             return EXIT_HARNESS
-        cfg = DrillConfig(decision_delay_s=decision_delay_s)
+        cfg = DrillConfig(decision_delay_s=decision_delay_s, fault_style=fault_style)
         if profile is not None:
             cfg.profile = profile
         cfg.db_size_gb = db_size_gb if db_size_gb is not None else runbook.sidecar.get("database_size_gb")
