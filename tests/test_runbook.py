@@ -196,3 +196,14 @@ def test_an_unread_criterion_is_kept_with_its_line_and_a_sidecar_declares_it(tmp
     (tmp_path / "rb.ja.drill.yaml").write_text("criteria:\n  - text: 請求処理\n    kind: billing\n", encoding="utf-8")
     with pytest.raises(RunbookError, match="kind 'billing' is not one of"):
         load_runbook(rb_path)
+
+
+def test_verification_commands_are_read_by_what_they_check_not_by_their_wording():
+    from rollback_drill.runbook.meaning import verification_kind as kind
+    assert kind("curl -I https://ykzts.technology/health") == "health"
+    assert kind("wget -qO- https://example.org/healthz") == "health"
+    assert kind("kubectl logs deployment/mastodon-web --tail=100 | grep -i error") == "error_log"
+    assert kind("kubectl -n social logs deploy/web | egrep 'ERROR|FATAL'") == "error_log"
+    assert kind("kubectl logs deployment/mastodon-worker --tail=50") == "worker"
+    assert kind("kubectl logs deployment/jobs --tail=50", {"jobs"}) == "worker"
+    assert kind("kubectl get pods") is None and kind("curl -I https://ykzts.technology/") is None

@@ -5,10 +5,11 @@ An item the harness cannot check is "not checked" (`ok: None`), never OK.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rollback_drill.runbook.executor import run_commands
-from rollback_drill.runbook.meaning import checklist_check
+from rollback_drill.runbook.meaning import checklist_check, verification_kind
 from rollback_drill.sut.deploy import RELEASE
 
 if TYPE_CHECKING:
@@ -27,19 +28,24 @@ def verify(drill: Drill) -> list[dict]:
     seen = {s.probe for s in tl.samples if s.t >= since}
     recent_ok = not bad and seen >= set(drill.probes.names)
 
-    def rec_ok(pred) -> tuple[bool, str]:
-        for text, r in by_text.items():
-            if pred(text):
-                return r.exit_code == 0, f"{text} -> exit {r.exit_code}"
-        return False, "no such command in the verification step (手順4)"
+    workers = {d for d in (drill.target.stack if drill.target else ()) if re.search(r"sidekiq|worker", d)}
+    by_kind: dict[str, object] = {}
+    for text, r in by_text.items():  # what each command checks, by meaning (runbook/meaning.py)
+        by_kind.setdefault(verification_kind(text, workers), r)
+
+    def rec_ok(kind: str) -> tuple[bool, str]:
+        r = by_kind.get(kind)
+        if r is None:
+            return False, f"no {kind} command in the verification step (手順{step.number if step else 4})"
+        return r.exit_code == 0, f"{r.text} -> exit {r.exit_code}"
 
     serving = serving_stack_ready(drill)
-    health_ok, health_ev = rec_ok(lambda t: t.startswith("curl") and "/health" in t)
+    health_ok, health_ev = rec_ok("health")
     if health_ok:
-        health_rec = next(r for t, r in by_text.items() if t.startswith("curl") and "/health" in t)
-        health_ok = " 200" in health_rec.output.splitlines()[0] if health_rec.output else False
-    errlog = next((r for t, r in by_text.items() if "grep -i error" in t), None)
-    worker_ok, worker_ev = rec_ok(lambda t: "mastodon-worker" in t)
+        out = by_kind["health"].output
+        health_ok = bool(re.search(r"^HTTP/\S+ 200\b", out, re.MULTILINE)) or out.strip() == "OK"
+    errlog = by_kind.get("error_log")
+    worker_ok, worker_ev = rec_ok("worker")
     results = []
     for item in drill.runbook.checklists.get("after", []):
         check = checklist_check(item)  # by meaning, in either language

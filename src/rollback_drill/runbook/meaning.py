@@ -245,6 +245,21 @@ def checklist_check(item: str) -> str | None:
     return None
 
 
+def verification_kind(command: str, worker_deployments: set[str] = frozenset()) -> str | None:
+    """What a verification command checks, read from the command (not its comment): an HTTP request to
+    a health path -> "health"; logs filtered for errors -> "error_log"; a look at a worker Deployment
+    (sidekiq / worker, or one named in `worker_deployments`) -> "worker"."""
+    t = command.strip()
+    if re.match(r"^(curl|wget|http|https)\b", t) and re.search(r"/(health|healthz|readyz|livez)\b", t):
+        return "health"
+    if re.search(r"\blogs\b.*\|\s*(grep|egrep|rg)\b.*\b(error|err|exception|fatal)\b", t, re.IGNORECASE):
+        return "error_log"
+    named = set(re.findall(r"(?:deployment|deploy)[/ ]([\w.-]+)", t))
+    if named and (named & set(worker_deployments) or any(re.search(r"sidekiq|worker", n) for n in named)):
+        return "worker"
+    return None
+
+
 BACKUP_FILE_WORDS = ("バックアップファイル", "backup file", "backup files")
 OPTIONAL_WORDS = ("オプション", "optional", "任意")
 ALTERNATIVE_WORDS = ("または", "もしくは", "あるいは", "or,", "or if", "alternatively", "otherwise")
