@@ -18,7 +18,7 @@ from rollback_drill.drill.result import result
 from rollback_drill.drill.verify import verify
 from rollback_drill.evidence.journal import Redactor
 from rollback_drill.observe.cluster_state import ClusterState, ComponentWatch, RestoreTarget, restore_target
-from rollback_drill.observe.detectors import PROBE_FOR_KIND, Detection, DetectorConfig, baseline_latency, check
+from rollback_drill.observe.detectors import Detection, DetectorConfig, baseline_latency, check
 from rollback_drill.observe.load import Load, LoadConfig
 from rollback_drill.observe.probes import Probes, Target
 from rollback_drill.observe.timeline import Timeline
@@ -37,7 +37,6 @@ from rollback_drill.sut.profile import Profile, load_profile
 from rollback_drill.observe.k8s_watch import K8sWatch
 from rollback_drill.runbook.gcloud_standin import abandon_restores
 
-PROBE_FOR_KIND.setdefault("data", "data")
 SERVING_WINDOW_S = 2.0  # answers this recent tell which stack users are being served by when a command runs
 APPLICATION = set(OLD_STACK) | set(HELM_STACK)  # what `--all` may touch without a finding flagging it
 

@@ -142,7 +142,7 @@ class RecoveryCheck:
                                   f"requests in [{e - w:.1f}, {e:.1f})s (limit {factor:g}x baseline "
                                   f"{self.baseline_s * 1000:.0f} ms = {limit * 1000:.0f} ms)"))
             return [_Series(ev)], f"median latency of every {w:g}s window under {factor:g}x the pre-fault baseline"
-        probe = "data" if c.kind == "data" else PROBE_FOR_KIND.get(c.kind)
+        probe = PROBE_FOR_KIND.get(c.kind)
         if probe is None or probe not in self.probes:
             return [], f"not measurable: '{c.text}' is declared by a person (kind {c.kind})"
         return [self._probe_series(probe, since)], f"the {probe} probe is green"

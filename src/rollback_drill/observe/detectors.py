@@ -13,8 +13,10 @@ from rollback_drill.runbook.model import Trigger
 from rollback_drill.observe.timeline import Timeline
 
 # Which steady-state probe tells each criterion kind.
+# "data": Level 3's situation (rows the migration damaged), watched by the drill's data probe
+# (drill/engine.py DataProbes: the pre-migration rows read back as they were written).
 PROBE_FOR_KIND = {"db": "db", "login": "login", "jobs": "jobs", "media": "media", "streaming": "streaming",
-                  "feature": "streaming"}
+                  "feature": "streaming", "data": "data"}
 
 
 @dataclass
