@@ -27,3 +27,4 @@ Feature: Configuration mistakes a migration makes, as faults of the Helm release
     Examples:
       | id | mistake                                  | fault                 |
       | H3 | a sidekiq worker that lost its queues    | config-sidekiq-queues |
+      | H4 | a wrong object-storage secret            | config-s3-credentials |

@@ -50,6 +50,8 @@ def test_configuration_mistakes_use_the_official_charts_value_paths():
     jobs = fault_for(crit("jobs"), style="config")
     (workers,) = jobs.values["mastodon.sidekiq.workers"]
     assert "default" not in workers["queues"] and workers["name"] == "all-queues"
+    media = fault_for(crit("media"), style="config")
+    assert set(media.values) == {"mastodon.s3.access_secret"}
     with pytest.raises(NoFault, match="no configuration mistake"):
         fault_for(crit("error_ratio"), style="config")
     assert fault_for(crit("db")).values is None  # the default style is the stub's switch

@@ -190,6 +190,15 @@ class Datastores:
                 pass
             pid.unlink(missing_ok=True)
 
+    def redis(self, *args: str) -> str:
+        """One redis-cli command against the drill's Redis (password by environment, never argv)."""
+        env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
+        p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), *args], capture_output=True,
+                           text=True, env=env)
+        if p.returncode != 0 or p.stdout.startswith("ERR"):
+            raise DatastoreError(f"redis-cli {args[0]} failed: {(p.stderr or p.stdout).strip()[:200]}")
+        return p.stdout.strip()
+
     def _redis_ping(self) -> bool:
         env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
         p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), "ping"],

@@ -52,7 +52,7 @@ class Environment:
     image: str
 
     def secret_values(self) -> list[str]:
-        return self.creds.values()
+        return self.creds.values() + [media_storage_secret(self.creds)]
 
     def premigration(self) -> dict:
         """The snapshot of the pre-migration state taken by `deploy` before the Helm install."""
@@ -85,7 +85,9 @@ def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
                            f"REDIS_HOST=redis\n")
     secrets_env.chmod(0o600)
     values = {"image": {"repository": repo, "tag": tag},
-              "mastodon": {"secrets": {"secret_key_base": c.secret_key_base}},
+              "mastodon": {"secrets": {"secret_key_base": c.secret_key_base},
+                           "s3": {"enabled": True, "access_key": "drill-media", "bucket": "media",
+                                  "access_secret": media_storage_secret(c)}},
               "postgresql": {"auth": {"password": c.db_password}},
               "redis": {"auth": {"password": c.redis_password}}}
     vf = work / "helm-values.secret.yaml"
@@ -101,6 +103,19 @@ def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
             {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name},
              "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": name, "port": target}]}]},
         )]))
+
+
+def media_storage_secret(creds: Credentials) -> str:
+    """The object storage's secret key for the release (derived: no new credential to keep)."""
+    import hashlib
+    return hashlib.sha256(f"{creds.secret_key_base}:media-storage".encode()).hexdigest()[:32]
+
+
+def _media_storage(env: Environment) -> None:
+    """The object storage accepts the release's media credentials (their digest, kept in Redis)."""
+    import hashlib
+    env.datastores.redis("SET", "storage:media:secret_sha256",
+                         hashlib.sha256(media_storage_secret(env.creds).encode()).hexdigest())
 
 
 def _wait_http(url: str, host: str, want_server_prefix: str, timeout: float = 60) -> None:
@@ -180,6 +195,7 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
                   str(w / "helm-values.secret.yaml"), "--wait", "--timeout", "180s", timeout=240)
     if not _data_intact(env):
         return False
+    _media_storage(env)
     kube.kubectl("apply", "-f", str(w / "migrated" / "ingress-mastodon.yaml"))
     _migration_cleanup(kube)
     for d in HELM_STACK:
@@ -210,6 +226,7 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
         teardown(cluster, env)
     env.datastores.up()
     env.creds = env.datastores.creds
+    _media_storage(env)
     image = stub_image()
     cluster.load_image(image.archive, image.name)
     env.image = image.name

@@ -63,6 +63,8 @@ KINDS = ("error_ratio", "latency_factor", "performance", *FIXED)
 CONFIG: dict[str, Fault] = {
     "db": Fault("config-db-password", {}, "the release's database password is wrong (postgresql.auth.password)",
                 {"postgresql.auth.password": "migration-typo-not-the-password"}),
+    "media": Fault("config-s3-credentials", {}, "the release's object-storage secret is wrong (mastodon.s3.access_secret)",
+                   {"mastodon.s3.access_secret": "migration-typo-not-the-key"}),
     "jobs": Fault("config-sidekiq-queues", {}, "the release's sidekiq worker lost its queues "
                   "(mastodon.sidekiq.workers[0].queues = [scheduler])",
                   {"mastodon.sidekiq.workers": [{"name": "all-queues", "concurrency": 25, "replicas": 1,
