@@ -28,3 +28,4 @@ Feature: Configuration mistakes a migration makes, as faults of the Helm release
       | id | mistake                                  | fault                 |
       | H3 | a sidekiq worker that lost its queues    | config-sidekiq-queues |
       | H4 | a wrong object-storage secret            | config-s3-credentials |
+      | M2 | a streaming port the Ingress does not use | config-streaming-port |

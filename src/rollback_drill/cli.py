@@ -192,7 +192,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
               "Cloud SQL instance")
 @click.option("--faults", "fault_style", type=click.Choice(["switch", "config"]), default="switch", show_default=True,
               help="switch: the stub's fault switches; config: a configuration mistake of the Helm release "
-                   "(helm upgrade --reuse-values; DB, jobs and media criteria)")
+                   "(helm upgrade --reuse-values; DB, jobs, media and streaming criteria)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
             monitor: str, profile_name: str, db_size: float | None, context: str | None, sut: str,
             target_url: str | None, real_gcloud: bool, fault_style: str) -> None:

@@ -118,8 +118,8 @@ def preconditions(level_no: int, trigger_id: str, runbook_path: str,
                 fault_for(c, style="config")
             except NoFault as e:
                 return None, EXIT_USAGE, (f"rollback-drill: --faults config cannot drill {trigger_id.upper()}: "
-                                          f"{e.args[0]}; use --faults switch, or a trigger of a DB, jobs or "
-                                          f"media criterion")
+                                          f"{e.args[0]}; use --faults switch, or a trigger of a DB, jobs, "
+                                          f"media or streaming criterion")
     return runbook, EXIT_OK, ""
 
 
