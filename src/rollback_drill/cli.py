@@ -190,12 +190,14 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
               "listed in ROLLBACK_DRILL_ALLOWED_TARGETS)")
 @click.option("--real-gcloud", is_flag=True, help="allow Level 3 on an existing context to restore the real "
               "Cloud SQL instance")
+@click.option("--load-workers", "load_workers", type=click.IntRange(min=0, max=8), default=0, show_default=True,
+              help="locust worker processes (distributed mode) for load one process cannot give; 0: one process")
 @click.option("--faults", "fault_style", type=click.Choice(["switch", "config"]), default="switch", show_default=True,
               help="switch: the stub's fault switches; config: a configuration mistake of the Helm release "
                    "(helm upgrade --reuse-values; DB, jobs, media and streaming criteria)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
             monitor: str, profile_name: str, db_size: float | None, context: str | None, sut: str,
-            target_url: str | None, real_gcloud: bool, fault_style: str) -> None:
+            target_url: str | None, real_gcloud: bool, fault_style: str, load_workers: int) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
     from rollback_drill.drill.targets import Aim, Refused, check_aim
@@ -236,7 +238,7 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
         _fail(f"--profile: {e}")
     sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo,
                         decision_delay_s=decision_delay, monitor_s=window[1], profile=profile, db_size_gb=db_size,
-                        fault_style=fault_style))
+                        fault_style=fault_style, load_workers=load_workers))
 
 
 # ---- mutate --------------------------------------------------------------------------------

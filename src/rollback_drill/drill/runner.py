@@ -149,7 +149,7 @@ def guarded(echo) -> Iterator[Guard]:
 
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
                decision_delay_s: float = 0.0, monitor_s: float | None = None, profile: Profile | None = None,
-               db_size_gb: float | None = None, fault_style: str = "switch") -> int:
+               db_size_gb: float | None = None, fault_style: str = "switch", load_workers: int = 0) -> int:
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path, fault_style)
     if runbook is None:
         echo(msg)
@@ -169,6 +169,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             echo(f"rollback-drill: cluster: {e}")
             return EXIT_HARNESS
         cfg = DrillConfig(decision_delay_s=decision_delay_s, fault_style=fault_style)
+        cfg.load.workers = load_workers
         if profile is not None:
             cfg.profile = profile
         cfg.db_size_gb = db_size_gb if db_size_gb is not None else runbook.sidecar.get("database_size_gb")
