@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from rollback_drill.cli import main
@@ -69,7 +71,9 @@ def test_an_unread_criterion_is_exit_2_naming_the_line_and_how_to_declare_it(tmp
     assert table.exit_code == 0 and "UNREAD" in table.output and "1 cannot be drilled as written" in table.output
 
 
-def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch):
+@pytest.fixture
+def down_context(tmp_path, monkeypatch):
+    """An allow-listed kubeconfig context whose API server does not answer."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "down",
@@ -78,6 +82,10 @@ def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch):
         "contexts": [{"name": "down", "context": {"cluster": "down", "user": "u"}}]}))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "down")
+    return "down"
+
+
+def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch, down_context):
     monkeypatch.setenv("ROLLBACK_DRILL_STATE", str(tmp_path / "state"))
     r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "C1", "--provider", "existing"])
     assert r.exit_code == 4, r.output
@@ -85,15 +93,7 @@ def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch):
     assert len(lines) == 1 and "not reachable" in lines[0] and "Traceback" not in r.output
 
 
-def test_preflight_on_an_unreachable_context_is_one_line_exit_4(tmp_path, monkeypatch):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "down",
-        "clusters": [{"name": "down", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "users": [{"name": "u", "user": {"token": "x"}}],
-        "contexts": [{"name": "down", "context": {"cluster": "down", "user": "u"}}]}))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "down")
+def test_preflight_on_an_unreachable_context_is_one_line_exit_4(tmp_path, down_context):
     r = CliRunner().invoke(main, ["preflight", "--context", "down", "--workdir", str(tmp_path)])
     assert r.exit_code == 4, r.output
     assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output

@@ -127,6 +127,7 @@ class Drill:
         self._assessing: gevent.Greenlet | None = None
         self._ran: dict[str, list[Command]] = {}  # step -> its commands run so far (what a wait follows)
         self._level_pods: dict[str, set[str]] = {}  # step -> pod UIDs in the namespace when the level began
+        self._switch_lines: dict[str, set[int]] = {}  # step -> lines of its commands that switched traffic
         self.emulation: Emulation | None = None
         self.k8s: K8sWatch | None = None
 
@@ -318,6 +319,8 @@ class Drill:
             self.ctx.findings.append(Finding(cmd.line, cmd.text, "not analysed: the cluster could not be read",
                                              "see the harness log", "not_checked", "low", str(e)[:200], step))
         self._ran.setdefault(step, []).append(cmd)
+        if switches_traffic(cmd, self.env.workdir):  # read its file once, here
+            self._switch_lines.setdefault(step, set()).add(cmd.line)
 
     def _serving_since_last_command(self, step: str) -> tuple[dict[str, int], float]:
         """Which pods answered the probes' requests sent since the step's last traffic switch (an
@@ -326,8 +329,7 @@ class Drill:
         now = self.tl.now()
         since = now - SERVING_WINDOW_S
         records = [r for r in self.tl.commands if r.step == step or (r.level is not None and f"Level {r.level}" == step)]
-        switch_lines = {c.line for c in self._ran.get(step, []) if switches_traffic(c, self.env.workdir)}
-        switched = [r for r in records if r.line in switch_lines]
+        switched = [r for r in records if r.line in self._switch_lines.get(step, set())]
         mark = switched[-1] if switched else (records[-1] if records else None)
         if mark is not None:
             since = max(since, mark.end)

@@ -94,6 +94,13 @@ def make_user_class(target: Target, cfg: LoadConfig) -> type[FastHttpUser]:
     return MastodonUser
 
 
+def answer_of(response) -> tuple[int | None, str]:
+    """(HTTP status or None when no answer came, the pod that answered from X-Served-By)."""
+    status = getattr(response, "status_code", None) or None
+    served_by = (getattr(response, "headers", None) or {}).get("X-Served-By", "") if status else ""
+    return status, served_by
+
+
 # What each request is, as a user action (the outage report counts failures per kind).
 ACTION_KIND = {"POST /oauth/token": "sign_in", "POST /api/v1/statuses": "post", "POST /api/v2/media": "media_upload",
                "GET /api/v1/streaming/health": "streaming"}
@@ -114,10 +121,7 @@ class Load:
 
     def _on_request(self, request_type, name, response_time, response_length, response=None,
                     exception=None, **kw) -> None:
-        status = getattr(response, "status_code", None) or None
-        headers = getattr(response, "headers", None) or {}
-        served_by = headers.get("X-Served-By", "") if status else ""
-        self._record(name, response_time, status, served_by, self.tl.now())
+        self._record(name, response_time, *answer_of(response), self.tl.now())
 
     def _on_worker_batch(self, msg, **kw) -> None:
         for t_mono, name, response_time, status, served_by in msg.data:

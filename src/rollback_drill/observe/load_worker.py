@@ -15,7 +15,7 @@ import time
 
 import gevent
 
-from rollback_drill.observe.load import LoadConfig, make_user_class
+from rollback_drill.observe.load import LoadConfig, answer_of, make_user_class
 from rollback_drill.observe.probes import Target
 
 BATCH_S = 0.25
@@ -28,9 +28,7 @@ def main() -> int:
     batch: list[tuple] = []
 
     def on_request(request_type, name, response_time, response_length, response=None, exception=None, **kw):
-        status = getattr(response, "status_code", None) or None
-        served_by = (getattr(response, "headers", None) or {}).get("X-Served-By", "") if status else ""
-        batch.append((time.monotonic(), name, response_time, status, served_by))
+        batch.append((time.monotonic(), name, response_time, *answer_of(response)))
 
     env.events.request.add_listener(on_request)
     runner = env.create_worker_runner("127.0.0.1", spec["port"])

@@ -104,8 +104,8 @@ class Datastores:
         self._container("redis", {"REDIS_PASSWORD": c.redis_password})
         self._container("postgres", {"POSTGRES_USER": DB_USER, "POSTGRES_PASSWORD": c.db_password},
                         volume=(PG_VOLUME, "/var/lib/postgresql/data"))
-        self._wait(lambda: self._try(lambda: self.psql("SELECT 1", db="postgres")), "PostgreSQL")
-        self._wait(self._redis_ping, "Redis")
+        self._wait(lambda: self._try(lambda: self.psql("SELECT 1", db="postgres")), "postgres")
+        self._wait(self._redis_ping, "redis")
         if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'mastodon'", db="postgres").strip():
             self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
 
@@ -162,12 +162,6 @@ class Datastores:
             except Exception:  # noqa: BLE001 - already gone (listed twice)
                 pass
 
-    def destroy(self) -> None:
-        """Remove containers and data, backups and credentials (a fresh 'Cloud SQL')."""
-        import shutil
-        self.down()
-        shutil.rmtree(self.root, ignore_errors=True)
-
     def _retire_host_processes(self) -> None:
         """Earlier versions ran PostgreSQL and Redis as host processes on the same ports: stop them."""
         import glob
@@ -213,14 +207,13 @@ class Datastores:
         except DatastoreError:
             return False
 
-    def _wait(self, ok, what: str, timeout: float = 60) -> None:
+    def _wait(self, ok, kind: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if ok():
                 return
             time.sleep(0.25)
-        raise DatastoreError(f"{what} did not answer within {timeout:.0f}s (docker logs "
-                             f"{CONTAINERS['postgres' if what == 'PostgreSQL' else 'redis'][0]})")
+        raise DatastoreError(f"{kind} did not answer within {timeout:.0f}s (docker logs {CONTAINERS[kind][0]})")
 
     # ---- SQL and backups ----------------------------------------------------------------------
     def _pg_env(self) -> dict[str, str]:

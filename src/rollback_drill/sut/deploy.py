@@ -8,6 +8,7 @@ are scaled to 0 but kept, with their ConfigMap `mastodon-env` and Secret `mastod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -107,13 +108,11 @@ def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
 
 def media_storage_secret(creds: Credentials) -> str:
     """The object storage's secret key for the release (derived: no new credential to keep)."""
-    import hashlib
     return hashlib.sha256(f"{creds.secret_key_base}:media-storage".encode()).hexdigest()[:32]
 
 
 def _media_storage(env: Environment) -> None:
     """The object storage accepts the release's media credentials (their digest, kept in Redis)."""
-    import hashlib
     env.datastores.redis("SET", "storage:media:secret_sha256",
                          hashlib.sha256(media_storage_secret(env.creds).encode()).hexdigest())
 

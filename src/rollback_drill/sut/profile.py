@@ -58,9 +58,6 @@ class Profile:
         """Whether anything is emulated at all (the local profile emulates nothing)."""
         return any(p.value for p in self.params.values())
 
-    def boot_s(self, role: str) -> float:
-        return self[{"web": "web_boot", "streaming": "streaming_boot"}.get(role, "sidekiq_boot")]
-
     def restore_s(self, size_gb: float | None) -> float:
         """Modelled Cloud SQL restore (RUNNING) time for a database of `size_gb`."""
         size = self.database_size_gb if size_gb is None else size_gb

@@ -40,7 +40,7 @@ def fit(points: list[dict]) -> dict:
 
 
 def project(f: dict, size_gb: float) -> float:
-    """Projected restore seconds for `size_gb` (never below the largest measured per-GB rate's floor of 0)."""
+    """Projected restore seconds for `size_gb` (the fitted line, never below 0)."""
     return max(0.0, f["restore"]["intercept_s"] + f["restore"]["per_gb_s"] * size_gb)
 
 
