@@ -97,3 +97,14 @@ def test_preflight_on_an_unreachable_context_is_one_line_exit_4(tmp_path, down_c
     r = CliRunner().invoke(main, ["preflight", "--context", "down", "--workdir", str(tmp_path)])
     assert r.exit_code == 4, r.output
     assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "--faults", "bogus"], "Invalid value for '--faults'"),
+    (["run", "--db-size", "-1"], "Invalid value for '--db-size'"),
+    (["no-such-command"], "No such command 'no-such-command'"),
+])
+def test_a_bad_option_is_one_line_exit_2_not_a_usage_screen(args, says):
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert len(r.output.strip().splitlines()) == 1 and says in r.output and "--help" in r.output

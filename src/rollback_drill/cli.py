@@ -22,7 +22,23 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """Bad options and arguments (click's usage errors) as one line, exit 2, like every other refusal."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as e:
+            where = f"rollback-drill {e.ctx.command_path.split(' ', 1)[1]}" if e.ctx and " " in e.ctx.command_path \
+                else "rollback-drill"
+            click.echo(f"rollback-drill: {e.format_message()} (see '{where} --help')", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.Abort:  # Ctrl-C outside a drill (a drill handles its own signals)
+            click.echo("rollback-drill: interrupted", err=True)
+            sys.exit(EXIT_HARNESS)
+
+
+@click.group(cls=OneLineErrors)
 def main() -> None:
     """Rehearse the Mastodon Helm -> Kustomize rollback runbook on a real Kubernetes cluster."""
 
