@@ -11,7 +11,7 @@ from rollback_drill import PROJECT_ROOT
 SRC = PROJECT_ROOT / "src" / "rollback_drill"
 EXEMPT = {"runbook/executor.py": "the runbook's own commands, verbatim",
           "cluster/kube.py": "defines the kubectl/helm runners"}
-ALLOWED = {"kubectl": {"apply", "exec", "kustomize"}, "helm": {"install", "uninstall", "upgrade", "repo"},
+ALLOWED = {"kubectl": {"apply", "exec", "kustomize"}, "helm": {"install", "uninstall", "upgrade", "rollback", "repo"},
            "get_json": set()}
 CALLS = [re.compile(r"\b(?:kube\.|self\.)?_?(kubectl|helm)\((?:bins,\s*)?\"([\w-]+)\""),
          re.compile(r"\.(get_json)\(()"),

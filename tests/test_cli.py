@@ -87,7 +87,9 @@ def down_context(tmp_path, monkeypatch):
 
 def test_a_cluster_that_is_down_is_exit_4_in_one_line(tmp_path, monkeypatch, down_context):
     monkeypatch.setenv("ROLLBACK_DRILL_STATE", str(tmp_path / "state"))
-    r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "C1", "--provider", "existing"])
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_TARGETS", "http://127.0.0.1:1")
+    r = CliRunner().invoke(main, ["run", "--level", "1", "--trigger", "C1", "--provider", "existing",
+                                  "--target-url", "http://127.0.0.1:1"])
     assert r.exit_code == 4, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "not reachable" in lines[0] and "Traceback" not in r.output

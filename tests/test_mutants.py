@@ -5,9 +5,9 @@ import pytest
 from rollback_drill import DEFAULT_RUNBOOK
 from rollback_drill.drill.mutate import judge, mutants, neutered, read_only_twin, repoint
 from rollback_drill.runbook.model import load_runbook
-from rollback_drill.sut.deploy import HELM_STACK, OLD_STACK
+from rollback_drill.sut.deploy import LOCAL
 
-PAIRS = {**dict(zip(OLD_STACK, HELM_STACK)), **dict(zip(HELM_STACK, OLD_STACK))}
+PAIRS = LOCAL.counterparts()
 RB = load_runbook(DEFAULT_RUNBOOK)
 
 

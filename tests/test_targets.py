@@ -26,18 +26,37 @@ def test_a_target_url_must_be_allowed_explicitly(monkeypatch):
         check_target("staging.example")
 
 
+URL = "http://127.0.0.1:8088"
+
+
+def test_an_existing_context_needs_an_allowed_target_the_config_faults_and_no_profile(monkeypatch):
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "staging")
+    with pytest.raises(Refused, match="needs --target-url"):
+        check_aim(Aim("existing", "staging"), 1, "db")
+    with pytest.raises(Refused, match="refusing --target-url http://127.0.0.1:8088"):
+        check_aim(Aim("existing", "staging", target_url=URL), 1, "db")
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_TARGETS", URL)
+    with pytest.raises(Refused, match="no fault switches"):
+        check_aim(Aim("existing", "staging", sut="existing", target_url=URL), 1, "db")
+    with pytest.raises(Refused, match="drop --profile"):
+        check_aim(Aim("existing", "staging", target_url=URL, profile="gke"), 1, "db")
+    check_aim(Aim("existing", "staging", sut="existing", target_url=URL, fault_style="config"), 1, "db")
+
+
 def test_level_3_on_an_existing_context_needs_real_gcloud(monkeypatch):
     monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "staging")
     with pytest.raises(Refused, match="--real-gcloud"):
         check_aim(Aim("existing", "staging"), 3, None)
-    check_aim(Aim("existing", "staging", real_gcloud=True), 3, None)
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_TARGETS", URL)
+    check_aim(Aim("existing", "staging", target_url=URL, real_gcloud=True), 3, None)
 
 
 def test_a_traffic_criterion_needs_the_stub(monkeypatch):
     monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "staging")
     with pytest.raises(Refused, match="traffic fault of the stub"):
         check_aim(Aim("existing", "staging", sut="existing"), 1, "error_ratio")
-    check_aim(Aim("existing", "staging", sut="existing"), 1, "probe")
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_TARGETS", URL)
+    check_aim(Aim("existing", "staging", sut="existing", target_url=URL, fault_style="config"), 1, "probe")
     with pytest.raises(Refused, match="needs --provider existing"):
         check_aim(Aim("local", sut="existing"), 1, "probe")
 

@@ -136,7 +136,7 @@ def deploy_cmd(reset: bool, provider: str | None) -> None:
 # ---- preflight -----------------------------------------------------------------------------
 @main.command("preflight")
 @click.option("--context", default=None, help="an allowed kubeconfig context (default: the drill cluster)")
-@click.option("--namespace", default="mastodon", show_default=True)
+@click.option("--namespace", default=None, help="the application's namespace (default: the sidecar's, else mastodon)")
 @click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True)
 @click.option("--workdir", default=None, help="folder holding backup/ and k8s/ (default: the drill's)")
 @click.option("--json", "as_json", is_flag=True)
@@ -150,6 +150,9 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         rb = load_runbook(runbook_path)
     except RunbookError as e:
         _fail(f"runbook does not parse: {e}")
+    from rollback_drill.sut.application import from_sidecar
+    app = from_sidecar(rb.sidecar, namespace=namespace)
+    namespace = app.namespace
     if context:
         from rollback_drill.cluster import ClusterError
         from rollback_drill.cluster.existing import ExistingCluster
@@ -172,11 +175,9 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         backups = env.datastores.list_backups() if env.datastores.backups.exists() else []
         images_present = getattr(c, "has_image", None)
     from rollback_drill.observe.cluster_state import ClusterState
-    from rollback_drill.sut.deploy import HELM_STACK, OLD_STACK, RELEASE
     try:
         state = ClusterState(kube.kubeconfig, namespace, context)
-        result = run_preflight(kube, rb, wd, backups, images_present, state, set(OLD_STACK) | set(HELM_STACK),
-                               RELEASE)
+        result = run_preflight(kube, rb, wd, backups, images_present, state, app)
     except Exception as e:  # noqa: BLE001 - an unreadable kubeconfig or cluster: one line, exit 4
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         _fail(f"preflight could not read the cluster ({type(e).__name__}): {first[:300]}", EXIT_HARNESS)
@@ -208,12 +209,31 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
               "Cloud SQL instance")
 @click.option("--load-workers", "load_workers", type=click.IntRange(min=0, max=8), default=0, show_default=True,
               help="locust worker processes (distributed mode) for load one process cannot give; 0: one process")
-@click.option("--faults", "fault_style", type=click.Choice(["switch", "config"]), default="switch", show_default=True,
-              help="switch: the stub's fault switches; config: a configuration mistake of the Helm release "
-                   "(helm upgrade --reuse-values; DB, jobs, media and streaming criteria)")
+@click.option("--faults", "fault_style", type=click.Choice(["switch", "config"]), default=None,
+              help="switch: the stub's fault switches (default with the stub); config: a configuration mistake of "
+                   "the Helm release (helm upgrade --reuse-values; DB, sign-in, jobs, media and streaming criteria; "
+                   "the only kind for --sut existing)")
+@click.option("--namespace", default=None, help="existing context: the application's namespace (default: the "
+              "sidecar's; with --sut stub a new one, rollback-drill-stub)")
+@click.option("--release", default=None, help="existing context: the Helm release (default: the sidecar's "
+              "helm_release, else mastodon-helm)")
+@click.option("--host", default=None, help="existing context: the host the Ingress routes (default: the sidecar's "
+              "production_host; with --sut stub <namespace>.rollback-drill.test)")
+@click.option("--workdir", default=None, help="--sut existing: the folder the runbook's paths are relative to "
+              "(backup/, k8s/; default: the current directory)")
+@click.option("--chart", default=None, help="--sut existing: the release's chart for a configuration mistake's "
+              "helm upgrade (default: the sidecar's helm_chart, else <workdir>/helm/mastodon)")
+@click.option("--image", default=None, help="--sut stub on an existing context: the stub image the cluster pulls")
+@click.option("--postgres-image", default=None, help="--sut stub on an existing context: PostgreSQL image "
+              "(official-compatible; default: the one built here)")
+@click.option("--redis-image", default=None, help="--sut stub on an existing context: Redis image (default: the "
+              "one built here)")
+@click.option("--yes", is_flag=True, help="existing context: carry out the printed plan (without it: plan only)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
             monitor: str, profile_name: str, db_size: float | None, context: str | None, sut: str,
-            target_url: str | None, real_gcloud: bool, fault_style: str, load_workers: int) -> None:
+            target_url: str | None, real_gcloud: bool, fault_style: str | None, load_workers: int,
+            namespace: str | None, release: str | None, host: str | None, workdir: str | None, chart: str | None,
+            image: str | None, postgres_image: str | None, redis_image: str | None, yes: bool) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
     from rollback_drill.drill.targets import Aim, Refused, check_aim
@@ -228,26 +248,23 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
                 kind = load_runbook(runbook_path).trigger(trigger_id).criterion.kind
             except (RunbookError, KeyError):
                 kind = None  # said by the drill's own preconditions (exit 2)
-        check_aim(Aim(name, context, sut, target_url, real_gcloud), level_no, kind)
+        fault_style = fault_style or ("config" if sut == "existing" else "switch")
+        check_aim(Aim(name, context, sut, target_url, real_gcloud, fault_style, profile_name), level_no, kind)
     except Refused as e:
         _fail(str(e))
-    if name == "existing":
-        from rollback_drill.cluster import ClusterError, get_cluster
-        try:
-            st = get_cluster("existing", context).status()
-        except ClusterError as e:
-            _fail(str(e), 4)
-        if not st.ready:
-            click.echo(f"rollback-drill: the existing cluster is not reachable: "
-                       f"{(st.detail or 'no answer').splitlines()[-1]}")
-            sys.exit(4)
-        click.echo(f"rollback-drill: drills on an existing context are not built yet (issue 13: the stub or the "
-                   f"team's release in a namespace of '{context}', configuration-mistake faults, a printed plan "
-                   f"and --yes); what works there today: rollback-drill preflight --context {context}")
-        sys.exit(4)
     window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
     if window is None or window[0] != window[1] or window[1] > 4 * 3600:
         _fail(f"--monitor {monitor!r}: expected a duration such as 90s, 5m or 30m (at most 4h)")
+    if name == "existing":
+        from rollback_drill.drill.runner import run_staging
+        from rollback_drill.drill.targets import staging_for
+        try:
+            staging = staging_for(context, sut, target_url, runbook_path, namespace, release, host, workdir, chart,
+                                  image, postgres_image, redis_image)
+        except Refused as e:
+            _fail(str(e))
+        sys.exit(run_staging(level_no, trigger_id, runbook_path, staging, yes, echo=click.echo,
+                             fault_style=fault_style, load_workers=load_workers, monitor_s=window[1]))
     try:
         profile = load_profile(profile_name)
     except ProfileError as e:

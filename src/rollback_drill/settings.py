@@ -22,3 +22,18 @@ def state_dir() -> Path:
     d = Path(os.environ.get("ROLLBACK_DRILL_STATE", "/var/lib/rollback-drill"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+ALLOWED_TARGETS_ENV = "ROLLBACK_DRILL_ALLOWED_TARGETS"
+
+
+def allowed_targets() -> set[str]:
+    """Base URLs (scheme://host[:port]) other than 127.0.0.1 that load and probes may reach: only
+    what the user listed explicitly in $ROLLBACK_DRILL_ALLOWED_TARGETS (comma-separated)."""
+    return {t.strip().rstrip("/") for t in os.environ.get(ALLOWED_TARGETS_ENV, "").split(",") if t.strip()}
+
+
+def is_local_url(url: str) -> bool:
+    """127.0.0.1 / localhost: the drill's own Ingress, always allowed."""
+    from urllib.parse import urlparse
+    return (urlparse(url).hostname or "") in ("localhost",) or (urlparse(url).hostname or "").startswith("127.")

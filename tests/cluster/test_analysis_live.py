@@ -9,7 +9,7 @@ from rollback_drill.drill.engine import Drill
 from rollback_drill.observe.cluster_state import ClusterState
 from rollback_drill.runbook.model import load_runbook, parse_runbook_text
 from rollback_drill.runbook.preflight import resource_versions, run_preflight
-from rollback_drill.sut.deploy import HELM_STACK, NAMESPACE, OLD_STACK, RELEASE
+from rollback_drill.sut.deploy import LOCAL
 
 TEXT = DEFAULT_RUNBOOK.read_text(encoding="utf-8")
 CORRECTIONS = [
@@ -47,10 +47,10 @@ CORRECTIONS = [
 
 
 def _analysis(deployed, runbook):
-    state = ClusterState(deployed.kube.kubeconfig, NAMESPACE)
+    state = ClusterState(deployed.kube.kubeconfig, LOCAL.namespace)
     before = resource_versions(deployed.kube)
     result = run_preflight(deployed.kube, runbook, deployed.workdir, deployed.datastores.list_backups(), None,
-                           state, set(OLD_STACK) | set(HELM_STACK), RELEASE)
+                           state, LOCAL)
     assert resource_versions(deployed.kube) == before, "the analysis changed the cluster"
     return result["findings"]
 

@@ -1,6 +1,6 @@
 """Secrets never reach evidence: run the runbook's own troubleshooting commands that print them."""
 
-from rollback_drill.sut.deploy import HOST
+from rollback_drill.sut.deploy import LOCAL
 from rollback_drill.evidence.journal import Journal, Redactor
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.executor import ExecContext, run_commands
@@ -17,7 +17,7 @@ def test_runbook_commands_printing_secrets_are_redacted_everywhere(deployed, tmp
     cmds.append("kubectl get secret mastodon -o yaml")
     secrets = deployed.secret_values()
     tl = Timeline()
-    ctx = ExecContext.create(deployed.workdir, deployed.kube.env(), tl, Redactor(secrets), HOST,
+    ctx = ExecContext.create(deployed.workdir, deployed.kube.env(), tl, Redactor(secrets), LOCAL.host,
                              deployed.ingress_url, "127.0.0.1", None)
     from rollback_drill.runbook.model import Command
     recs = run_commands(ctx, [Command(c, i) for i, c in enumerate(cmds)], None)

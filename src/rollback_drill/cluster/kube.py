@@ -119,6 +119,12 @@ class Kube:
         return bool(self.core.list_namespaced_secret(
             self.namespace, label_selector=f"owner=helm,name={release},status=deployed").items)
 
+    def helm_release_revision(self, release: str) -> int | None:
+        """The deployed revision's number (the Secret's `version` label); None when not deployed."""
+        items = self.core.list_namespaced_secret(
+            self.namespace, label_selector=f"owner=helm,name={release},status=deployed").items
+        return max((int((x.metadata.labels or {}).get("version", "0")) for x in items), default=None)
+
     def helm_release_values(self, release: str) -> dict | None:
         """The user-supplied values of the deployed revision (Helm 3 keeps the release, gzip'd JSON,
         base64 twice, in the Secret sh.helm.release.v1.<release>.v<N>); None when not deployed."""
@@ -176,6 +182,29 @@ class Kube:
                 w.stop()
                 return
         raise KubeError(f"CRDs not established within {timeout:.0f}s: {', '.join(sorted(left))}")
+
+    def exec_in_pod(self, pod: str, command: list[str], timeout: float = 120) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of a command in a pod, through the API's exec (like `kubectl exec`)."""
+        import yaml
+        from kubernetes.stream import stream
+        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, self.namespace, command=command,
+                      stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+        out, err = [], []
+        resp.run_forever(timeout=timeout)
+        while resp.peek_stdout() or resp.peek_stderr():
+            out.append(resp.read_stdout())
+            err.append(resp.read_stderr())
+        status = resp.read_channel(3)  # the error channel: the exit status as a v1.Status
+        resp.close()
+        code = 0
+        if status:
+            st = yaml.safe_load(status)
+            if st.get("status") != "Success":
+                causes = (st.get("details") or {}).get("causes") or []
+                code = next((int(c["message"]) for c in causes if c.get("reason") == "ExitCode"), 1)
+        elif resp.is_open():
+            code = 124  # still running at the timeout
+        return code, "".join(out), "".join(err)
 
     def scale(self, deployment: str, replicas: int) -> None:
         self.apps.patch_namespaced_deployment_scale(deployment, self.namespace, {"spec": {"replicas": replicas}})

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field, replace
 from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent before anything else
 import gevent
 
-from rollback_drill.cluster import Cluster
+from typing import Callable
+
+from rollback_drill.cluster import Cluster, ClusterError
 from rollback_drill.drill.recovery import Recovery, RecoveryCheck
 from rollback_drill.drill.result import result
 from rollback_drill.drill.verify import verify
@@ -29,8 +31,8 @@ from rollback_drill.runbook.analysis import (Finding, LiveState, alternatives, a
                                              switches_traffic, wait_race)
 from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_commands
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
-from rollback_drill.sut.deploy import (HELM_STACK, HOST, NAMESPACE, OLD_STACK, PRE_MIGRATION_VERSION, RELEASE,
-                                      Environment, deploy)
+from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, Environment, deploy
+from rollback_drill.sut.changes import ChangeLog
 from rollback_drill.sut.emulation import Emulation
 from rollback_drill.sut.faults import Fault, fault_for, inject
 from rollback_drill.sut.profile import Profile, load_profile
@@ -38,7 +40,6 @@ from rollback_drill.observe.k8s_watch import K8sWatch
 from rollback_drill.runbook.gcloud_standin import abandon_restores
 
 SERVING_WINDOW_S = 2.0  # answers this recent tell which stack users are being served by when a command runs
-APPLICATION = set(OLD_STACK) | set(HELM_STACK)  # what `--all` may touch without a finding flagging it
 
 
 class DrillError(RuntimeError):
@@ -100,8 +101,14 @@ def data_corruption_trigger(runbook: Runbook, level_no: int = 3) -> Trigger:
 
 
 class Drill:
-    def __init__(self, cluster: Cluster, runbook: Runbook, config: DrillConfig | None = None) -> None:
+    def __init__(self, cluster: Cluster, runbook: Runbook, config: DrillConfig | None = None,
+                 provision: Callable[[ChangeLog], Environment] | None = None) -> None:
+        """`provision` builds the system under test and records what it changed (default: the stub on
+        the drill cluster, reset to the just-migrated state; the harness owns that cluster)."""
         self.cluster, self.runbook = cluster, runbook
+        self.provision = provision or (lambda changes: deploy(cluster, reset=True, log=lambda m: None))
+        self.owns_cluster = provision is None  # elsewhere every harness change is recorded and put back
+        self.changes = ChangeLog()
         self.cfg = config or DrillConfig()
         self.tl = Timeline()
         self.env: Environment | None = None
@@ -131,18 +138,27 @@ class Drill:
         self.emulation: Emulation | None = None
         self.k8s: K8sWatch | None = None
 
+    @property
+    def app(self):
+        """Where the drilled application lives and what its parts are called (sut/application.py)."""
+        return self.env.app
+
     # ---- Given --------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Deploy the just-migrated state anew and get the executor ready."""
         self.phase = "deploy"
-        self.env = deploy(self.cluster, reset=True, log=lambda m: None)
+        self.env = self.provision(self.changes)
         self.redactor = Redactor(self.env.secret_values())
-        backups = self.env.datastores.list_backups()
+        backups = self.env.datastores.list_backups() if self.env.datastores is not None else []
         pre = next((b["id"] for b in backups if b.get("description") == "pre-helm-migration"), None)
-        self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor, HOST,
-                                      self.env.ingress_url, self.cluster.pod_host_address, pre)
+        try:
+            pod_host = self.cluster.pod_host_address
+        except ClusterError:
+            pod_host = ""  # no datastores outside the cluster (the gcloud stand-in has nothing to reach)
+        self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor, self.app.host,
+                                      self.env.ingress_url, pod_host, pre)
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
-        self.state = ClusterState(self.env.kube.kubeconfig, NAMESPACE)
+        self.state = ClusterState(self.env.kube.kubeconfig, self.app.namespace, self.env.kube.context)
         self.ctx.before = self._look_before
         prof = self.cfg.profile
         if prof.emulates:
@@ -154,8 +170,9 @@ class Drill:
         self.phase = "fidelity emulation"
         self.emulation = Emulation(prof, self.state, self.tl)
         self.emulation.start()
-        target = Target(self.env.ingress_url, HOST, "alice@example.com", self.env.creds.seed_password)
-        self.probes = DataProbes(target, self.tl, self.cfg.probe_interval_s)
+        target = Target(self.env.ingress_url, self.app.host, self.env.probe_user, self.env.creds.seed_password)
+        # the data probe reads a status the stub wrote before the migration; a team's release has none
+        self.probes = (DataProbes if self.env.is_stub else Probes)(target, self.tl, self.cfg.probe_interval_s)
         self.load = Load(target, self.tl, self.cfg.load)
 
     def start_traffic(self) -> None:
@@ -198,9 +215,29 @@ class Drill:
         t = self.tl.now()
         self.baseline = baseline_latency(self.tl, t, self.cfg.detector)
         self.fault = fault_for(self.trigger.criterion, self.baseline, scale, self.cfg.detector.performance_factor,
-                               self.cfg.fault_style)
-        inject(self.env.kube, self.fault, RELEASE, self.env.workdir / "helm" / "mastodon")
+                               self.cfg.fault_style, self.runbook.sidecar.get("config_faults"))
+        if self.fault.values is not None and not self.owns_cluster and self.env.datastores is None:
+            self._record_release_values()
+        inject(self.env.kube, self.fault, self.app, self.env.chart)
         self.tl.mark("inject", t)
+
+    def _record_release_values(self) -> None:
+        """Before a configuration mistake on a team's release: the revision to go back to."""
+        kube, release = self.env.kube, self.app.release
+        revision = kube.helm_release_revision(release)
+        before = kube.helm_release_values(release)
+
+        def undo() -> str:
+            if kube.helm_release_values(release) == before:
+                return f"release {release}: values already as found (revision {revision})"
+            kube.helm("rollback", release, str(revision), "--wait", "--timeout", "300s", timeout=360)
+            return f"helm rollback {release} {revision}: the values as found"
+        self.changes.record(f"helm upgrade {release} --reuse-values: {', '.join(self.fault.values)} "
+                            f"({self.fault.description})", undo)
+
+    def put_back(self) -> list[str]:
+        """Everything the harness changed on a cluster it does not own, back as found (idempotent)."""
+        return self.changes.revert()
 
     def corrupt_data(self) -> None:
         """Level 3's situation: the migration damaged rows written before it (real UPDATE in PostgreSQL)."""
@@ -251,7 +288,7 @@ class Drill:
         label = f"手順{step.number} (status)"
 
         def run() -> None:
-            self.ctx.findings += no_namespace(step.commands, NAMESPACE, label)
+            self.ctx.findings += no_namespace(step.commands, self.app.namespace, label)
             run_commands(self.ctx, step.commands, None, label, retry_checks=False,
                          timeout=self.cfg.status_command_timeout_s)
 
@@ -286,7 +323,7 @@ class Drill:
         self.phase = "rollback_commands"
         self.level_no = level_no
         level = self.runbook.level(level_no)
-        self.target = restore_target(level.title, OLD_STACK)
+        self.target = restore_target(level.title, self.app.old_stack)
         if level_no == 3:
             self._rows_before = {t: self._rows(t) for t in ("statuses", "media_attachments")}
         if self.watch is None:
@@ -298,7 +335,7 @@ class Drill:
         cmds = level.commands if commands is None else commands
         step = f"Level {level_no}"
         self._ran[step] = []
-        self._level_pods[step] = {p.metadata.uid for p in self.state.core.list_namespaced_pod(NAMESPACE).items}
+        self._level_pods[step] = {p.metadata.uid for p in self.state.core.list_namespaced_pod(self.app.namespace).items}
         self._analyse_level(level, cmds, step)
         records = run_commands(self.ctx, cmds, level_no)
         self.ctx.findings += durations(cmds, records, f"Level {level_no}")
@@ -307,11 +344,11 @@ class Drill:
     def _look_before(self, cmd: Command, step: str) -> None:
         """The cluster just before a runbook command: the findings only the live state shows."""
         try:
-            live = LiveState.read(self.state)
+            live = LiveState.read(self.state, self.app.ingress)
             looks = step.startswith("手順") or bool(re.match(r"^\s*kubectl\s+(get|logs|describe|exec|top)\b",
                                                             cmd.text))
             self.ctx.findings += check_objects(cmd, live, step, looks_only=looks)
-            self.ctx.findings += scope_listing(cmd, live, APPLICATION, step)
+            self.ctx.findings += scope_listing(cmd, live, self.app.deployments, step)
             self.ctx.findings += wait_race(cmd, self.state, step, tuple(self._ran.get(step, ())),
                                            self._level_pods.get(step))
             self.ctx.findings += removes_serving(cmd, live, *self._serving_since_last_command(step), step)
@@ -342,8 +379,8 @@ class Drill:
     def _analyse_level(self, level, commands: tuple[Command, ...], step: str) -> None:
         lv = replace(level, commands=commands)
         self.ctx.findings += applicable_findings(lv, self.env.workdir, step, self.runbook.text)
-        self.ctx.findings += no_namespace(commands, NAMESPACE, step)
-        self.ctx.findings += alternatives(commands, LiveState.read(self.state), step, {RELEASE})
+        self.ctx.findings += no_namespace(commands, self.app.namespace, step)
+        self.ctx.findings += alternatives(commands, LiveState.read(self.state, self.app.ingress), step, {self.app.release})
 
     def _watch_restored(self) -> None:
         snapshot = self.env.premigration()
@@ -356,7 +393,7 @@ class Drill:
                 return False, f"schema not readable: {str(e).strip().splitlines()[-1][:160] if str(e).strip() else e}"
             return v == PRE_MIGRATION_VERSION, f"schema version {v} (pre-migration {PRE_MIGRATION_VERSION})"
 
-        self.watch = ComponentWatch(self.tl, lambda: self.state.restored(target, snapshot, RELEASE, schema_ok),
+        self.watch = ComponentWatch(self.tl, lambda: self.state.restored(target, snapshot, self.app.release, schema_ok),
                                     self.cfg.probe_interval_s)
         self.watch.start()
 
@@ -453,6 +490,7 @@ class Drill:
         if self.watch is not None:
             self.watch.stop()
         self.end_emulation()
+        self.put_back()
 
     def result(self, name: str, interrupted: bool = False) -> dict:
         """Everything the evidence says about this drill (drill/result.py)."""

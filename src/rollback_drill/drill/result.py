@@ -64,6 +64,7 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
         "substitutions": sorted({c.substitution for c in tl.commands if c.substitution}),
         "load": drill.load_stats,
         "profile": drill.cfg.profile.to_dict(drill.cfg.db_size_gb),
+        "harness_changes": drill.changes.to_dict(),
         "emulation": None if drill.emulation is None else {"changes": drill.emulation.changes,
                                                            "reverted": drill.emulation.reverted},
         "phases": phases(drill),

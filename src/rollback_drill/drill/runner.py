@@ -189,12 +189,93 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     return report(res, journal, drill, echo)
 
 
+def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes: bool, echo=print,
+                fault_style: str = "config", load_workers: int = 0, monitor_s: float | None = None) -> int:
+    """One drill on an existing, allow-listed context (sut/existing.py): the state checked, the plan
+    printed, nothing changed without `yes`, everything the harness changed put back."""
+    from rollback_drill.cluster.existing import ExistingCluster
+    from rollback_drill.sut.existing import (NotAsAssumed, attach_existing, differences, forget, plan_lines,
+                                             provision_stub)
+    runbook, code, msg = preconditions(level_no, trigger_id, runbook_path, fault_style)
+    if runbook is None:
+        echo(msg)
+        return code
+    try:
+        cluster = ExistingCluster(staging.context)
+        st = cluster.status()
+        if not st.ready:
+            echo(f"rollback-drill: the existing cluster is not reachable: {(st.detail or 'no answer').splitlines()[-1]}")
+            return EXIT_HARNESS
+        kube = staging.kube(cluster.bin_dir)
+        if staging.sut == "existing":
+            diffs = differences(kube, staging.app, runbook, level_no, staging.workdir)
+            if diffs:
+                raise NotAsAssumed(f"refusing --sut existing on context '{staging.context}': the state is not what "
+                                   f"the runbook assumes", diffs)
+        cfg = DrillConfig(fault_style=fault_style)
+        cfg.load.workers = load_workers
+        if monitor_s is not None:
+            cfg.monitor_s = monitor_s
+        c = runbook.trigger(trigger_id).criterion if level_no != 3 else None
+        fault = None if c is None or c.person_decides else fault_for(
+            c, style=fault_style, config_paths=runbook.sidecar.get("config_faults"))
+        revision = kube.helm_release_revision(staging.app.release) if staging.sut == "existing" else None
+        for line in plan_lines(staging, runbook, level_no, fault, cfg.load, revision):
+            echo(line)
+        if not yes:
+            echo("rollback-drill: nothing was changed: that is the plan; run again with --yes to carry it out")
+            return EXIT_USAGE
+    except NotAsAssumed as e:
+        forget(staging)
+        echo(f"rollback-drill: {e}")
+        return EXIT_USAGE
+    except NoFault as e:
+        forget(staging)
+        echo(f"rollback-drill: {e.args[0]}")
+        return EXIT_USAGE
+
+    def provision(changes):
+        if staging.sut == "stub":
+            return provision_stub(staging, kube, changes, lambda m: echo(f"deploy: {m}"))
+        return attach_existing(staging, kube, runbook, level_no)
+
+    try:
+        with guarded(echo) as g:
+            g.drill = drill = Drill(cluster, runbook, cfg, provision=provision)
+            echo("drill: " + ("deploying the just-migrated stub" if staging.sut == "stub" else
+                              "attaching to the team's release"))
+            drill.prepare()
+            g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),
+                                          drill.redactor)
+            journal.data["environment"]["target"] = {"context": staging.context, "sut": staging.sut,
+                                                     "namespace": staging.app.namespace,
+                                                     "release": staging.app.release, "url": staging.target_url}
+            drive(drill, level_no, trigger_id, echo)
+            res = drill.result(f"Level {level_no} under {drill.trigger.id} on {staging.context}")
+            echo("drill: putting back what the harness changed")
+            drill.put_back()
+            res["harness_changes"] = drill.changes.to_dict()
+            journal.add_scenario(res)
+            finish_run(journal)
+    finally:
+        forget(staging)
+    if g.drill is not None:
+        for line in g.drill.changes.reverted:
+            echo(f"  put back: {line}")
+        for line in g.drill.changes.not_reverted:
+            echo(f"  NOT put back: {line}")
+    if g.code is not None:
+        return g.code
+    return report(res, journal, drill, echo)
+
+
 def stopped(e: BaseException, drill: Drill | None, journal: Journal | None, echo) -> int:
     """An interruption or a harness error: stop everything, mark the journal incomplete with the
     phase, say it in one line, exit 4 — never a verdict."""
     phase = drill.phase if drill else "start"
     if drill:
         drill.abort()
+        drill.put_back()  # on a cluster the harness does not own: before the journal, which lists it
     if isinstance(e, Interrupted):
         _mark_incomplete(journal, drill, {"interrupted_by": e.signal, "phase": phase})
         echo(f"rollback-drill: interrupted by {e.signal} during {phase}: load, probes and the running command "
@@ -214,6 +295,8 @@ def _mark_incomplete(journal: Journal | None, drill: Drill | None, why: dict) ->
         if drill is not None and (drill.trigger is not None or drill.level_no is not None):
             journal.add_scenario(drill.result(f"{why.get('phase')} (incomplete)", interrupted=True))
         journal.data["stopped"] = why
+        if drill is not None and drill.changes.changes:
+            journal.data["harness_changes"] = drill.changes.to_dict()
         journal.write()
     except Exception:  # noqa: BLE001 - the stop itself must not fail; the journal stays incomplete
         pass
@@ -271,14 +354,14 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
 
     from rollback_drill.drill.mutate import judge, mutants, summary
     from rollback_drill.evidence.journal import atomic_write
-    from rollback_drill.sut.deploy import HELM_STACK, OLD_STACK
+    from rollback_drill.sut.deploy import LOCAL
 
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
     if runbook is None:
         echo(msg)
         return code
     level = runbook.level(level_no)
-    counterparts = {**dict(zip(OLD_STACK, HELM_STACK)), **dict(zip(HELM_STACK, OLD_STACK))}
+    counterparts = LOCAL.counterparts()
     ms = mutants(level, counterparts)
     if only:
         unknown = sorted(set(only) - {m.id for m in ms})

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-ALLOWED_TARGETS_ENV = "ROLLBACK_DRILL_ALLOWED_TARGETS"
+from rollback_drill.settings import ALLOWED_TARGETS_ENV, allowed_targets
 TRAFFIC_KINDS = {"error_ratio", "latency_factor"}  # criteria only the stub's traffic faults can make true
 
 
@@ -28,10 +28,8 @@ class Aim:
     sut: str = "stub"  # stub | existing
     target_url: str | None = None
     real_gcloud: bool = False
-
-
-def allowed_targets() -> set[str]:
-    return {t.strip().rstrip("/") for t in os.environ.get(ALLOWED_TARGETS_ENV, "").split(",") if t.strip()}
+    fault_style: str = "switch"
+    profile: str = "local"
 
 
 def check_target(url: str) -> str:
@@ -73,6 +71,9 @@ def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
         raise Refused(str(e)) from None
     if aim.target_url:
         check_target(aim.target_url)
+    if aim.profile != "local":
+        raise Refused(f"--profile {aim.profile} emulates production's latencies on the drill cluster; context "
+                      f"'{context}' has its own: drop --profile")
     if level_no == 3 and not aim.real_gcloud:
         raise Refused(f"refusing Level 3 on context '{context}': it restores a real Cloud SQL instance; "
                       f"pass --real-gcloud (you will be asked to type the instance name)")
@@ -80,3 +81,44 @@ def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
         raise Refused(f"a criterion of kind '{criterion_kind}' needs a traffic fault of the stub (a given 5xx ratio "
                       f"or added latency), which the team's own release does not have: use --sut stub, or a "
                       f"trigger whose fault is a configuration mistake (DB, sign-in, jobs, media, streaming)")
+    if aim.sut == "existing" and aim.fault_style != "config":
+        raise Refused("--sut existing: the team's release has no fault switches; its faults are configuration "
+                      "mistakes (--faults config, the default there)")
+    if not aim.target_url:
+        raise Refused(f"--provider existing needs --target-url URL: where load and probes reach the application on "
+                      f"'{context}' (and {ALLOWED_TARGETS_ENV} listing it)")
+
+
+def staging_for(context: str | None, sut: str, target_url: str, runbook_path: str, namespace: str | None,
+                release: str | None, host: str | None, workdir: str | None, chart: str | None, image: str | None,
+                postgres_image: str | None, redis_image: str | None):
+    """What `run --provider existing` drills: the application named by the sidecar and the flags."""
+    from pathlib import Path
+
+    from rollback_drill.cluster.kube import current_context
+    from rollback_drill.runbook.model import RunbookError, load_runbook
+    from rollback_drill.sut.application import from_sidecar
+    from rollback_drill.sut.existing import Staging
+    kubeconfig = Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")).split(os.pathsep)[0])
+    context = context or current_context(kubeconfig)
+    try:
+        sidecar = load_runbook(runbook_path).sidecar
+    except RunbookError as e:
+        raise Refused(str(e)) from None
+    if sut == "stub":
+        from rollback_drill.sut.images import datastore_image, stub_image
+        ns = namespace or "rollback-drill-stub"
+        app = from_sidecar({}, namespace=ns, host=host or f"{ns}.rollback-drill.test", release=release)
+        st = Staging(context, kubeconfig, sut, app, check_target(target_url), Path("."), None,
+                     image or stub_image().name, postgres_image or datastore_image("postgres").name,
+                     redis_image or datastore_image("redis").name)
+        st.workdir = st.run_dir / "work"
+        return st
+    app = from_sidecar(sidecar, namespace=namespace, release=release, host=host)
+    wd = Path(workdir) if workdir else Path.cwd()
+    if not wd.is_dir():
+        raise Refused(f"--workdir {wd}: not a folder (the runbook's paths backup/, k8s/ are relative to it)")
+    chart_path = Path(chart or sidecar.get("helm_chart") or wd / "helm" / "mastodon")
+    if not chart_path.is_absolute() and not chart_path.exists():
+        chart_path = wd / chart_path
+    return Staging(context, kubeconfig, sut, app, check_target(target_url), wd.resolve(), chart_path)

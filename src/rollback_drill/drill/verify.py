@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from rollback_drill.runbook.executor import run_commands
 from rollback_drill.runbook.meaning import checklist_check, verification_kind
-from rollback_drill.sut.deploy import RELEASE
 
 if TYPE_CHECKING:
     from rollback_drill.drill.engine import Drill
@@ -79,7 +78,7 @@ def probe_ok(drill: Drill, name: str, now: float) -> bool:
 
 def serving_stack_ready(drill: Drill) -> tuple[bool, str]:
     """The restored stack serves: what the level brings back is there, and the last answers came from it."""
-    ok, detail = drill.state.restored(drill.target, drill.env.premigration(), RELEASE)
+    ok, detail = drill.state.restored(drill.target, drill.env.premigration(), drill.app.release)
     judge = drill.state.serves_restored(drill.target.stack)
     last = [ss[-1] for n in drill.probes.names if (ss := drill.tl.probe_samples(n)) and ss[-1].served_by]
     foreign = [f"{s.probe}: {s.served_by} ({judge(s.served_by)[1]})" for s in last if not judge(s.served_by)[0]]

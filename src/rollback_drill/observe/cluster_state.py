@@ -189,6 +189,8 @@ class ClusterState:
                 missing.append(f"Helm release {release} still deployed")
             else:
                 seen.append(f"Helm release {release} gone")
+        if target.full_state and snapshot.get("not_checked"):
+            seen.append(f"not checked: {snapshot['not_checked']}")
         if target.database and schema_ok is not None:
             ok, why = schema_ok()
             (seen if ok else missing).append(why)

@@ -1,7 +1,7 @@
 """Steady-state probes: what a user (and the runbook's 手順4) checks, at >= 2 Hz, through the Ingress.
 
-Each probe is a small function that does one real user action against 127.0.0.1 (the Ingress)
-with the public host name, and says ok / not ok. They run as greenlets beside locust, each
+Each probe is a small function that does one real user action against the Ingress (127.0.0.1,
+or a staging URL the user allowed explicitly) with the public host name, and says ok / not ok. They run as greenlets beside locust, each
 bounded by its interval, a per-request timeout and the drill's stop event.
 """
 
@@ -22,14 +22,19 @@ TIMEOUT = 2.0
 
 @dataclass
 class Target:
-    base_url: str  # http://127.0.0.1:PORT — the Ingress, never anything else
+    base_url: str  # http://127.0.0.1:PORT (the drill's Ingress), or a staging URL the user allowed explicitly
     host: str  # public host name the Ingress routes on
     username: str
     password: str
 
     def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://127.", "https://127.", "http://localhost", "https://localhost")):
-            raise ValueError(f"probes only target the local Ingress on 127.0.0.1, not {self.base_url}")
+        from urllib.parse import urlparse
+
+        from rollback_drill.settings import ALLOWED_TARGETS_ENV, allowed_targets, is_local_url
+        u = urlparse(self.base_url)
+        if not is_local_url(self.base_url) and f"{u.scheme}://{u.netloc}" not in allowed_targets():
+            raise ValueError(f"load and probes go only to the local Ingress on 127.0.0.1 or a URL listed in "
+                             f"{ALLOWED_TARGETS_ENV}, not {self.base_url}")
 
 
 @dataclass

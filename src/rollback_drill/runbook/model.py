@@ -365,7 +365,9 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
 
 
 SIDECAR_KEYS = {"criteria", "production_host", "namespace", "helm_release", "backup_description",
-                "database_size_gb"}
+                "database_size_gb", "old_deployments", "helm_deployments", "ingress", "helm_chart", "config_faults"}
+SIDECAR_NAMES = ("production_host", "namespace", "helm_release", "ingress", "helm_chart")  # one string each
+SIDECAR_LISTS = ("old_deployments", "helm_deployments")  # Deployment names, in order web, streaming, worker
 CRITERION_KEYS = {"line", "text", "kind", "threshold"}
 KNOWN_KINDS = ("error_ratio", "latency_factor", "db", "login", "security", "jobs", "media", "streaming", "feature",
                "performance")
@@ -400,6 +402,19 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0):
         raise RunbookError(side, 1, f"database_size_gb: the production database's size in GB (a number >= 0), "
                            f"got {size!r}")
+    for key in SIDECAR_NAMES:
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise RunbookError(side, 1, f"{key}: expected a name (a non-empty string), got {data[key]!r}")
+    for key in SIDECAR_LISTS:
+        v = data.get(key)
+        if v is not None and (not isinstance(v, list) or len(v) != 3 or not all(isinstance(x, str) and x for x in v)):
+            raise RunbookError(side, 1, f"{key}: expected three Deployment names (web, streaming, worker), got {v!r}")
+    cf = data.get("config_faults")
+    if cf is not None and (not isinstance(cf, dict) or not all(isinstance(k, str) and isinstance(v, dict) and v
+                                                               for k, v in cf.items())):
+        raise RunbookError(side, 1, "config_faults: expected a mapping of criterion kind (db, login, jobs, media, "
+                           "streaming) to {chart value path: wrong value}, e.g. config_faults: {db: "
+                           "{postgresql.auth.password: not-the-password}}")
     for n, d in enumerate(data.get("criteria") or [], 1):
         if not isinstance(d, dict) or set(d) - CRITERION_KEYS or not ({"line", "text"} & set(d)):
             raise RunbookError(side, 1, f"criteria[{n}]: expected 'line' or 'text' (to find the criterion) and "

@@ -23,6 +23,7 @@ from pathlib import Path
 from rollback_drill.cluster.kube import Kube
 from rollback_drill.runbook.meaning import BACKUP_FILE_WORDS, norm, objects_touched
 from rollback_drill.runbook.model import Runbook
+from rollback_drill.sut.application import Application
 
 #: Whether an image is present on the node; None: the node's images cannot be listed here.
 ImagesPresent = Callable[[str], bool] | None
@@ -100,7 +101,7 @@ def _objects_named(cmd: str) -> list[tuple[str, str]]:
 
 
 def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backups: list[dict] | None,
-                images_present: ImagesPresent) -> LevelReadiness:
+                images_present: ImagesPresent, app: Application = Application()) -> LevelReadiness:
     """One level's items. `backups` None: backups cannot be listed here (the item is not checked);
     `images_present` None: the node's images cannot be listed here (the image items are not checked)."""
     lv = runbook.level(number)
@@ -132,11 +133,11 @@ def check_level(kube: Kube, runbook: Runbook, number: int, workdir: Path, backup
                                   f"newest {recent[0]['id']} ({recent[0]['windowStartTime']})" if recent
                                   else "no backup listed"))
     if number in (1, 2):
-        r.checks.append(_exists(kube, "ingress", "mastodon"))
-    if any("mastodon-web" in n for _, n in seen) or number == 3:
+        r.checks.append(_exists(kube, "ingress", app.ingress))
+    if any(n in app.old_stack for _, n in seen) or number == 3:
         r.checks.append(_exists(kube, "configmap", "mastodon-env"))
         r.checks.append(_exists(kube, "secret", "mastodon"))
-    for dep in sorted({n for k, n in seen if k == "deployment" and not n.startswith("mastodon-helm")}):
+    for dep in sorted({n for k, n in seen if k == "deployment" and n not in app.helm_stack}):
         if images_present is None:
             r.checks.append(Check(f"images of {dep}", None, IMAGES_NOT_LISTABLE))
             continue
@@ -187,37 +188,36 @@ def summarize(levels: list[LevelReadiness], before: list[Check]) -> dict:
 
 
 def run_preflight(kube: Kube, runbook: Runbook, workdir: Path, backups: list[dict] | None,
-                  images_present: ImagesPresent, state=None, application: set[str] | None = None,
-                  release: str = "mastodon-helm") -> dict:
+                  images_present: ImagesPresent, state=None, app: Application = Application()) -> dict:
     """`state` (observe.cluster_state.ClusterState) adds the runbook analysis of the live state,
     read-only: what each level would touch and the findings already visible without running it."""
-    levels = [check_level(kube, runbook, lv.number, workdir, backups, images_present) for lv in runbook.levels]
+    levels = [check_level(kube, runbook, lv.number, workdir, backups, images_present, app) for lv in runbook.levels]
     before = checklist_before(runbook, workdir)
     result = {"checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "namespace": kube.namespace,
               "levels": [lv.to_dict() for lv in levels], "実施前": [asdict(c) for c in before],
               **summarize(levels, before)}
     if state is not None:
-        result["findings"] = [f.to_dict() for f in analyse(runbook, workdir, state, application or set(), release)]
+        result["findings"] = [f.to_dict() for f in analyse(runbook, workdir, state, app)]
         for lv in result["levels"]:
             lv["touches"] = [{"line": c.line, "command": c.text, "touches": objects_touched(c.text)}
                              for c in runbook.level(lv["level"]).commands]
     return result
 
 
-def analyse(runbook: Runbook, workdir: Path, state, application: set[str], release: str) -> list:
+def analyse(runbook: Runbook, workdir: Path, state, app: Application) -> list:
     """The runbook analysis against the state found now (read-only), every level and step."""
     from rollback_drill.runbook import analysis as A
-    live = A.LiveState.read(state)
+    live = A.LiveState.read(state, app.ingress)
     found = []
     for lv in runbook.levels:
         step = f"Level {lv.number}"
         found += A.applicable_findings(lv, workdir, step, runbook.text)
         found += A.no_namespace(lv.commands, state.ns, step)
-        found += A.alternatives(lv.commands, live, step, {release})
+        found += A.alternatives(lv.commands, live, step, {app.release})
         for c in lv.commands[:1]:  # the first command runs in the state found now
             found += A.check_objects(c, live, step, looks_only=False)
         for c in lv.commands:
-            found += A.scope_listing(c, live, application, step)
+            found += A.scope_listing(c, live, app.deployments, step)
     status = runbook.step_meaning("status")
     if status is not None:
         label = f"手順{status.number} (status)"

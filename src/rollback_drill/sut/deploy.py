@@ -13,23 +13,21 @@ import json
 import shutil
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from rollback_drill import FIXTURES
 from rollback_drill.cluster import Cluster
+from rollback_drill.sut.application import Application
 from rollback_drill.sut.datastores import PG_PORT, REDIS_PORT, Credentials, Datastores
 from rollback_drill.sut.images import stub_image
+from rollback_drill.sut.incluster import InClusterDatastores
 from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
 from rollback_drill.settings import state_dir
 
-NAMESPACE = "mastodon"
-RELEASE = "mastodon-helm"
-HOST = "ykzts.technology"
-OLD_STACK = ("mastodon-web", "mastodon-streaming", "mastodon-worker")
-HELM_STACK = ("mastodon-helm-web", "mastodon-helm-streaming", "mastodon-helm-sidekiq-all-queues")
+LOCAL = Application()  # the drill cluster's own deployment: the names the fixtures use
 PRE_MIGRATION_VERSION = "20240101000003"
 LATEST_VERSION = "20241001000000"
 WORKDIR_ITEMS = ("k8s", "backup", "helm", "crds", "migrated")
@@ -49,33 +47,52 @@ class Environment:
     ingress_url: str
     host: str
     creds: Credentials
-    datastores: Datastores
+    datastores: Datastores | InClusterDatastores | None  # None: a team's release (its data is not ours)
     image: str
+    app: Application = LOCAL
+    chart_dir: Path | None = None  # the release's chart for `helm upgrade` (default: the workdir's copy)
+    probe_user: str = "alice@example.com"  # the account the probes sign in as (the stub seeds it)
+    extra_secrets: list[str] = field(default_factory=list)  # a team's Secrets' values (redacted)
+    snapshot_dir: Path | None = None  # where the pre-migration snapshot is (default: the workdir)
+
+    @property
+    def chart(self) -> Path:
+        return self.chart_dir or self.workdir / "helm" / "mastodon"
+
+    @property
+    def is_stub(self) -> bool:
+        """The harness's stub (seeded data, fault switches), not a team's own release."""
+        return self.datastores is not None
 
     def secret_values(self) -> list[str]:
-        return self.creds.values() + [media_storage_secret(self.creds)]
+        own = self.creds.values() + [media_storage_secret(self.creds)] if self.is_stub else []
+        return [v for v in own + self.extra_secrets if v]
 
     def premigration(self) -> dict:
         """The snapshot of the pre-migration state taken by `deploy` before the Helm install."""
-        return json.loads((self.workdir / SNAPSHOT).read_text())
+        return json.loads(((self.snapshot_dir or self.workdir) / SNAPSHOT).read_text())
 
 
 def environment(cluster: Cluster) -> Environment:
     """The drill environment for an already deployed cluster (no changes made)."""
     work = state_dir() / "work"
-    kube = Kube(work / "kubeconfig", cluster.bin_dir, NAMESPACE)
+    kube = Kube(work / "kubeconfig", cluster.bin_dir, LOCAL.namespace)
     ds = Datastores(cluster.pod_host_address)
     image_file = work / "image"
-    return Environment(kube, work, cluster.ingress_url, HOST, ds.creds, ds,
+    return Environment(kube, work, cluster.ingress_url, LOCAL.host, ds.creds, ds,
                        image_file.read_text() if image_file.exists() else "")
 
 
-def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
-    """Copy the fixtures the runbook's commands name, with this build's image and secrets."""
+def write_workdir(env: Environment, image: str, datastores_at: str | None) -> None:
+    """Copy the fixtures the runbook's commands name, with this build's image, host and secrets;
+    `datastores_at`: the address of PostgreSQL and Redis outside the cluster (None: in the namespace)."""
     work = env.workdir
     for item in WORKDIR_ITEMS:
         shutil.rmtree(work / item, ignore_errors=True)
         shutil.copytree(FIXTURES / item, work / item)
+    if env.host != LOCAL.host:  # the fixtures name the project's host; a drill elsewhere has its own
+        for f in work.rglob("*.yaml"):
+            f.write_text(f.read_text().replace(LOCAL.host, env.host))
     repo, tag = image.rsplit(":", 1)
     kust = work / "k8s" / "overlays" / "production" / "kustomization.yaml"
     kust.write_text(kust.read_text().replace("IMAGE_TAG", tag))
@@ -86,7 +103,7 @@ def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
                            f"REDIS_HOST=redis\n")
     secrets_env.chmod(0o600)
     values = {"image": {"repository": repo, "tag": tag},
-              "mastodon": {"secrets": {"secret_key_base": c.secret_key_base},
+              "mastodon": {"localDomain": env.host, "secrets": {"secret_key_base": c.secret_key_base},
                            "s3": {"enabled": True, "access_key": "drill-media", "bucket": "media",
                                   "access_secret": media_storage_secret(c)}},
               "postgresql": {"auth": {"password": c.db_password}},
@@ -95,7 +112,9 @@ def _write_workdir(cluster: Cluster, env: Environment, image: str) -> None:
     vf.write_text(yaml.safe_dump(values))
     vf.chmod(0o600)
     (work / "image").write_text(image)
-    host = cluster.pod_host_address
+    if datastores_at is None:
+        return
+    host = datastores_at
     (work / "datastores.yaml").write_text(yaml.safe_dump_all([
         obj for name, port, target in (("postgres", 5432, PG_PORT), ("redis", 6379, REDIS_PORT))
         for obj in (
@@ -143,12 +162,16 @@ GKE_OBJECTS = (("hpa", "mastodon-web"), ("backendconfig", "mastodon-web-backend-
                ("backendconfig", "mastodon-streaming-backend-config"), ("frontendconfig", "mastodon-frontend-config"))
 
 
-def _migration_cleanup(kube: Kube) -> None:
+def _migration_cleanup(kube: Kube, app: Application = LOCAL) -> None:
     """What the migration removed and Level 2 restores: HPA, GKE objects, service annotations."""
     from rollback_drill.observe.cluster_state import ClusterState
-    state = ClusterState(kube.kubeconfig, NAMESPACE)
+    state = ClusterState(kube.kubeconfig, app.namespace, kube.context)
     for kind, name in GKE_OBJECTS:
-        state.delete(kind, name)
+        try:
+            state.delete(kind, name)
+        except Exception as e:  # noqa: BLE001 - a cluster without the GKE CRDs has nothing to delete
+            if "404" not in str(e):
+                raise
     for svc in ("mastodon-web", "mastodon-streaming"):
         kube.annotate_service(svc, {"beta.cloud.google.com/backend-config": None})
 
@@ -175,32 +198,32 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
     if not (w / SNAPSHOT).exists():
         return False
     names = set(kube.deployments())
-    if not set(OLD_STACK) <= names:
+    if not set(LOCAL.old_stack) <= names:
         kube.kubectl("apply", "-k", str(w / "k8s" / "overlays" / "production"))
-    for d in OLD_STACK:
+    for d in LOCAL.old_stack:
         kube.scale(d, 0)
-    if kube.helm_release_deployed(RELEASE) and set(HELM_STACK) <= names:
+    if kube.helm_release_deployed(LOCAL.release) and set(LOCAL.helm_stack) <= names:
         expected = yaml.safe_load((w / "helm-values.secret.yaml").read_text())
-        if kube.helm_release_values(RELEASE) != expected:  # a configuration-mistake fault was applied
-            kube.helm("upgrade", RELEASE, str(w / "helm" / "mastodon"), "-n", NAMESPACE, "-f",
+        if kube.helm_release_values(LOCAL.release) != expected:  # a configuration-mistake fault was applied
+            kube.helm("upgrade", LOCAL.release, str(w / "helm" / "mastodon"), "-n", LOCAL.namespace, "-f",
                       str(w / "helm-values.secret.yaml"), "--reset-values", "--no-hooks", "--wait", "--timeout", "180s",
                       timeout=240)
-        kube.patch_configmap(f"{RELEASE}-faults", {"faults.json": "{}"})
-        for d in HELM_STACK:
+        kube.patch_configmap(LOCAL.faults_configmap, {"faults.json": "{}"})
+        for d in LOCAL.helm_stack:
             kube.scale(d, 1)
     else:
-        kube.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
-        kube.helm("install", RELEASE, str(w / "helm" / "mastodon"), "-n", NAMESPACE, "-f",
+        kube.helm("uninstall", LOCAL.release, "-n", LOCAL.namespace, "--wait", check=False)
+        kube.helm("install", LOCAL.release, str(w / "helm" / "mastodon"), "-n", LOCAL.namespace, "-f",
                   str(w / "helm-values.secret.yaml"), "--wait", "--timeout", "180s", timeout=240)
     if not _data_intact(env):
         return False
     _media_storage(env)
     kube.kubectl("apply", "-f", str(w / "migrated" / "ingress-mastodon.yaml"))
     _migration_cleanup(kube)
-    for d in HELM_STACK:
+    for d in LOCAL.helm_stack:
         kube.wait_rollout(d)
-    kube.wait_gone("pods", "app in (mastodon-web,mastodon-streaming,mastodon-worker)")
-    _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-helm-web-")
+    kube.wait_gone("pods", LOCAL.old_selector)
+    _wait_http(f"{env.ingress_url}/health", LOCAL.host, "mastodon-helm-web-")
     log("just-migrated state restored")
     return True
 
@@ -209,11 +232,11 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     """Bring the cluster to the just-migrated state (idempotent; `reset` returns it there)."""
     env = environment(cluster)
     kube = env.kube
-    write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, NAMESPACE)
+    write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, LOCAL.namespace)
     if reset:  # what a killed drill's fidelity emulation left (mirror Ingress, class, ConfigMap)
         from rollback_drill.observe.cluster_state import ClusterState
         from rollback_drill.sut.emulation import clear_leftovers
-        clear_leftovers(ClusterState(kube.kubeconfig, NAMESPACE))
+        clear_leftovers(ClusterState(kube.kubeconfig, LOCAL.namespace))
     if reset and env.image and env.image == stub_image().name and env.datastores.running():
         env.datastores.up()
         try:
@@ -229,47 +252,72 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     image = stub_image()
     cluster.load_image(image.archive, image.name)
     env.image = image.name
-    _write_workdir(cluster, env, image.name)
+    write_workdir(env, image.name, cluster.pod_host_address)
     w = env.workdir
 
-    if kube.namespace_exists() and kube.helm_release_deployed(RELEASE) and not reset:
+    if kube.namespace_exists() and kube.helm_release_deployed(LOCAL.release) and not reset:
         log("already deployed: checking it serves through the Ingress")
-        _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-", timeout=30)
+        _wait_http(f"{env.ingress_url}/health", LOCAL.host, "mastodon-", timeout=30)
         return env
 
-    log("pre-migration: old Kustomize stack with its Ingress")
     kube.kubectl("apply", "-f", str(w / "crds"))
     kube.wait_crds_established(["backendconfigs.cloud.google.com", "frontendconfigs.networking.gke.io"])
     kube.create_namespace()
     kube.kubectl("apply", "-f", str(w / "datastores.yaml"))
+    build_migrated_state(env, log)
+    log("just-migrated state ready")
+    return env
+
+
+def build_migrated_state(env: Environment, log=print) -> None:
+    """From a namespace whose datastores answer as `postgres` and `redis` to the just-migrated state,
+    the way it happened in production (see the module's docstring). Used on the drill cluster and
+    in a namespace the harness created on an existing context."""
+    kube, w, app = env.kube, env.workdir, env.app
+    log("pre-migration: old Kustomize stack with its Ingress")
     kube.kubectl("apply", "-k", str(w / "k8s" / "overlays" / "production"))
-    for d in OLD_STACK:
+    for d in app.old_stack:
         kube.wait_rollout(d)
-    kube.kubectl("exec", "deployment/mastodon-web", "--", "mastodon-stub", "migrate", PRE_MIGRATION_VERSION)
+    kube.kubectl("exec", f"deployment/{app.old_stack[0]}", "--", "mastodon-stub", "migrate", PRE_MIGRATION_VERSION)
     kube.kubectl("apply", "-f", str(w / "backup" / "ingress-mastodon.yaml"))
-    for f in ("hpa.yaml", "backendconfig.yaml", "frontendconfig.yaml"):
+    gke = gke_crds_present(kube)
+    for f in ("hpa.yaml",) + (("backendconfig.yaml", "frontendconfig.yaml") if gke else ()):
         kube.kubectl("apply", "-f", str(w / "k8s" / "overlays" / "production" / f))
     for svc, ann in PRE_MIGRATION_ANNOTATIONS.items():
         kube.annotate_service(svc, ann)
-    _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-web-")
+    _wait_http(f"{env.ingress_url}/health", app.host, f"{app.old_stack[0]}-")
     from rollback_drill.observe.cluster_state import ClusterState
-    snap = ClusterState(kube.kubeconfig, NAMESPACE).snapshot(GKE_OBJECTS, ("mastodon-web", "mastodon-streaming"),
-                                                            "mastodon")
+    snap = ClusterState(kube.kubeconfig, app.namespace, kube.context).snapshot(GKE_OBJECTS, ("mastodon-web", "mastodon-streaming"),
+                                                                                  app.ingress)
     (w / SNAPSHOT).write_text(json.dumps(snap, indent=2))
     log("backup just before the migration")
     env.datastores.create_backup("pre-helm-migration")
 
     log("migration: Helm release, Ingress to the Helm services, old stack scaled to 0")
-    kube.helm("install", RELEASE, str(w / "helm" / "mastodon"), "-n", NAMESPACE, "-f",
+    kube.helm("install", app.release, str(w / "helm" / "mastodon"), "-n", app.namespace, "-f",
               str(w / "helm-values.secret.yaml"), "--wait", "--timeout", "180s", timeout=240)
     kube.kubectl("apply", "-f", str(w / "migrated" / "ingress-mastodon.yaml"))
-    _migration_cleanup(kube)
-    for d in OLD_STACK:
+    _migration_cleanup(kube, app)
+    for d in app.old_stack:
         kube.scale(d, 0)
-    kube.wait_gone("pods", "app in (mastodon-web,mastodon-streaming,mastodon-worker)")
-    _wait_http(f"{env.ingress_url}/health", HOST, "mastodon-helm-web-")
-    log("just-migrated state ready")
-    return env
+    kube.wait_gone("pods", app.old_selector)
+    _wait_http(f"{env.ingress_url}/health", app.host, f"{app.helm_stack[0]}-")
+
+
+def gke_crds_present(kube: Kube) -> bool:
+    """BackendConfig and FrontendConfig exist as kinds here (GKE has them; the drill cluster installs
+    them; elsewhere the harness does not install cluster-wide definitions)."""
+    from kubernetes import client as k8s
+    from kubernetes.client.rest import ApiException
+    ext = k8s.ApiextensionsV1Api(kube.api)
+    try:
+        for n in ("backendconfigs.cloud.google.com", "frontendconfigs.networking.gke.io"):
+            ext.read_custom_resource_definition(n)
+        return True
+    except ApiException as e:
+        if e.status in (403, 404):
+            return False
+        raise
 
 
 def teardown(cluster: Cluster, env: Environment | None = None) -> None:
@@ -278,7 +326,7 @@ def teardown(cluster: Cluster, env: Environment | None = None) -> None:
     kube = env.kube
     if not kube.kubeconfig.exists():
         return
-    kube.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+    kube.helm("uninstall", LOCAL.release, "-n", LOCAL.namespace, "--wait", check=False)
     kube.delete_namespace(timeout=150)
     if env.datastores.running():
         env.datastores.reset_database()
@@ -289,7 +337,7 @@ def summary(env: Environment) -> dict:
     from kubernetes import client as k8s
 
     from rollback_drill.observe.cluster_state import ingress_backends
-    ing = env.kube.as_dict(k8s.NetworkingV1Api(env.kube.api).read_namespaced_ingress("mastodon", NAMESPACE))
+    ing = env.kube.as_dict(k8s.NetworkingV1Api(env.kube.api).read_namespaced_ingress(env.app.ingress, env.app.namespace))
     return {"deployments": env.kube.deployments(), "ingress_backends": ingress_backends(ing)}
 
 

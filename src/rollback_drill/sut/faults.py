@@ -26,8 +26,8 @@ from pathlib import Path
 
 from rollback_drill.cluster.kube import Kube
 from rollback_drill.runbook.model import Criterion
+from rollback_drill.sut.application import Application
 
-FAULTS_CONFIGMAP = "mastodon-helm-faults"
 PERFORMANCE_FACTOR = 2.0  # "performance clearly degraded" states no number: the detector's default
 MIN_ADDED_LATENCY_MS = 300  # below this, load noise on 2 cores can hide the fault
 
@@ -63,6 +63,10 @@ KINDS = ("error_ratio", "latency_factor", "performance", *FIXED)
 CONFIG: dict[str, Fault] = {
     "db": Fault("config-db-password", {}, "the release's database password is wrong (postgresql.auth.password)",
                 {"postgresql.auth.password": "migration-typo-not-the-password"}),
+    # Mastodon signs and encrypts sessions with SECRET_KEY_BASE: a release with another key than the
+    # instance's cannot read them (the stub answers signed-in requests 500, InvalidMessage)
+    "login": Fault("config-secret-key-base", {}, "the release's secret key base changed "
+                   "(mastodon.secrets.secret_key_base)", {"mastodon.secrets.secret_key_base": "migration-typo-not-the-key"}),
     "media": Fault("config-s3-credentials", {}, "the release's object-storage secret is wrong (mastodon.s3.access_secret)",
                    {"mastodon.s3.access_secret": "migration-typo-not-the-key"}),
     # the team's Ingress still routes /api/v1/streaming to port 4000 of the release's streaming Service
@@ -96,11 +100,16 @@ def error_ratio_for(threshold: float, scale: float = 1.0) -> float:
 
 
 def fault_for(criterion: Criterion, baseline_s: float | None = None, scale: float = 1.0,
-              performance_factor: float = PERFORMANCE_FACTOR, style: str = "switch") -> Fault:
+              performance_factor: float = PERFORMANCE_FACTOR, style: str = "switch",
+              config_paths: dict | None = None) -> Fault:
     """The fault that makes `criterion` true (scale < 1: a fault sized below its threshold);
-    `style="config"`: the configuration mistake for it, if the catalogue has one."""
+    `style="config"`: the configuration mistake for it, if the catalogue has one; `config_paths`
+    (the sidecar's `config_faults`): a team's own value paths for a kind, replacing the official chart's."""
     kind, thr = criterion.kind, criterion.threshold
     if style == "config":
+        if config_paths and kind in config_paths:
+            return Fault(f"config-{kind}", {}, f"the release's values changed by the sidecar's config_faults.{kind} "
+                         f"({', '.join(config_paths[kind])})", dict(config_paths[kind]))
         if kind not in CONFIG:
             raise NoFault(f"no configuration mistake makes a criterion of kind '{kind}' true (known: "
                           f"{', '.join(sorted(CONFIG))}; line {criterion.line}: '{criterion.text}')")
@@ -123,14 +132,14 @@ def fault_for(criterion: Criterion, baseline_s: float | None = None, scale: floa
                   f"(line {criterion.line}: '{criterion.text}')")
 
 
-def inject(kube: Kube, fault: Fault, release: str = "", chart: Path | None = None) -> None:
+def inject(kube: Kube, fault: Fault, app: Application, chart: Path | None = None) -> None:
     """Set the Helm release's fault switches (takes effect in the pods within ~0.5 s), or make its
     configuration mistake with `helm upgrade --reuse-values` (the pods roll, as after a team's upgrade).
     --no-hooks: with hooks, the chart's pre-upgrade migration Job would fail on a wrong password and
     Helm would stop before any pod changed — caught, not an outage; the drill rehearses the mistake
     that reached the pods."""
     if fault.values is None:
-        kube.patch_configmap(FAULTS_CONFIGMAP, {"faults.json": json.dumps(fault.switches)})
+        kube.patch_configmap(app.faults_configmap, {"faults.json": json.dumps(fault.switches)})
         return
     sets = [a for path, v in fault.values.items() for a in ("--set-json", f"{path}={json.dumps(v)}")]
-    kube.helm("upgrade", release, str(chart), "--reuse-values", "--no-hooks", *sets, timeout=120)
+    kube.helm("upgrade", app.release, str(chart), "--reuse-values", "--no-hooks", *sets, timeout=120)

@@ -1,0 +1,58 @@
+"""Every change the harness makes to a cluster, in order, with how to put it back.
+
+On a team's cluster the harness changes only what its plan said, and puts all of it back: at the
+end of the drill, on Ctrl-C, on an error. The runbook's own commands are not in this log (they are
+the drill; their effect is what the drill measures) — only the harness's own: a namespace it
+created, a release value it broke on purpose, a ConfigMap it added. The journal lists both what
+was changed and what was put back; a revert that failed is said, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Change:
+    what: str  # "created namespace drill-1a2b", "helm upgrade of mastodon-helm: postgresql.auth.password"
+    undo: Callable[[], str] | None  # puts it back; returns what it did (None: nothing to put back)
+    reverted: str | None = None
+    failed: str | None = None
+
+
+@dataclass
+class ChangeLog:
+    changes: list[Change] = field(default_factory=list)
+
+    def record(self, what: str, undo: Callable[[], str] | None) -> Change:
+        c = Change(what, undo)
+        self.changes.append(c)
+        return c
+
+    def revert(self) -> list[str]:
+        """Put back every change not yet put back, newest first; each at most once. Never raises:
+        a revert that fails is recorded with its error and the others still run."""
+        done = []
+        for c in reversed(self.changes):
+            if c.reverted is not None or c.failed is not None or c.undo is None:
+                continue
+            try:
+                c.reverted = c.undo() or f"put back: {c.what}"
+                done.append(c.reverted)
+            except BaseException as e:  # noqa: BLE001 - Ctrl-C during cleanup too: say it, go on
+                c.failed = f"{type(e).__name__}: {str(e).strip()[:300]}"
+        return done
+
+    @property
+    def reverted(self) -> list[str]:
+        return [c.reverted for c in self.changes if c.reverted]
+
+    @property
+    def not_reverted(self) -> list[str]:
+        return [f"{c.what} ({c.failed or 'not put back yet'})" for c in self.changes
+                if c.undo is not None and c.reverted is None]
+
+    def to_dict(self) -> dict:
+        return {"changes": [c.what for c in self.changes], "reverted": self.reverted,
+                "not_reverted": self.not_reverted}

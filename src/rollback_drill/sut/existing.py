@@ -1,0 +1,227 @@
+"""The system under test on a cluster the harness did not create (an allow-listed context).
+
+Two ways, chosen with `--sut`:
+- `stub`: the harness builds the just-migrated state of its stub Mastodon in a namespace it
+  creates there (PostgreSQL and Redis as StatefulSets in it, the image from `--image`), and deletes
+  the namespace afterwards;
+- `existing`: the team's own release, already migrated. The harness checks first that the state is
+  what the runbook assumes and refuses with the differences otherwise; it changes only the
+  release's values (a configuration mistake, `helm upgrade --reuse-values`) and puts them back
+  with `helm rollback` to the revision it found.
+
+Either way nothing changes before the plan (`plan_lines`) was printed and `--yes` given, every
+change is in the drill's ChangeLog (sut/changes.py), and the runbook's commands act through a
+private kubeconfig whose context is the allowed one and whose namespace is the application's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rollback_drill.cluster.kube import Kube
+from rollback_drill.runbook.model import Runbook
+from rollback_drill.settings import state_dir
+from rollback_drill.sut.application import Application
+from rollback_drill.sut.changes import ChangeLog
+from rollback_drill.sut.datastores import Credentials
+
+PROBE_USER_ENV, PROBE_PASSWORD_ENV = "ROLLBACK_DRILL_PROBE_USER", "ROLLBACK_DRILL_PROBE_PASSWORD"
+
+
+class NotAsAssumed(ValueError):
+    """The cluster is not in the state the drill needs (exit 2, with every difference)."""
+
+    def __init__(self, what: str, differences: list[str]) -> None:
+        self.differences = differences
+        super().__init__(f"{what}: " + "; ".join(f"({i}) {d}" for i, d in enumerate(differences, 1)))
+
+
+@dataclass
+class Staging:
+    """What the user asked for on an existing context."""
+
+    context: str
+    source_kubeconfig: Path
+    sut: str  # stub | existing
+    app: Application
+    target_url: str
+    workdir: Path  # existing: the team's folder with backup/ and k8s/ (the runbook's paths); stub: ours
+    chart: Path | None = None  # existing: the chart `helm upgrade` of a configuration mistake uses
+    image: str = ""  # stub: the stub image the cluster pulls
+    postgres_image: str = ""
+    redis_image: str = ""
+
+    @property
+    def run_dir(self) -> Path:
+        """The harness's private files for this drill (kubeconfig copy, credentials): removed after."""
+        return state_dir() / "existing" / f"{self.context}--{self.app.namespace}"
+
+    def kube(self, bin_dir: Path | None) -> Kube:
+        cfg = self.run_dir / "kubeconfig"
+        write_context_kubeconfig(self.source_kubeconfig, self.context, self.app.namespace, cfg)
+        return Kube(cfg, bin_dir, self.app.namespace)
+
+
+def write_context_kubeconfig(source: Path, context: str, namespace: str, target: Path) -> Path:
+    """A private copy of the user's kubeconfig: current context the allowed one, default namespace the
+    application's (the runbook's commands name no namespace). 0600; removed after the drill."""
+    cfg = yaml.safe_load(source.read_text())
+    names = [c["name"] for c in cfg.get("contexts") or []]
+    if context not in names:
+        raise NotAsAssumed(f"context {context!r}", [f"not in {source} (contexts: {', '.join(names) or 'none'})"])
+    cfg["current-context"] = context
+    for c in cfg["contexts"]:
+        if c["name"] == context:
+            c.setdefault("context", {})["namespace"] = namespace
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(cfg, indent=2))
+    target.chmod(0o600)
+    return target
+
+
+def backup_ingress_backends(workdir: Path, runbook: Runbook, level: int) -> tuple[Path | None, list[str]]:
+    """The Ingress file the level applies to put traffic back, and the Services it routes to."""
+    from rollback_drill.runbook.analysis import switches_traffic
+    for c in runbook.level(level).commands:
+        if switches_traffic(c, workdir):
+            path = workdir / c.text.split()[-1]
+            docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+            return path, sorted({p["backend"]["service"]["name"] for d in docs if d.get("kind") == "Ingress"
+                                 for r in d["spec"].get("rules", []) for p in r.get("http", {}).get("paths", [])})
+    return None, []
+
+
+def differences(kube: Kube, app: Application, runbook: Runbook, level: int, workdir: Path) -> list[str]:
+    """How the team's release differs from the just-migrated state the runbook assumes (read-only)."""
+    from kubernetes.client.rest import ApiException
+
+    from rollback_drill.observe.cluster_state import ingress_backends
+    from rollback_drill.runbook.preflight import check_level
+    out: list[str] = []
+    if not kube.namespace_exists():
+        return [f"namespace {app.namespace} does not exist"]
+    if not kube.helm_release_deployed(app.release):
+        out.append(f"Helm release {app.release} is not deployed in {app.namespace}")
+    deps = kube.deployments()
+    for d in app.helm_stack:
+        if d not in deps:
+            out.append(f"Deployment {d} (the release's) does not exist")
+        elif deps[d] < 1:
+            out.append(f"Deployment {d} has {deps[d]} replicas: the migrated state serves from the release")
+    for d in app.old_stack:
+        if d not in deps:
+            out.append(f"Deployment {d} (the old stack the rollback scales up) does not exist")
+        elif deps[d] != 0:
+            out.append(f"Deployment {d} has {deps[d]} replicas: after the migration the old stack is scaled to 0")
+    try:
+        ing = kube.as_dict(kube.read("ingress", app.ingress)) if kube.read("ingress", app.ingress) else None
+    except ApiException as e:
+        ing = None
+        out.append(f"Ingress {app.ingress} cannot be read ({e.status})")
+    if ing is None:
+        out.append(f"Ingress {app.ingress} does not exist")
+    else:
+        now = ingress_backends(ing)
+        if not set(now) <= set(app.helm_stack) | {s.replace("-sidekiq-all-queues", "") for s in app.helm_stack}:
+            out.append(f"Ingress {app.ingress} routes to {now}, not to the release's Services")
+    path, before = backup_ingress_backends(workdir, runbook, level)
+    if path is None and level in (1, 2):
+        out.append(f"Level {level} applies no Ingress file found under {workdir}")
+    elif path is not None and not set(before) & set(app.old_stack):
+        out.append(f"{path} routes to {before}, not to the old stack {list(app.old_stack)}")
+    for c in check_level(kube, runbook, level, workdir, [], None, app).checks:
+        if c.ok is False:
+            out.append(f"{c.what}: {c.why}")
+    return out
+
+
+def secrets_of(kube: Kube) -> list[str]:
+    """Every value of the namespace's Secrets (to redact from the evidence; never printed)."""
+    import base64
+    out = []
+    for s in kube.core.list_namespaced_secret(kube.namespace).items:
+        if (s.type or "").startswith("helm.sh/release"):
+            continue
+        for v in (s.data or {}).values():
+            try:
+                text = base64.b64decode(v).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if len(text) >= 6:
+                out.append(text)
+    return out
+
+
+def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision: int | None) -> list[str]:
+    """What the drill will do on the team's cluster, before anything is done."""
+    a = st.app
+    lines = [f"plan: Level {level} drill on context '{st.context}', namespace {a.namespace} (--sut {st.sut})"]
+    lines.append("  the harness will change, and put back at the end, on Ctrl-C or on an error:")
+    if st.sut == "stub":
+        lines += [f"    - create namespace {a.namespace} (must not exist) and in it: PostgreSQL and Redis StatefulSets "
+                  f"({st.postgres_image}, {st.redis_image}), the stub Mastodon ({st.image}) as the Kustomize stack "
+                  f"and Helm release {a.release}, Ingress {a.ingress} for host {a.host}",
+                  f"    - put back by deleting namespace {a.namespace} and everything in it"]
+    if fault is not None and fault.values:
+        sets = ", ".join(f"{p}=<{'a wrong value' if isinstance(v, str) else json.dumps(v)}>"
+                         for p, v in fault.values.items())
+        back = (f"helm rollback {a.release} {revision}" if revision else "deleting the namespace")
+        lines += [f"    - helm upgrade {a.release} --reuse-values --no-hooks: {sets} ({fault.description})",
+                  f"    - put back with {back}: the values as found (Helm restores the release's replicas too)"]
+    elif fault is not None and fault.switches:
+        lines.append(f"    - the stub's fault switch {json.dumps(fault.switches)} in ConfigMap {a.faults_configmap}")
+    lines.append(f"  the runbook's Level {level} runs as written (its changes are the drill; the harness does not "
+                 f"undo them):")
+    lines += [f"    line {c.line}: {c.text}" for c in runbook.level(level).commands]
+    lines.append(f"  load: {load.users} users x {load.rps_per_user:g} req/s for at most {load.max_seconds:.0f} s, "
+                 f"probes every 0.5 s, to {st.target_url} (Host: {a.host})")
+    lines.append("  nothing else is created, changed, scaled or restored.")
+    return lines
+
+
+def provision_stub(st: Staging, kube: Kube, changes: ChangeLog, log):
+    """The just-migrated stub in a namespace of ours on the team's cluster (removed by `changes`)."""
+    from rollback_drill.sut.deploy import Environment, build_migrated_state, write_workdir
+    from rollback_drill.sut.incluster import InClusterDatastores
+    if kube.namespace_exists():
+        raise NotAsAssumed(f"--sut stub on context '{st.context}'", [
+            f"namespace {st.app.namespace} already exists: the stub goes into a namespace the harness creates "
+            f"(and deletes); pass --namespace NAME of one that does not exist"])
+    kube.create_namespace()
+    changes.record(f"namespace {st.app.namespace} created (stub Mastodon, PostgreSQL, Redis)",
+                   lambda: kube.delete_namespace(timeout=300) or f"namespace {st.app.namespace} deleted")
+    creds = Credentials.load_or_create(st.run_dir / "credentials.json")
+    ds = InClusterDatastores(kube, creds)
+    log(f"datastores: PostgreSQL and Redis StatefulSets in {st.app.namespace}")
+    ds.create(st.postgres_image, st.redis_image)
+    env = Environment(kube, st.workdir, st.target_url, st.app.host, creds, ds, st.image, app=st.app)
+    write_workdir(env, st.image, None)
+    build_migrated_state(env, log)
+    return env
+
+
+def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
+    """The team's release as it is (after `differences` found none): nothing is changed here."""
+    from rollback_drill.sut.deploy import SNAPSHOT, Environment
+    user, password = os.environ.get(PROBE_USER_ENV, ""), os.environ.get(PROBE_PASSWORD_ENV, "")
+    creds = Credentials("", "", "", password)
+    env = Environment(kube, st.workdir, st.target_url, st.app.host, creds, None, "", app=st.app,
+                      chart_dir=st.chart, probe_user=user, extra_secrets=secrets_of(kube) + [password],
+                      snapshot_dir=st.run_dir)
+    _, before = backup_ingress_backends(st.workdir, runbook, level)
+    (st.run_dir / SNAPSHOT).write_text(json.dumps({
+        "objects": [], "annotations": {}, "ingress": {st.app.ingress: before},
+        "not_checked": "the objects and Service annotations of the team's pre-migration state (no snapshot of "
+                       "it exists: only the Ingress backends of the runbook's backup file are expected)"}))
+    return env
+
+
+def forget(st: Staging) -> None:
+    """The private kubeconfig copy and credentials go when the drill ends."""
+    shutil.rmtree(st.run_dir, ignore_errors=True)
