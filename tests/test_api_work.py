@@ -1,7 +1,7 @@
 """The harness's own reads, patches, scales and waits go through the kubernetes client; kubectl
 and helm are called only where the CLI is the convention: applying the fixtures' manifests and
 kustomizations (what the runbook applies too), rendering a kustomization, `kubectl exec` of the
-application's own migrate command, installing/removing a chart — and, verbatim, the runbook's
+application's own migrate command, installing, upgrading, rolling back or removing a chart — and, verbatim, the runbook's
 own commands (runbook/executor.py)."""
 
 import re

@@ -80,3 +80,22 @@ def test_config_faults_only_for_criteria_that_have_one():
     r = CliRunner().invoke(main, ["run", "--faults", "config", "--trigger", "C1"])
     assert r.exit_code == 2 and "--faults config cannot drill C1" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_level_3_on_an_existing_context_asks_for_the_instance_name_typed(tmp_path, monkeypatch):
+    """With --real-gcloud the person types the Cloud SQL instance's name; a wrong name changes nothing (exit 2);
+    the right one is taken, and the harness says plainly that such a drill is not built (exit 4)."""
+    from click.testing import CliRunner
+
+    from rollback_drill.cli import main
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text('{"current-context": "staging", "contexts": [{"name": "staging", "context": {}}]}')
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_CONTEXTS", "staging")
+    monkeypatch.setenv("ROLLBACK_DRILL_ALLOWED_TARGETS", URL)
+    monkeypatch.setenv("ROLLBACK_DRILL_CONFIRM_STDIN", "1")
+    args = ["run", "--level", "3", "--provider", "existing", "--context", "staging", "--target-url", URL, "--real-gcloud"]
+    wrong = CliRunner().invoke(main, args, input="mastodon\n")
+    assert wrong.exit_code == 2 and "is not the instance name mastodon-db: nothing was changed" in wrong.output
+    right = CliRunner().invoke(main, args, input="mastodon-db\n")
+    assert right.exit_code == 4 and "not built yet" in right.output and "Traceback" not in right.output

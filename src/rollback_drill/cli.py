@@ -255,6 +255,8 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
     window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
     if window is None or window[0] != window[1] or window[1] > 4 * 3600:
         _fail(f"--monitor {monitor!r}: expected a duration such as 90s, 5m or 30m (at most 4h)")
+    if name == "existing" and level_no == 3:
+        _confirm_real_gcloud(runbook_path, context)
     if name == "existing":
         from rollback_drill.drill.runner import run_staging
         from rollback_drill.drill.targets import staging_for
@@ -272,6 +274,29 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
     sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo,
                         decision_delay_s=decision_delay, monitor_s=window[1], profile=profile, db_size_gb=db_size,
                         fault_style=fault_style, load_workers=load_workers))
+
+
+def _confirm_real_gcloud(runbook_path: str, context: str | None) -> None:
+    """Level 3 on an existing context restores a real Cloud SQL instance: the person types its name."""
+    import re
+
+    from rollback_drill.runbook.model import load_runbook
+    text = " ".join(c.text for c in load_runbook(runbook_path).level(3).commands)
+    names = sorted(set(re.findall(r"--(?:backup-)?instance[= ](\S+)", text)))
+    if len(names) != 1:
+        _fail(f"Level 3 names {len(names)} Cloud SQL instances ({', '.join(names) or 'none'}): the confirmation "
+              f"needs exactly one")
+    instance = names[0]
+    if not sys.stdin.isatty() and not os.environ.get("ROLLBACK_DRILL_CONFIRM_STDIN"):
+        _fail(f"Level 3 on context '{context}' restores Cloud SQL instance {instance} for real: run it from a "
+              f"terminal and type the instance name to confirm")
+    typed = click.prompt(f"Level 3 restores Cloud SQL instance {instance} for real (all data written after the "
+                         f"backup is lost). Type the instance name to confirm", default="", show_default=False)
+    if typed.strip() != instance:
+        _fail(f"confirmation {typed.strip()!r} is not the instance name {instance}: nothing was changed")
+    _fail(f"confirmed; but a Level 3 drill on an existing context is not built yet: the harness cannot damage or "
+          f"check the team's own data. Rehearse Level 3 on the drill cluster (rollback-drill run --level 3); "
+          f"nothing was changed on '{context}'", EXIT_HARNESS)
 
 
 # ---- mutate --------------------------------------------------------------------------------

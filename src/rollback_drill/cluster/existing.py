@@ -46,6 +46,12 @@ class ExistingCluster(Cluster):
         return self._kubeconfig
 
     @property
+    def bin_dir(self) -> Path | None:
+        """kubectl and helm of the harness's own install when present (else those on PATH)."""
+        from rollback_drill.cluster.local import LocalCluster
+        return LocalCluster().bin_dir
+
+    @property
     def ingress_url(self) -> str:
         return os.environ.get("ROLLBACK_DRILL_INGRESS_URL", "http://127.0.0.1:80")
 

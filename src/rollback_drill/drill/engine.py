@@ -33,6 +33,7 @@ from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_c
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
 from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, Environment, deploy
 from rollback_drill.sut.changes import ChangeLog
+from rollback_drill.sut.datastores import Datastores
 from rollback_drill.sut.emulation import Emulation
 from rollback_drill.sut.faults import Fault, fault_for, inject
 from rollback_drill.sut.profile import Profile, load_profile
@@ -155,8 +156,9 @@ class Drill:
             pod_host = self.cluster.pod_host_address
         except ClusterError:
             pod_host = ""  # no datastores outside the cluster (the gcloud stand-in has nothing to reach)
-        self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor, self.app.host,
-                                      self.env.ingress_url, pod_host, pre)
+        self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor,
+                                      self.runbook.production_host or self.app.host, self.env.ingress_url, pod_host, pre)
+        self.ctx.namespace, self.ctx.served_host = self.app.namespace, self.app.host
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
         self.state = ClusterState(self.env.kube.kubeconfig, self.app.namespace, self.env.kube.context)
         self.ctx.before = self._look_before
@@ -473,7 +475,7 @@ class Drill:
 
     def end_emulation(self) -> None:
         """Put back what the fidelity emulation changed (idempotent; the journal lists it)."""
-        if self.env is not None:
+        if self.env is not None and isinstance(self.env.datastores, Datastores):  # the stand-in's operations
             abandoned = abandon_restores(self.env.datastores)
             if abandoned and self.emulation is not None:
                 self.emulation.reverted += [f"Cloud SQL stand-in operation {n} abandoned" for n in abandoned]
@@ -483,14 +485,20 @@ class Drill:
             self.k8s.stop()
 
     def close(self) -> None:
+        """Stop everything and put back what the harness changed. Each part runs even if an earlier
+        one failed; the first failure is raised at the end (the caller says it in one line)."""
         if isinstance(self._assessing, gevent.Greenlet) and not self._assessing.dead:
             self._assessing.join(timeout=0.2)  # what did not run by now is not in the journal
             self._assessing.kill(block=True, timeout=5)
-        self.stop_traffic()
-        if self.watch is not None:
-            self.watch.stop()
-        self.end_emulation()
-        self.put_back()
+        failed: list[Exception] = []
+        for part in (self.stop_traffic, lambda: self.watch is not None and self.watch.stop(), self.end_emulation,
+                     self.put_back):
+            try:
+                part()
+            except Exception as e:  # noqa: BLE001 - the rest must still run
+                failed.append(e)
+        if failed:
+            raise failed[0]
 
     def result(self, name: str, interrupted: bool = False) -> dict:
         """Everything the evidence says about this drill (drill/result.py)."""

@@ -144,7 +144,12 @@ def guarded(echo) -> Iterator[Guard]:
             g.code = stopped(e, g.drill, g.journal, echo)
         finally:
             if g.drill:
-                g.drill.close()
+                try:
+                    g.drill.close()
+                except Exception as e:  # noqa: BLE001 - closing failed: one line, exit 4, never a traceback
+                    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    echo(f"rollback-drill: the harness failed while stopping the drill: {first[:300]}")
+                    g.code = EXIT_HARNESS
 
 
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,

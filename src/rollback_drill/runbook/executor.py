@@ -40,11 +40,12 @@ class ExecContext:
     env: dict[str, str]
     timeline: Timeline
     redactor: Redactor
-    production_host: str
+    production_host: str  # the host the runbook's URLs name
     ingress_url: str
     findings: list[Finding] = field(default_factory=list)
     backup_for_restore: str | None = None  # the pre-migration backup id (runbook step 3)
     namespace: str = "mastodon"  # the default namespace of the drill's kubeconfig context
+    served_host: str = ""  # the host the drilled application's Ingress routes ("": the production host)
     retry_budget_s: float = RETRY_BUDGET_S  # how long a failing check is retried
     before: Callable[[Command, str], None] | None = None  # looks at the cluster just before a command runs
 
@@ -99,7 +100,7 @@ def _is_check(text: str) -> bool:
 
 def run_command(ctx: ExecContext, cmd: Command, level: int | None, step: str = "",
                 timeout: float = COMMAND_TIMEOUT_S) -> CommandRecord:
-    sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url, ctx.namespace)
+    sub = substitute(cmd.text, ctx.production_host, ctx.ingress_url, ctx.namespace, ctx.served_host)
     rec = run_shell(ctx, sub.text, level, cmd.line, cmd.text, sub.note, rewrites=sub.rewrites, timeout=timeout)
     rec.step = step or (f"Level {level}" if level is not None else "")
     return rec

@@ -101,6 +101,16 @@ class Runbook:
     sidecar: dict = field(default_factory=dict)  # the declarations of <runbook>.drill.yaml, if any
     text: str = field(default="", repr=False)  # as written (the analysis reads its example values)
 
+    @property
+    def production_host(self) -> str:
+        """The host the runbook's own URLs name (the sidecar's production_host, else the first
+        `curl https://HOST` of its commands); "" when it names none."""
+        import re
+        if self.sidecar.get("production_host"):
+            return self.sidecar["production_host"]
+        m = re.search(r"^\s*curl\b[^\n]*?https://([A-Za-z0-9.-]+)", self.text, re.MULTILINE)
+        return m.group(1) if m else ""
+
     def trigger(self, trigger_id: str) -> Trigger:
         for t in self.triggers:
             if t.id == trigger_id.upper():

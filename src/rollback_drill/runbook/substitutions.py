@@ -33,18 +33,22 @@ def prepare_shims(shim_dir: Path) -> Path:
     return shim_dir
 
 
-def substitute(text: str, production_host: str, ingress_url: str, namespace: str = "") -> Substituted:
+def substitute(text: str, production_host: str, ingress_url: str, namespace: str = "",
+               served_host: str = "") -> Substituted:
+    """`served_host`: the host the drilled application's Ingress routes, when it is not the runbook's
+    production host (the stub in a namespace of a staging cluster has a host of its own)."""
     notes: list[str] = []
+    host = served_host or production_host
     rewrites: list[str] = []
     if re.match(r"^\s*gcloud\s", text):
         notes.append("gcloud -> Cloud SQL stand-in over the drill's PostgreSQL (same argument rules as gcloud)")
         rewrites.append("`gcloud` is the drill's Cloud SQL stand-in (first on PATH), not Google Cloud")
     if re.match(r"^\s*curl\s", text) and f"https://{production_host}" in text:
         text = text.replace(f"https://{production_host}", ingress_url)
-        text = re.sub(r"^\s*curl\s", f"curl -sS -H {shlex.quote('Host: ' + production_host)} ", text)
-        notes.append(f"https://{production_host} -> {ingress_url} with Host: {production_host} (the drill's Ingress)")
-        rewrites += [f"URL https://{production_host} -> {ingress_url} (the drill's Ingress on 127.0.0.1)",
-                     f"added -H 'Host: {production_host}' (the Ingress routes on the public host name)",
+        text = re.sub(r"^\s*curl\s", f"curl -sS -H {shlex.quote('Host: ' + host)} ", text)
+        notes.append(f"https://{production_host} -> {ingress_url} with Host: {host} (the drill's Ingress)")
+        rewrites += [f"URL https://{production_host} -> {ingress_url} (the drilled application's Ingress)",
+                     f"added -H 'Host: {host}' (the Ingress routes on the public host name)",
                      "added -sS (no progress meter; errors still shown)"]
     if namespace and re.match(r"^\s*(kubectl|helm)\s", text) and not re.search(r"\s(-n|--namespace)[\s=]", text):
         rewrites.append(f"no namespace in the command: it acts on namespace '{namespace}', the default of the "

@@ -1,0 +1,221 @@
+"""Drills on an existing, allow-listed context: the real local cluster addressed through its kubeconfig
+context, as a team's staging would be (issue 13).
+
+- `--sut stub`: the harness builds the stub in a namespace it creates and deletes afterwards.
+- `--sut existing`: a release the test installs first as a team would (plain `kubectl apply -k`,
+  `kubectl exec … migrate`, `helm install`, the Ingress re-pointed, the old stack scaled to 0), in
+  its own namespace and host, with its own runbook copy and sidecar; the configuration-mistake faults
+  are applied to it with `helm upgrade --reuse-values` and put back by the harness.
+
+Load and probes go to 127.0.0.1 only (the local Ingress, allowed explicitly as a target).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
+from rollback_drill.sut.datastores import Credentials
+from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION
+from rollback_drill.sut.images import datastore_image, stub_image
+from rollback_drill.sut.incluster import SECRET, manifests
+
+TEAM_NS, TEAM_HOST = "team-mastodon", "team.rollback-drill.test"
+CONTEXT = "rollback-drill"  # the local cluster's kubeconfig context, allow-listed below
+
+
+@pytest.fixture(scope="module")
+def staging_env(cluster, tmp_path_factory):
+    """The environment a team sets for a drill of its staging context (allow-lists, kubeconfig)."""
+    for im in (datastore_image("postgres"), datastore_image("redis"), stub_image()):
+        cluster.load_image(im.archive, im.name)  # stands in for the team's registry: the node has the images
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), ROLLBACK_DRILL_ALLOWED_CONTEXTS=CONTEXT,
+               ROLLBACK_DRILL_ALLOWED_TARGETS=cluster.ingress_url)
+    env["PATH"] = f"{cluster.bin_dir}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def drill(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rollback_drill", "run", "--provider", "existing", "--context",
+                           CONTEXT, "--target-url", env["ROLLBACK_DRILL_ALLOWED_TARGETS"], *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def journal_of(out: str) -> dict:
+    path = [line.split("journal: ", 1)[1] for line in out.splitlines() if line.startswith("journal: ")][-1]
+    return json.loads(Path(path).read_text())
+
+
+def sh(env: dict, *cmd: str, cwd: Path | None = None, input: str | None = None) -> str:
+    p = subprocess.run(list(cmd), capture_output=True, text=True, env=env, cwd=cwd, input=input, timeout=300)
+    assert p.returncode == 0, f"{' '.join(cmd)}: {p.stderr[-800:]}"
+    return p.stdout
+
+
+def ns_exists(env: dict, ns: str) -> bool:
+    return subprocess.run(["kubectl", "get", "namespace", ns], capture_output=True, env=env).returncode == 0
+
+
+# ---- (a) the stub in a fresh namespace ---------------------------------------------------------------
+@pytest.mark.parametrize("level, trigger", [(1, "C1"), pytest.param(2, "C2", marks=pytest.mark.nightly)])
+def test_the_stub_in_a_fresh_namespace_passes_and_the_namespace_is_gone_after(staging_env, level, trigger):
+    ns = f"drill-stub-l{level}"
+    plan = drill(staging_env, "--sut", "stub", "--namespace", ns, "--level", str(level), "--trigger", trigger)
+    assert plan.returncode == 2 and "nothing was changed" in plan.stdout and not ns_exists(staging_env, ns)
+    assert f"create namespace {ns}" in plan.stdout and "line 45: kubectl apply -f backup/ingress-mastodon.yaml" \
+        in plan.stdout or level == 2
+    r = drill(staging_env, "--sut", "stub", "--namespace", ns, "--level", str(level), "--trigger", trigger, "--yes")
+    assert r.returncode in (0, 3), r.stdout[-3000:] + r.stderr[-2000:]
+    res = journal_of(r.stdout)["scenarios"][-1]
+    assert res["verdict"] == "passed" and res["detection"]["fired"]
+    assert res["harness_changes"]["reverted"] == [f"namespace {ns} deleted"], res["harness_changes"]
+    assert not res["harness_changes"]["not_reverted"]
+    assert not ns_exists(staging_env, ns)
+
+
+# ---- (b) the team's own release ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def team(staging_env, tmp_path_factory):
+    """The team's repository (runbook + sidecar, k8s/, backup/, chart) and its release, installed with plain
+    kubectl and helm. Removed after the module."""
+    env = staging_env
+    repo = tmp_path_factory.mktemp("team-repo")
+    for item in ("k8s", "backup", "helm", "migrated"):
+        shutil.copytree(FIXTURES / item, repo / item)
+    for f in list(repo.rglob("*.yaml")):
+        f.write_text(f.read_text().replace(LOCAL.host, TEAM_HOST))
+    (repo / "rollback-runbook.ja.md").write_text(DEFAULT_RUNBOOK.read_text().replace(LOCAL.host, TEAM_HOST))
+    (repo / "rollback-runbook.ja.drill.yaml").write_text(yaml.safe_dump(
+        {"namespace": TEAM_NS, "helm_release": "mastodon-helm", "production_host": TEAM_HOST, "helm_chart": "helm/mastodon"}))
+    image = stub_image().name
+    repo_name, tag = image.rsplit(":", 1)
+    kust = repo / "k8s" / "overlays" / "production" / "kustomization.yaml"
+    kust.write_text(kust.read_text().replace("IMAGE_TAG", tag))
+    creds = Credentials.load_or_create(repo / "credentials.json")
+    (repo / "k8s" / "overlays" / "production" / "secrets.env").write_text(
+        f"DB_PASS={creds.db_password}\nREDIS_PASSWORD={creds.redis_password}\nSECRET_KEY_BASE={creds.secret_key_base}\n"
+        f"SEED_PASSWORD={creds.seed_password}\nREDIS_HOST=redis\n")
+    (repo / "values.yaml").write_text(yaml.safe_dump({
+        "image": {"repository": repo_name, "tag": tag},
+        "mastodon": {"localDomain": TEAM_HOST, "secrets": {"secret_key_base": creds.secret_key_base},
+                     "s3": {"enabled": True, "access_key": "team-media", "bucket": "media",
+                            "access_secret": "team-media-secret-0123456789"}},
+        "postgresql": {"auth": {"password": creds.db_password}}, "redis": {"auth": {"password": creds.redis_password}}}))
+    sh(env, "kubectl", "create", "namespace", TEAM_NS)
+    k = ["-n", TEAM_NS]
+    sh(env, "kubectl", *k, "create", "secret", "generic", SECRET, f"--from-literal=db-password={creds.db_password}",
+       f"--from-literal=redis-password={creds.redis_password}")
+    sh(env, "kubectl", *k, "apply", "-f", "-", input=yaml.safe_dump_all(
+        manifests(datastore_image("postgres").name, datastore_image("redis").name)))
+    sh(env, "kubectl", *k, "rollout", "status", "statefulset/postgres", "--timeout=180s")
+    sh(env, "kubectl", *k, "rollout", "status", "statefulset/redis", "--timeout=180s")
+    for _ in range(60):  # the database of the application (a team's DBA created it long ago)
+        p = subprocess.run(["kubectl", *k, "exec", "postgres-0", "--", "sh", "-c",
+                            'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -U mastodon -d postgres -c '
+                            '"CREATE DATABASE mastodon OWNER mastodon"'], capture_output=True, env=env)
+        if p.returncode == 0:
+            break
+        time.sleep(1)
+    sh(env, "kubectl", *k, "apply", "-k", "k8s/overlays/production", cwd=repo)
+    for d in LOCAL.old_stack:
+        sh(env, "kubectl", *k, "rollout", "status", f"deployment/{d}", "--timeout=180s")
+    sh(env, "kubectl", *k, "exec", "deployment/mastodon-web", "--", "mastodon-stub", "migrate", PRE_MIGRATION_VERSION)
+    sh(env, "kubectl", *k, "apply", "-f", "backup/ingress-mastodon.yaml", cwd=repo)
+    sh(env, "helm", "install", "mastodon-helm", "helm/mastodon", *k, "-f", "values.yaml", "--wait", "--timeout",
+       "180s", cwd=repo)
+    migrate_again(env, repo)
+    yield {"repo": repo, "password": creds.seed_password}
+    if not os.environ.get("KEEP_TEAM"):
+        sh(env, "kubectl", "delete", "namespace", TEAM_NS, "--wait=true", "--timeout=300s")
+
+
+def migrate_again(env: dict, repo: Path) -> None:
+    """The team's migration (again after a drill rolled it back): traffic to the release, old stack to 0."""
+    k = ["-n", TEAM_NS]
+    for d in LOCAL.helm_stack:
+        sh(env, "kubectl", *k, "scale", f"deployment/{d}", "--replicas=1")
+        sh(env, "kubectl", *k, "rollout", "status", f"deployment/{d}", "--timeout=180s")
+    sh(env, "kubectl", *k, "apply", "-f", "migrated/ingress-mastodon.yaml", cwd=repo)
+    sh(env, "kubectl", *k, "scale", "deployment", *LOCAL.old_stack, "--replicas=0")
+    sh(env, "kubectl", *k, "wait", "--for=delete", "pod", "-l", LOCAL.old_selector, "--timeout=120s")
+
+
+def team_drill(env: dict, team: dict, *args: str, **kw):
+    e = dict(env, ROLLBACK_DRILL_PROBE_USER="alice@example.com", ROLLBACK_DRILL_PROBE_PASSWORD=team["password"])
+    return drill(e, "--sut", "existing", "--runbook", str(team["repo"] / "rollback-runbook.ja.md"),
+                 "--workdir", str(team["repo"]), *args, **kw)
+
+
+def helm_values(env: dict) -> dict:
+    return json.loads(sh(env, "helm", "get", "values", "mastodon-helm", "-n", TEAM_NS, "-o", "json"))
+
+
+@pytest.mark.parametrize("trigger, fault", [
+    ("C2", "config-db-password"),
+    pytest.param("C3", "config-secret-key-base", marks=pytest.mark.nightly),
+    pytest.param("H3", "config-sidekiq-queues", marks=pytest.mark.nightly),
+    pytest.param("H4", "config-s3-credentials", marks=pytest.mark.nightly),
+    pytest.param("M2", "config-streaming-port", marks=pytest.mark.nightly)])
+def test_a_configuration_mistake_in_the_teams_release_is_detected_and_removed_by_level_1(staging_env, team,
+                                                                                         trigger, fault):
+    before = helm_values(staging_env)
+    r = team_drill(staging_env, team, "--level", "1", "--trigger", trigger, "--yes")
+    try:
+        assert r.returncode in (0, 3), r.stdout[-3000:] + r.stderr[-2000:]
+        res = journal_of(r.stdout)["scenarios"][-1]
+        assert res["fault"]["name"] == fault and res["detection"]["fired"], res["detection"]
+        assert res["verdict"] == "passed"
+        assert any(x.startswith("helm rollback mastodon-helm") for x in res["harness_changes"]["reverted"])
+        assert helm_values(staging_env) == before  # the mistake is gone from the release: put back as found
+    finally:
+        migrate_again(staging_env, team["repo"])
+
+
+def test_an_aborted_drill_leaves_the_release_values_as_they_were(staging_env, team):
+    before = helm_values(staging_env)
+    e = dict(staging_env, ROLLBACK_DRILL_PROBE_USER="alice@example.com",
+             ROLLBACK_DRILL_PROBE_PASSWORD=team["password"], PYTHONUNBUFFERED="1")
+    p = subprocess.Popen([sys.executable, "-m", "rollback_drill", "run", "--provider", "existing", "--context", CONTEXT,
+                          "--target-url", e["ROLLBACK_DRILL_ALLOWED_TARGETS"], "--sut", "existing", "--runbook",
+                          str(team["repo"] / "rollback-runbook.ja.md"), "--workdir", str(team["repo"]),
+                          "--level", "1", "--trigger", "C2", "--yes"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=e)
+    out = []
+    for line in p.stdout:
+        out.append(line)
+        if line.startswith("drill: injected"):
+            assert helm_values(staging_env) != before  # the mistake is in the release now
+            p.send_signal(signal.SIGINT)
+            break
+    rest, _ = p.communicate(timeout=400)
+    text = "".join(out) + rest
+    try:
+        assert p.returncode == 4, text[-3000:]
+        assert "interrupted by SIGINT" in text and "put back: helm rollback mastodon-helm" in text, text[-3000:]
+        assert helm_values(staging_env) == before
+    finally:
+        migrate_again(staging_env, team["repo"])
+
+
+def test_a_release_not_in_the_migrated_state_is_refused_with_the_differences(staging_env, team):
+    k = ["-n", TEAM_NS]
+    sh(staging_env, "kubectl", *k, "scale", "deployment/mastodon-web", "--replicas=1")
+    try:
+        r = team_drill(staging_env, team, "--level", "1", "--trigger", "C2", "--yes")
+        assert r.returncode == 2, r.stdout + r.stderr
+        lines = (r.stdout + r.stderr).strip().splitlines()
+        assert len(lines) == 1 and "not what the runbook assumes" in lines[0]
+        assert "(1) Deployment mastodon-web has 1 replicas" in lines[0]
+        assert helm_values(staging_env)["postgresql"]["auth"]["password"]  # nothing was upgraded
+    finally:
+        sh(staging_env, "kubectl", *k, "scale", "deployment/mastodon-web", "--replicas=0")
