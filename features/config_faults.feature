@@ -3,6 +3,8 @@ Feature: Configuration mistakes a migration makes, as faults of the Helm release
   the official chart's value paths: the pods roll and really run misconfigured. No switch in the
   application is needed, so these are the faults a drill of a team's own release can use. Level 1
   moves traffic back to the old stack, which the mistake never touched.
+  Every CI run drills the wrong database password on a team's own release addressed as an existing
+  context (tests/cluster/test_existing_context.py); these rows, on the drill cluster, run nightly.
 
   Background:
     Given the drill cluster is up
@@ -19,13 +21,11 @@ Feature: Configuration mistakes a migration makes, as faults of the Helm release
     And the drill's evidence is written
     And the release's values are what they were before the drill once the drill cluster is reset
 
-    Examples:
-      | id | mistake                                  | fault                 |
-      | C2 | a wrong database password                | config-db-password    |
-
     @nightly
     Examples:
       | id | mistake                                  | fault                 |
+      | C2 | a wrong database password                | config-db-password    |
+      | C3 | a changed secret key base                | config-secret-key-base |
       | H3 | a sidekiq worker that lost its queues    | config-sidekiq-queues |
       | H4 | a wrong object-storage secret            | config-s3-credentials |
       | M2 | a streaming port the Ingress does not use | config-streaming-port |

@@ -26,7 +26,6 @@ Feature: Every trigger of the runbook is detected under load and removed only by
     Examples:
       | trigger | severity |
       | C3      | Critical |
-      | M3      | Medium   |
 
     @nightly
     Examples:
@@ -39,6 +38,7 @@ Feature: Every trigger of the runbook is detected under load and removed only by
       | H4      | High     |
       | M1      | Medium   |
       | M2      | Medium   |
+      | M3      | Medium   |
 
   Scenario: C4, a serious security problem, is a person's decision: recorded, and only a real rollback ends it
     Given the just-migrated Mastodon is serving under load

@@ -485,6 +485,8 @@ def profile_in_evidence(state, journal, request):
     prof = res["profile"]
     assert prof["name"] == "gke" and all(p["source"] for p in prof["parameters"].values())
     assert res["emulation"]["changes"] and res["emulation"]["reverted"]
+    log = res["harness_changes"]  # the emulation's changes are in the drill's one change log, each put back
+    assert set(res["emulation"]["changes"]) <= set(log["changes"]) and not log["not_reverted"], log
     from rollback_drill.evidence.report import report_html
     page = report_html({"run_id": "t", "started_at": "", "complete": True, "environment": {},
                         "scenarios": [res]}, [], {})

@@ -178,6 +178,9 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
     try:
         state = ClusterState(kube.kubeconfig, namespace, context)
         result = run_preflight(kube, rb, wd, backups, images_present, state, app)
+        if context:  # what `run --sut existing` checks before it changes anything
+            from rollback_drill.sut.existing import differences
+            result["migrated_state_differences"] = differences(kube, app, rb, 1, wd)
     except Exception as e:  # noqa: BLE001 - an unreadable kubeconfig or cluster: one line, exit 4
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         _fail(f"preflight could not read the cluster ({type(e).__name__}): {first[:300]}", EXIT_HARNESS)

@@ -25,13 +25,13 @@ import pytest
 import yaml
 
 from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
+from rollback_drill.cluster.kube import current_context
 from rollback_drill.sut.datastores import Credentials
 from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION
 from rollback_drill.sut.images import datastore_image, stub_image
 from rollback_drill.sut.incluster import SECRET, manifests
 
 TEAM_NS, TEAM_HOST = "team-mastodon", "team.rollback-drill.test"
-CONTEXT = "rollback-drill"  # the local cluster's kubeconfig context, allow-listed below
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +39,17 @@ def staging_env(cluster, tmp_path_factory):
     """The environment a team sets for a drill of its staging context (allow-lists, kubeconfig)."""
     for im in (datastore_image("postgres"), datastore_image("redis"), stub_image()):
         cluster.load_image(im.archive, im.name)  # stands in for the team's registry: the node has the images
-    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), ROLLBACK_DRILL_ALLOWED_CONTEXTS=CONTEXT,
-               ROLLBACK_DRILL_ALLOWED_TARGETS=cluster.ingress_url)
-    env["PATH"] = f"{cluster.bin_dir}{os.pathsep}{env['PATH']}"
+    context = current_context(cluster.kubeconfig)  # the drill cluster's own context, addressed as a team's
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), ROLLBACK_DRILL_ALLOWED_CONTEXTS=context,
+               ROLLBACK_DRILL_ALLOWED_TARGETS=cluster.ingress_url, DRILL_CONTEXT=context)
+    if cluster.bin_dir:
+        env["PATH"] = f"{cluster.bin_dir}{os.pathsep}{env['PATH']}"
     return env
 
 
 def drill(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rollback_drill", "run", "--provider", "existing", "--context",
-                           CONTEXT, "--target-url", env["ROLLBACK_DRILL_ALLOWED_TARGETS"], *args],
+                           env["DRILL_CONTEXT"], "--target-url", env["ROLLBACK_DRILL_ALLOWED_TARGETS"], *args],
                           capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -135,8 +137,7 @@ def team(staging_env, tmp_path_factory):
        "180s", cwd=repo)
     migrate_again(env, repo)
     yield {"repo": repo, "password": creds.seed_password}
-    if not os.environ.get("KEEP_TEAM"):
-        sh(env, "kubectl", "delete", "namespace", TEAM_NS, "--wait=true", "--timeout=300s")
+    sh(env, "kubectl", "delete", "namespace", TEAM_NS, "--wait=true", "--timeout=300s")
 
 
 def migrate_again(env: dict, repo: Path) -> None:
@@ -169,6 +170,7 @@ def helm_values(env: dict) -> dict:
 def test_a_configuration_mistake_in_the_teams_release_is_detected_and_removed_by_level_1(staging_env, team,
                                                                                          trigger, fault):
     before = helm_values(staging_env)
+    files = sorted(p for p in team["repo"].rglob("*"))
     r = team_drill(staging_env, team, "--level", "1", "--trigger", trigger, "--yes")
     try:
         assert r.returncode in (0, 3), r.stdout[-3000:] + r.stderr[-2000:]
@@ -177,6 +179,7 @@ def test_a_configuration_mistake_in_the_teams_release_is_detected_and_removed_by
         assert res["verdict"] == "passed"
         assert any(x.startswith("helm rollback mastodon-helm") for x in res["harness_changes"]["reverted"])
         assert helm_values(staging_env) == before  # the mistake is gone from the release: put back as found
+        assert sorted(p for p in team["repo"].rglob("*")) == files  # nothing written into the team's folder
     finally:
         migrate_again(staging_env, team["repo"])
 
@@ -185,7 +188,8 @@ def test_an_aborted_drill_leaves_the_release_values_as_they_were(staging_env, te
     before = helm_values(staging_env)
     e = dict(staging_env, ROLLBACK_DRILL_PROBE_USER="alice@example.com",
              ROLLBACK_DRILL_PROBE_PASSWORD=team["password"], PYTHONUNBUFFERED="1")
-    p = subprocess.Popen([sys.executable, "-m", "rollback_drill", "run", "--provider", "existing", "--context", CONTEXT,
+    p = subprocess.Popen([sys.executable, "-m", "rollback_drill", "run", "--provider", "existing", "--context",
+                          e["DRILL_CONTEXT"],
                           "--target-url", e["ROLLBACK_DRILL_ALLOWED_TARGETS"], "--sut", "existing", "--runbook",
                           str(team["repo"] / "rollback-runbook.ja.md"), "--workdir", str(team["repo"]),
                           "--level", "1", "--trigger", "C2", "--yes"], stdout=subprocess.PIPE,
@@ -217,5 +221,10 @@ def test_a_release_not_in_the_migrated_state_is_refused_with_the_differences(sta
         assert len(lines) == 1 and "not what the runbook assumes" in lines[0]
         assert "(1) Deployment mastodon-web has 1 replicas" in lines[0]
         assert helm_values(staging_env)["postgresql"]["auth"]["password"]  # nothing was upgraded
+        pre = subprocess.run([sys.executable, "-m", "rollback_drill", "preflight", "--context",
+                              staging_env["DRILL_CONTEXT"], "--runbook", str(team["repo"] / "rollback-runbook.ja.md"),
+                              "--workdir", str(team["repo"])], capture_output=True, text=True, env=staging_env)
+        assert "just-migrated state (what `run --sut existing` needs): 1 difference(s)" in pre.stdout, pre.stdout
+        assert "[!!] Deployment mastodon-web has 1 replicas" in pre.stdout
     finally:
         sh(staging_env, "kubectl", *k, "scale", "deployment/mastodon-web", "--replicas=0")

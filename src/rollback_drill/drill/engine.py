@@ -157,7 +157,8 @@ class Drill:
         except ClusterError:
             pod_host = ""  # no datastores outside the cluster (the gcloud stand-in has nothing to reach)
         self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor,
-                                      self.runbook.production_host or self.app.host, self.env.ingress_url, pod_host, pre)
+                                      self.runbook.production_host or self.app.host, self.env.ingress_url, pod_host, pre,
+                                      self.env.snapshot_dir)
         self.ctx.namespace, self.ctx.served_host = self.app.namespace, self.app.host
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
         self.state = ClusterState(self.env.kube.kubeconfig, self.app.namespace, self.env.kube.context)
@@ -170,7 +171,7 @@ class Drill:
         self.k8s = K8sWatch(self.state, self.tl)
         self.k8s.start()
         self.phase = "fidelity emulation"
-        self.emulation = Emulation(prof, self.state, self.tl)
+        self.emulation = Emulation(prof, self.state, self.tl, self.app.ingress, self.changes)
         self.emulation.start()
         target = Target(self.env.ingress_url, self.app.host, self.env.probe_user, self.env.creds.seed_password)
         # the data probe reads a status the stub wrote before the migration; a team's release has none
@@ -230,6 +231,8 @@ class Drill:
         before = kube.helm_release_values(release)
 
         def undo() -> str:
+            if kube.helm_release_revision(release) is None:
+                return f"release {release} no longer deployed (the runbook removed it): its values went with it"
             if kube.helm_release_values(release) == before:
                 return f"release {release}: values already as found (revision {revision})"
             kube.helm("rollback", release, str(revision), "--wait", "--timeout", "300s", timeout=360)
@@ -478,7 +481,7 @@ class Drill:
         if self.env is not None and isinstance(self.env.datastores, Datastores):  # the stand-in's operations
             abandoned = abandon_restores(self.env.datastores)
             if abandoned and self.emulation is not None:
-                self.emulation.reverted += [f"Cloud SQL stand-in operation {n} abandoned" for n in abandoned]
+                self.emulation.also_reverted += [f"Cloud SQL stand-in operation {n} abandoned" for n in abandoned]
         if self.emulation is not None and not self.emulation.stopped:
             self.emulation.stop()
         if self.k8s is not None:

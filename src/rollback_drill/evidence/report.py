@@ -54,6 +54,11 @@ def summary_md(journal: dict, regressions: list[str]) -> str:
         proj = (s.get("restore_projection") or {})
         if proj:
             lines.append(f"\n{proj['statement']}")
+        hc = s.get("harness_changes") or {}
+        if hc.get("changes"):
+            lines.append(f"\n{s['name']}: the harness changed {'; '.join(hc['changes'])} — put back: "
+                         f"{'; '.join(hc.get('reverted', [])) or 'nothing'}"
+                         + (f" — **NOT put back: {'; '.join(hc['not_reverted'])}**" if hc.get("not_reverted") else ""))
     order = {"high": 0, "medium": 1, "low": 2}
     findings = {(order.get(f.get("severity"), 9), f["line"], f.get("severity", ""), f.get("kind", ""), f["command"],
                  f["problem"]) for s in journal["scenarios"] for f in s.get("findings", [])}
@@ -249,6 +254,13 @@ def _fidelity(s: dict) -> list[str]:
         f"<tr><td>{e(n)}</td><td>{p['value']:g} {e(p['unit'])}</td><td>"
         f"{'–'.join(f'{x:g}' for x in p['range']) if p.get('range') else '—'}</td><td>{e(p['source'])}</td></tr>"
         for n, p in prof["parameters"].items()) + "</table>")
+    hc = s.get("harness_changes") or {}
+    if hc.get("changes"):
+        out.append("<h3>What the harness changed on the cluster (not the runbook's commands)</h3><p>changed: "
+                   + "; ".join(e(c) for c in hc["changes"]) + "<br>put back: "
+                   + ("; ".join(e(c) for c in hc.get("reverted", [])) or "<b>nothing</b>")
+                   + ("<br><b>NOT put back: " + "; ".join(e(c) for c in hc["not_reverted"]) + "</b>"
+                      if hc.get("not_reverted") else "") + "</p>")
     em = s.get("emulation") or {}
     if em.get("changes"):
         out.append("<p>The harness changed, for the emulation: " + "; ".join(e(c) for c in em["changes"])

@@ -51,8 +51,10 @@ class ExecContext:
 
     @classmethod
     def create(cls, workdir: Path, base_env: dict[str, str], timeline: Timeline, redactor: Redactor,
-               production_host: str, ingress_url: str, pg_listen: str, backup_id: str | None) -> "ExecContext":
-        shims = prepare_shims(workdir / "shims")
+               production_host: str, ingress_url: str, pg_listen: str, backup_id: str | None,
+               scratch: Path | None = None) -> "ExecContext":
+        """`scratch`: where the harness may write (the gcloud shim); never a team's own folder."""
+        shims = prepare_shims((scratch or workdir) / "shims")
         env = dict(base_env, ROLLBACK_DRILL_PG_LISTEN=pg_listen)
         env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
         return cls(workdir, env, timeline, redactor, production_host, ingress_url, backup_for_restore=backup_id)

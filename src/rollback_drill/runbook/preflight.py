@@ -247,6 +247,11 @@ def format_table(result: dict) -> str:
         lines.append(f"findings visible without running anything ({len(result['findings'])}, most severe first):")
         for f in result["findings"]:
             lines.append(f"  [{f['severity']}] {f['step']} line {f['line']} ({f['kind']}): {f['problem']}")
+    if "migrated_state_differences" in result:
+        diffs = result["migrated_state_differences"]
+        lines.append("just-migrated state (what `run --sut existing` needs): "
+                     + ("as the runbook assumes" if not diffs else f"{len(diffs)} difference(s)"))
+        lines += [f"  [!!] {d}" for d in diffs]
     reasons = Counter(c["why"].removeprefix(NOT_CHECKED) for c in items if c["ok"] is None)
     n = sum(reasons.values())
     why = "; ".join(f"{k}: {r}" for r, k in reasons.most_common()) if n else "every item was checked"

@@ -30,11 +30,11 @@ class ChangeLog:
         self.changes.append(c)
         return c
 
-    def revert(self) -> list[str]:
-        """Put back every change not yet put back, newest first; each at most once. Never raises:
-        a revert that fails is recorded with its error and the others still run."""
+    def revert(self, only: list[Change] | None = None) -> list[str]:
+        """Put back every change (or those in `only`) not yet put back, newest first; each at most
+        once. Never raises: a revert that fails is recorded with its error and the others still run."""
         done = []
-        for c in reversed(self.changes):
+        for c in reversed(self.changes if only is None else only):
             if c.reverted is not None or c.failed is not None or c.undo is None:
                 continue
             try:

@@ -15,8 +15,9 @@
 - The Cloud SQL restore duration reaches the gcloud stand-in through the executor's environment
   (runbook/gcloud_standin.py).
 
-Everything this module changes is listed in `changes` and put back by `stop()` (also on Ctrl-C and
-on harness errors); `clear_leftovers` removes what a killed run left (deploy calls it).
+Everything this module changes is recorded, with how to undo it, in the drill's ChangeLog
+(sut/changes.py: one log of every harness change) and put back by `stop()` (also on Ctrl-C and on
+harness errors); `clear_leftovers` removes what a killed run left (deploy calls it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
+from rollback_drill.sut.changes import Change, ChangeLog
 from rollback_drill.sut.profile import Profile
 
 FIDELITY_CONFIGMAP = "rollback-drill-fidelity"  # the stub reads this name (fixtures/images/mastodon-stub)
@@ -47,16 +49,37 @@ def backends(rules: list) -> list[str]:
 class Emulation:
     """Applies a profile to the drill namespace for one drill; `stop()` puts everything back."""
 
-    def __init__(self, profile: Profile, state, tl, ingress: str = "mastodon") -> None:
+    def __init__(self, profile: Profile, state, tl, ingress: str = "mastodon", log: ChangeLog | None = None) -> None:
         self.profile, self.state, self.tl, self.ingress = profile, state, tl, ingress
         self.rbac = k8s.RbacAuthorizationV1Api(state.api)
-        self.changes: list[str] = []  # what the harness changed, in order (the journal lists them)
-        self.reverted: list[str] = []
+        self.log = log if log is not None else ChangeLog()  # the drill's log of every harness change
+        self._mine: list[Change] = []
+        self.also_reverted: list[str] = []  # what clear_leftovers or the drill put back besides the log's undos
         self._greenlet: gevent.Greenlet | None = None
         self._pending: list[gevent.Greenlet] = []
         self._original_class: str | None = None
         self.stopped = False
         self.mirror = f"{ingress}-{profile.ingress_class}-lb"
+
+    @property
+    def changes(self) -> list[str]:
+        """What the emulation changed, in order (the journal's `emulation.changes`)."""
+        return [c.what for c in self._mine]
+
+    @property
+    def reverted(self) -> list[str]:
+        return [c.reverted for c in self._mine if c.reverted] + self.also_reverted
+
+    def _record(self, what: str, undo) -> None:
+        self._mine.append(self.log.record(what, undo))
+
+    def _delete(self, kind: str, name: str, deleter, *args) -> str:
+        try:
+            deleter(name, *args)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        return f"{kind}/{name} deleted"
 
     def event(self, what: str, detail: str, t: float | None = None) -> None:
         self.tl.emulation.append({"t": round(self.tl.now() if t is None else t, 3), "what": what, "detail": detail})
@@ -77,7 +100,9 @@ class Emulation:
         meta = k8s.V1ObjectMeta(name=FIDELITY_CONFIGMAP, labels=MANAGED)
         self.state.core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta,
                                                                          data={"fidelity.json": json.dumps(spec)}))
-        self.changes.append(f"configmap/{FIDELITY_CONFIGMAP} created (boot and pull times for new pods)")
+        self._record(f"configmap/{FIDELITY_CONFIGMAP} created (boot and pull times for new pods)",
+                     lambda: self._delete("configmap", FIDELITY_CONFIGMAP, self.state.core.delete_namespaced_config_map,
+                                          ns))
         self.rbac.create_namespaced_role(ns, k8s.V1Role(metadata=meta, rules=[k8s.V1PolicyRule(
             api_groups=[""], resources=["configmaps"], resource_names=[FIDELITY_CONFIGMAP], verbs=["get"])]))
         self.rbac.create_namespaced_role_binding(ns, k8s.V1RoleBinding(
@@ -85,7 +110,10 @@ class Emulation:
                                                   name=FIDELITY_CONFIGMAP),
             subjects=[k8s.RbacV1Subject(kind="Group", name=f"system:serviceaccounts:{ns}",
                                         api_group="rbac.authorization.k8s.io")]))
-        self.changes.append(f"role and rolebinding {FIDELITY_CONFIGMAP} created (the pods may read it)")
+        self._record(f"role and rolebinding {FIDELITY_CONFIGMAP} created (the pods may read it)",
+                     lambda: "; ".join((self._delete("rolebinding", FIDELITY_CONFIGMAP,
+                                                     self.rbac.delete_namespaced_role_binding, ns),
+                                        self._delete("role", FIDELITY_CONFIGMAP, self.rbac.delete_namespaced_role, ns))))
 
     def _ingress(self) -> None:
         ns, klass = self.state.ns, self.profile.ingress_class
@@ -97,7 +125,8 @@ class Emulation:
             self.state.net.create_ingress_class(k8s.V1IngressClass(
                 metadata=k8s.V1ObjectMeta(name=klass, labels=MANAGED),
                 spec=k8s.V1IngressClassSpec(controller=STANDIN_CONTROLLER)))
-            self.changes.append(f"ingressclass/{klass} created (served by the stand-in controller)")
+            self._record(f"ingressclass/{klass} created (served by the stand-in controller)",
+                         lambda: self._delete("ingressclass", klass, self.state.net.delete_ingress_class))
         ing = self.state.net.read_namespaced_ingress(self.ingress, ns)
         self._original_class = ing.spec.ingress_class_name
         rules = rules_of(self.state.api, ing)
@@ -105,10 +134,11 @@ class Emulation:
             metadata=k8s.V1ObjectMeta(name=self.mirror, labels=MANAGED,
                                       annotations={"rollback-drill/mirrors": self.ingress}),
             spec=k8s.V1IngressSpec(ingress_class_name=self._original_class, rules=rules)))
-        self.changes.append(f"ingress/{self.mirror} created: what the load balancer serves (class "
-                            f"{self._original_class})")
+        self._record(f"ingress/{self.mirror} created: what the load balancer serves (class {self._original_class})",
+                     lambda: self._delete("ingress", self.mirror, self.state.net.delete_namespaced_ingress, ns))
         self.state.net.patch_namespaced_ingress(self.ingress, ns, {"spec": {"ingressClassName": klass}})
-        self.changes.append(f"ingress/{self.ingress} class {self._original_class} -> {klass} (production's class)")
+        self._record(f"ingress/{self.ingress} class {self._original_class} -> {klass} (production's class)",
+                     self._class_back)
         self.event("load balancer programmed", f"{self.ingress} -> {', '.join(backends(rules))} (initial)")
         self._greenlet = gevent.spawn(self._follow, json.dumps(rules, sort_keys=True),
                                       ing.metadata.resource_version)
@@ -147,22 +177,24 @@ class Emulation:
             self.event("load balancer reprogramming failed", str(e)[:200])
 
     # ---- stop ------------------------------------------------------------------------------------
+    def _class_back(self) -> str:
+        try:
+            self.state.net.patch_namespaced_ingress(self.ingress, self.state.ns,
+                                                    {"spec": {"ingressClassName": self._original_class}})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        return f"ingress/{self.ingress} class back to {self._original_class}"
+
     def stop(self) -> None:
-        """Put back everything `start` changed, newest first; say what was put back."""
+        """Put back everything `start` changed, newest first (its entries of the change log), then
+        anything of ours still there; say what was put back."""
         self.stopped = True
         for g in [self._greenlet, *self._pending]:
             if g is not None:
                 g.kill(block=False)
-        ns = self.state.ns
-        if self._original_class is not None:
-            try:
-                self.state.net.patch_namespaced_ingress(self.ingress, ns,
-                                                        {"spec": {"ingressClassName": self._original_class}})
-                self.reverted.append(f"ingress/{self.ingress} class back to {self._original_class}")
-            except ApiException as e:
-                if e.status != 404:
-                    raise
-        self.reverted += clear_leftovers(self.state)
+        self.log.revert(only=self._mine)
+        self.also_reverted += clear_leftovers(self.state)
 
 
 def clear_leftovers(state) -> list[str]:
