@@ -45,3 +45,25 @@ def test_every_change_is_put_back_once_newest_first_and_a_failure_is_said():
     d = log.to_dict()
     assert d["changes"] == ["created namespace x", "broke a value", "looked only", "upgraded release"]
     assert d["not_reverted"] == ["broke a value (RuntimeError: helm said no)"]
+
+
+def test_the_plan_names_every_change_its_undo_every_runbook_command_and_the_load_bounds(tmp_path):
+    from rollback_drill import DEFAULT_RUNBOOK
+    from rollback_drill.observe.load import LoadConfig
+    from rollback_drill.sut.existing import Staging, plan_lines
+    from rollback_drill.sut.faults import CONFIG
+    rb = load_runbook(DEFAULT_RUNBOOK)
+    st = Staging("staging", tmp_path / "kubeconfig", "existing", Application(namespace="social"),
+                 "https://staging-lb.example", tmp_path)
+    text = "\n".join(plan_lines(st, rb, 1, CONFIG["db"], LoadConfig(), 7))
+    assert "helm upgrade mastodon-helm --reuse-values --no-hooks: postgresql.auth.password=<a wrong value>" in text
+    assert "put back with helm rollback mastodon-helm 7" in text
+    assert "migration-typo" not in text  # the plan names the path, not the value
+    for c in rb.level(1).commands:
+        assert f"line {c.line}: {c.text}" in text
+    assert "6 users x 5 req/s for at most 900 s" in text and "to https://staging-lb.example (Host: ykzts.technology)" in text
+    stub = Staging("staging", tmp_path / "kubeconfig", "stub", Application(namespace="drill-1"), "https://lb", tmp_path,
+                   image="reg/stub:1", postgres_image="postgres:15", redis_image="redis:7")
+    text = "\n".join(plan_lines(stub, rb, 2, None, LoadConfig(), None))
+    assert "create namespace drill-1 (must not exist)" in text and "deleting namespace drill-1" in text
+    assert "postgres:15" in text and "reg/stub:1" in text

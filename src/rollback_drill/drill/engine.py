@@ -173,7 +173,8 @@ class Drill:
         self.phase = "fidelity emulation"
         self.emulation = Emulation(prof, self.state, self.tl, self.app.ingress, self.changes)
         self.emulation.start()
-        target = Target(self.env.ingress_url, self.app.host, self.env.probe_user, self.env.creds.seed_password)
+        target = Target(self.env.ingress_url, self.app.host, self.env.probe_user, self.env.creds.seed_password,
+                        *self.env.probe_client)
         # the data probe reads a status the stub wrote before the migration; a team's release has none
         self.probes = (DataProbes if self.env.is_stub else Probes)(target, self.tl, self.cfg.probe_interval_s)
         self.load = Load(target, self.tl, self.cfg.load)

@@ -58,9 +58,8 @@ def make_user_class(target: Target, cfg: LoadConfig) -> type[FastHttpUser]:
 
         @task(1)
         def sign_in(self) -> None:
-            with self.client.post("/oauth/token", json={"grant_type": "password", "username": target.username,
-                                                        "password": target.password},
-                                  name="POST /oauth/token", catch_response=True) as r:
+            with self.client.post("/oauth/token", json=target.password_grant(), name="POST /oauth/token",
+                                  catch_response=True) as r:
                 if r.status_code == 200:
                     self.token = r.json().get("access_token")
 

@@ -26,6 +26,8 @@ class Target:
     host: str  # public host name the Ingress routes on
     username: str
     password: str
+    client_id: str = ""  # a real Mastodon's password grant needs a registered app (the stub accepts none)
+    client_secret: str = ""
 
     def __post_init__(self) -> None:
         from urllib.parse import urlparse
@@ -35,6 +37,14 @@ class Target:
         if not is_local_url(self.base_url) and f"{u.scheme}://{u.netloc}" not in allowed_targets():
             raise ValueError(f"load and probes go only to the local Ingress on 127.0.0.1 or a URL listed in "
                              f"{ALLOWED_TARGETS_ENV}, not {self.base_url}")
+
+
+    def password_grant(self) -> dict[str, str]:
+        """The body of POST /oauth/token (Doorkeeper's password grant, as Mastodon takes it)."""
+        body = {"grant_type": "password", "username": self.username, "password": self.password}
+        if self.client_id:
+            body |= {"client_id": self.client_id, "client_secret": self.client_secret, "scope": "read write"}
+        return body
 
 
 @dataclass
@@ -75,8 +85,7 @@ class Probes:
         return r
 
     def _login(self) -> str:
-        r = self._req("POST", "/oauth/token", json={"grant_type": "password", "username": self.target.username,
-                                                      "password": self.target.password})
+        r = self._req("POST", "/oauth/token", json=self.target.password_grant())
         if r.status_code != 200:
             raise ProbeError(f"sign-in {r.status_code}")
         token = r.json()["access_token"]

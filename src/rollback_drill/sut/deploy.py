@@ -54,6 +54,7 @@ class Environment:
     probe_user: str = "alice@example.com"  # the account the probes sign in as (the stub seeds it)
     extra_secrets: list[str] = field(default_factory=list)  # a team's Secrets' values (redacted)
     snapshot_dir: Path | None = None  # where the pre-migration snapshot is (default: the workdir)
+    probe_client: tuple[str, str] = ("", "")  # a registered OAuth app for a real Mastodon's password grant
 
     @property
     def chart(self) -> Path:

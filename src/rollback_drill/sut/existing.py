@@ -32,6 +32,7 @@ from rollback_drill.sut.changes import ChangeLog
 from rollback_drill.sut.datastores import Credentials
 
 PROBE_USER_ENV, PROBE_PASSWORD_ENV = "ROLLBACK_DRILL_PROBE_USER", "ROLLBACK_DRILL_PROBE_PASSWORD"
+PROBE_CLIENT_ENV = ("ROLLBACK_DRILL_PROBE_CLIENT_ID", "ROLLBACK_DRILL_PROBE_CLIENT_SECRET")  # a registered app
 
 
 class NotAsAssumed(ValueError):
@@ -211,9 +212,10 @@ def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
     from rollback_drill.sut.deploy import SNAPSHOT, Environment
     user, password = os.environ.get(PROBE_USER_ENV, ""), os.environ.get(PROBE_PASSWORD_ENV, "")
     creds = Credentials("", "", "", password)
+    client = tuple(os.environ.get(k, "") for k in PROBE_CLIENT_ENV)
     env = Environment(kube, st.workdir, st.target_url, st.app.host, creds, None, "", app=st.app,
-                      chart_dir=st.chart, probe_user=user, extra_secrets=secrets_of(kube) + [password],
-                      snapshot_dir=st.run_dir)
+                      chart_dir=st.chart, probe_user=user, extra_secrets=secrets_of(kube) + [password, client[1]],
+                      snapshot_dir=st.run_dir, probe_client=client)
     _, before = backup_ingress_backends(st.workdir, runbook, level)
     (st.run_dir / SNAPSHOT).write_text(json.dumps({
         "objects": [], "annotations": {}, "ingress": {st.app.ingress: before},
