@@ -302,6 +302,25 @@ def _confirm_real_gcloud(runbook_path: str, context: str | None) -> None:
           f"nothing was changed on '{context}'", EXIT_HARNESS)
 
 
+# ---- put-back ------------------------------------------------------------------------------
+@main.command("put-back")
+@click.option("--context", required=True, help="the allow-listed context a killed drill left changes on")
+def put_back_cmd(context: str) -> None:
+    """Put back what a killed drill on an existing context changed (its pending file lists it)."""
+    from pathlib import Path as _P
+
+    from rollback_drill.cluster.existing import check_allowed
+    from rollback_drill.cluster.local import LocalCluster
+    from rollback_drill.sut.existing import put_back_pending
+    from rollback_drill.cluster import ClusterError
+    try:
+        check_allowed(context)
+    except ClusterError as e:
+        _fail(str(e))
+    kubeconfig = _P(os.environ.get("KUBECONFIG", str(_P.home() / ".kube" / "config")).split(os.pathsep)[0])
+    sys.exit(put_back_pending(context, kubeconfig, LocalCluster().bin_dir, click.echo))
+
+
 # ---- mutate --------------------------------------------------------------------------------
 @main.command("mutate")
 @click.option("--level", "level_no", type=int, required=True, help="rollback level whose steps are mutated")

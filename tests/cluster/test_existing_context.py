@@ -211,6 +211,39 @@ def test_an_aborted_drill_leaves_the_release_values_as_they_were(staging_env, te
         migrate_again(staging_env, team["repo"])
 
 
+def test_a_killed_drill_leaves_a_record_the_next_drill_refuses_on_until_put_back_restores_the_values(staging_env, team):
+    """SIGKILL puts nothing back; the pending record it leaves makes the next drill refuse, and
+    `rollback-drill put-back` restores the release's values."""
+    before = helm_values(staging_env)
+    e = dict(staging_env, ROLLBACK_DRILL_PROBE_USER="alice@example.com",
+             ROLLBACK_DRILL_PROBE_PASSWORD=team["password"], PYTHONUNBUFFERED="1")
+    p = subprocess.Popen([sys.executable, "-m", "rollback_drill", "run", "--provider", "existing", "--context",
+                          e["DRILL_CONTEXT"], "--target-url", e["ROLLBACK_DRILL_ALLOWED_TARGETS"], "--sut", "existing",
+                          "--runbook", str(team["repo"] / "rollback-runbook.ja.md"), "--workdir", str(team["repo"]),
+                          "--level", "1", "--trigger", "C2", "--yes"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=e)
+    for line in p.stdout:
+        if line.startswith("drill: injected"):
+            p.kill()
+            break
+    p.communicate(timeout=60)
+    try:
+        assert helm_values(staging_env) != before  # nothing could put it back
+        r = team_drill(staging_env, team, "--level", "1", "--trigger", "C2", "--yes")
+        lines = (r.stdout + r.stderr).strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "was killed before it put back" in lines[0], r.stdout
+        assert f"rollback-drill put-back --context {e['DRILL_CONTEXT']}" in lines[0]
+        pb = subprocess.run([sys.executable, "-m", "rollback_drill", "put-back", "--context", e["DRILL_CONTEXT"]],
+                            capture_output=True, text=True, env=staging_env, timeout=400)
+        assert pb.returncode == 0 and "put back: helm rollback mastodon-helm" in pb.stdout, pb.stdout + pb.stderr
+        assert helm_values(staging_env) == before
+        again = subprocess.run([sys.executable, "-m", "rollback_drill", "put-back", "--context", e["DRILL_CONTEXT"]],
+                               capture_output=True, text=True, env=staging_env, timeout=60)
+        assert again.returncode == 0 and "nothing to put back" in again.stdout
+    finally:
+        migrate_again(staging_env, team["repo"])
+
+
 def test_a_release_not_in_the_migrated_state_is_refused_with_the_differences(staging_env, team):
     k = ["-n", TEAM_NS]
     sh(staging_env, "kubectl", *k, "scale", "deployment/mastodon-web", "--replicas=1")

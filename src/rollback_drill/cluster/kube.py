@@ -140,11 +140,11 @@ class Kube:
             raw = gzip.decompress(raw)
         return json.loads(raw).get("config") or {}
 
-    def create_namespace(self) -> None:
+    def create_namespace(self, labels: dict[str, str] | None = None) -> None:
         from kubernetes import client as k8s
         from kubernetes.client.rest import ApiException
         try:
-            self.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace)))
+            self.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace, labels=labels)))
         except ApiException as e:
             if e.status != 409:  # already there
                 raise

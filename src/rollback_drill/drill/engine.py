@@ -239,7 +239,9 @@ class Drill:
             kube.helm("rollback", release, str(revision), "--wait", "--timeout", "300s", timeout=360)
             return f"helm rollback {release} {revision}: the values as found"
         self.changes.record(f"helm upgrade {release} --reuse-values: {', '.join(self.fault.values)} "
-                            f"({self.fault.description})", undo)
+                            f"({self.fault.description})", undo,
+                            {"kind": "helm_rollback", "release": release, "revision": revision,
+                             "namespace": self.app.namespace})
 
     def put_back(self) -> list[str]:
         """Everything the harness changed on a cluster it does not own, back as found (idempotent)."""

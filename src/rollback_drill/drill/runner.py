@@ -211,7 +211,15 @@ def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes:
         if not st.ready:
             echo(f"rollback-drill: the existing cluster is not reachable: {(st.detail or 'no answer').splitlines()[-1]}")
             return EXIT_HARNESS
+        if staging.pending.exists():
+            raise NotAsAssumed(f"refusing a drill on context '{staging.context}' namespace {staging.app.namespace}", [
+                f"a previous drill there was killed before it put back what it changed ({staging.pending}): run "
+                f"'rollback-drill put-back --context {staging.context}' first"])
         kube = staging.kube(cluster.bin_dir)
+        if staging.sut == "stub" and kube.namespace_exists():
+            raise NotAsAssumed(f"refusing --sut stub on context '{staging.context}'", [
+                f"namespace {staging.app.namespace} already exists: the stub goes into a namespace the harness "
+                f"creates (and deletes); pass --namespace NAME of one that does not exist"])
         if staging.sut == "existing":
             diffs = differences(kube, staging.app, runbook, level_no, staging.workdir)
             if diffs:
@@ -247,6 +255,7 @@ def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes:
     try:
         with guarded(echo) as g:
             g.drill = drill = Drill(cluster, runbook, cfg, provision=provision)
+            drill.changes.pending = staging.pending  # survives a SIGKILL: `put-back` reads it
             echo("drill: " + ("deploying the just-migrated stub" if staging.sut == "stub" else
                               "attaching to the team's release"))
             drill.prepare()

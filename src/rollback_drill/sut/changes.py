@@ -5,11 +5,18 @@ end of the drill, on Ctrl-C, on an error. The runbook's own commands are not in 
 the drill; their effect is what the drill measures) — only the harness's own: a namespace it
 created, a release value it broke on purpose, a ConfigMap it added. The journal lists both what
 was changed and what was put back; a revert that failed is said, never dropped.
+
+A process killed with SIGKILL cannot put anything back. So on a cluster the harness does not own,
+each change that needs undoing is also written, as data (`spec`), to a pending file the moment it
+is made and removed once it is put back: the next drill on that context refuses while the file
+exists, and `rollback-drill put-back --context NAME` carries out what it lists.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 
@@ -19,16 +26,31 @@ class Change:
     undo: Callable[[], str] | None  # puts it back; returns what it did (None: nothing to put back)
     reverted: str | None = None
     failed: str | None = None
+    spec: dict | None = None  # the undo as data, for `put-back` after a killed run ({"kind": ..., ...})
 
 
 @dataclass
 class ChangeLog:
     changes: list[Change] = field(default_factory=list)
+    pending: Path | None = None  # where the undos not yet done are kept (a cluster the harness does not own)
 
-    def record(self, what: str, undo: Callable[[], str] | None) -> Change:
-        c = Change(what, undo)
+    def record(self, what: str, undo: Callable[[], str] | None, spec: dict | None = None) -> Change:
+        c = Change(what, undo, spec=spec)
         self.changes.append(c)
+        self._write_pending()
         return c
+
+    def _write_pending(self) -> None:
+        if self.pending is None:
+            return
+        left = [{"what": c.what, **c.spec} for c in self.changes if c.spec and c.undo and c.reverted is None]
+        if left:
+            self.pending.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.pending.with_suffix(".tmp")
+            tmp.write_text(json.dumps(left, indent=2))
+            tmp.replace(self.pending)
+        else:
+            self.pending.unlink(missing_ok=True)
 
     def revert(self, only: list[Change] | None = None) -> list[str]:
         """Put back every change (or those in `only`) not yet put back, newest first; each at most
@@ -42,6 +64,7 @@ class ChangeLog:
                 done.append(c.reverted)
             except BaseException as e:  # noqa: BLE001 - Ctrl-C during cleanup too: say it, go on
                 c.failed = f"{type(e).__name__}: {str(e).strip()[:300]}"
+        self._write_pending()
         return done
 
     @property

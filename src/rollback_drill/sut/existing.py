@@ -59,6 +59,11 @@ class Staging:
     redis_image: str = ""
 
     @property
+    def pending(self) -> Path:
+        """The undos a killed drill could not do (sut/changes.py), kept until they are done."""
+        return pending_dir() / f"{self.context}--{self.app.namespace}.json"
+
+    @property
     def run_dir(self) -> Path:
         """The harness's private files for this drill (kubeconfig copy, credentials): removed after."""
         return state_dir() / "existing" / f"{self.context}--{self.app.namespace}"
@@ -67,6 +72,10 @@ class Staging:
         cfg = self.run_dir / "kubeconfig"
         write_context_kubeconfig(self.source_kubeconfig, self.context, self.app.namespace, cfg)
         return Kube(cfg, bin_dir, self.app.namespace)
+
+
+def pending_dir() -> Path:
+    return state_dir() / "existing" / "pending"
 
 
 def write_context_kubeconfig(source: Path, context: str, namespace: str, target: Path) -> Path:
@@ -194,9 +203,10 @@ def provision_stub(st: Staging, kube: Kube, changes: ChangeLog, log):
         raise NotAsAssumed(f"--sut stub on context '{st.context}'", [
             f"namespace {st.app.namespace} already exists: the stub goes into a namespace the harness creates "
             f"(and deletes); pass --namespace NAME of one that does not exist"])
-    kube.create_namespace()
     changes.record(f"namespace {st.app.namespace} created (stub Mastodon, PostgreSQL, Redis)",
-                   lambda: kube.delete_namespace(timeout=300) or f"namespace {st.app.namespace} deleted")
+                   lambda: kube.delete_namespace(timeout=300) or f"namespace {st.app.namespace} deleted",
+                   {"kind": "delete_namespace", "namespace": st.app.namespace})  # before: a kill leaves a record
+    kube.create_namespace(labels={"app.kubernetes.io/managed-by": "rollback-drill"})
     creds = Credentials.load_or_create(st.run_dir / "credentials.json")
     ds = InClusterDatastores(kube, creds)
     log(f"datastores: PostgreSQL and Redis StatefulSets in {st.app.namespace}")
@@ -227,3 +237,45 @@ def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
 def forget(st: Staging) -> None:
     """The private kubeconfig copy and credentials go when the drill ends."""
     shutil.rmtree(st.run_dir, ignore_errors=True)
+
+
+def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None, echo) -> int:
+    """`rollback-drill put-back`: carry out what killed drills on `context` left in their pending
+    files (newest first), and remove each file once everything in it is done. Exit 0 / 4."""
+    from rollback_drill.cluster.kube import KubeError
+    files = sorted(pending_dir().glob(f"{context}--*.json"))
+    if not files:
+        echo(f"nothing to put back on context '{context}'")
+        return 0
+    code = 0
+    for f in files:
+        items = json.loads(f.read_text())
+        ns = items[0].get("namespace", "")
+        cfg = pending_dir() / f".{f.stem}.kubeconfig"
+        kube = Kube(write_context_kubeconfig(source_kubeconfig, context, ns, cfg), bin_dir, ns)
+        left = []
+        for item in reversed(items):
+            try:
+                if item["kind"] == "helm_rollback":
+                    if kube.helm_release_revision(item["release"]) is None:
+                        echo(f"  {item['what']}: release {item['release']} no longer deployed: nothing to put back")
+                    else:
+                        kube.helm("rollback", item["release"], str(item["revision"]), "--wait", "--timeout", "300s",
+                                  timeout=360)
+                        echo(f"  put back: helm rollback {item['release']} {item['revision']} ({item['what']})")
+                elif item["kind"] == "delete_namespace":
+                    kube.delete_namespace(timeout=300)
+                    echo(f"  put back: namespace {item['namespace']} deleted ({item['what']})")
+                else:
+                    raise KubeError(f"unknown kind {item['kind']!r}")
+            except Exception as e:  # noqa: BLE001 - said, kept for the next attempt
+                left.append(item)
+                code = 4
+                echo(f"  NOT put back: {item['what']}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else e}")
+        cfg.unlink(missing_ok=True)
+        shutil.rmtree(state_dir() / "existing" / f.stem, ignore_errors=True)  # the killed run's kubeconfig copy
+        if left:
+            f.write_text(json.dumps(list(reversed(left)), indent=2))
+        else:
+            f.unlink()
+    return code
