@@ -67,3 +67,64 @@ def test_the_plan_names_every_change_its_undo_every_runbook_command_and_the_load
     text = "\n".join(plan_lines(stub, rb, 2, None, LoadConfig(), None))
     assert "create namespace drill-1 (must not exist)" in text and "deleting namespace drill-1" in text
     assert "postgres:15" in text and "reg/stub:1" in text
+
+
+class MigratedKube:
+    """A team's namespace as read through the API (no cluster): Deployments with replicas, the Ingress."""
+
+    namespace = "social"
+
+    def __init__(self, deployments: dict[str, int], ingress_backends: list[str], release: bool = True):
+        self.deps, self.backends, self.release = deployments, ingress_backends, release
+
+    def namespace_exists(self):
+        return True
+
+    def helm_release_deployed(self, release):
+        return self.release
+
+    def deployments(self):
+        return dict(self.deps)
+
+    def read(self, kind, name):
+        from types import SimpleNamespace
+        if kind == "ingress":
+            return {"spec": {"rules": [{"http": {"paths": [{"backend": {"service": {"name": b}}}
+                                                           for b in self.backends]}}]}}
+        if kind == "deployment" and name not in self.deps:
+            return None
+        return SimpleNamespace()
+
+    def as_dict(self, obj):
+        return obj
+
+    def kubectl(self, *args, **kw):
+        import subprocess
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+
+def test_every_difference_from_the_migrated_state_is_listed(tmp_path):
+    import shutil
+
+    from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
+    from rollback_drill.sut.existing import differences
+    rb = load_runbook(DEFAULT_RUNBOOK)
+    for item in ("backup", "k8s"):
+        shutil.copytree(FIXTURES / item, tmp_path / item)
+    app = Application(namespace="social")
+    migrated = {**{d: 0 for d in app.old_stack}, **{d: 1 for d in app.helm_stack}}
+    assert differences(MigratedKube(migrated, ["mastodon-helm-web", "mastodon-helm-streaming"]), app, rb, 1,
+                       tmp_path) == []
+    not_migrated = {**migrated, "mastodon-web": 1, "mastodon-helm-web": 0}
+    del not_migrated["mastodon-worker"]
+    found = differences(MigratedKube(not_migrated, ["mastodon-web"], release=False), app, rb, 1, tmp_path)
+    assert "Helm release mastodon-helm is not deployed in social" in found
+    assert "Deployment mastodon-helm-web has 0 replicas: the migrated state serves from the release" in found
+    assert "Deployment mastodon-web has 1 replicas: after the migration the old stack is scaled to 0" in found
+    assert "Deployment mastodon-worker (the old stack the rollback scales up) does not exist" in found
+    assert "Ingress mastodon routes to ['mastodon-web'], not to the release's Services" in found
+    (tmp_path / "backup" / "ingress-mastodon.yaml").write_text((FIXTURES / "migrated" / "ingress-mastodon.yaml")
+                                                                .read_text())
+    wrong_backup = differences(MigratedKube(migrated, ["mastodon-helm-web"]), app, rb, 1, tmp_path)
+    assert any("routes to ['mastodon-helm-streaming', 'mastodon-helm-web'], not to the old stack" in d
+               for d in wrong_backup), wrong_backup

@@ -130,15 +130,16 @@ def differences(kube: Kube, app: Application, runbook: Runbook, level: int, work
         elif deps[d] != 0:
             out.append(f"Deployment {d} has {deps[d]} replicas: after the migration the old stack is scaled to 0")
     try:
-        ing = kube.as_dict(kube.read("ingress", app.ingress)) if kube.read("ingress", app.ingress) else None
+        found = kube.read("ingress", app.ingress)
+        ing = kube.as_dict(found) if found is not None else None
+        if ing is None:
+            out.append(f"Ingress {app.ingress} does not exist")
     except ApiException as e:
         ing = None
         out.append(f"Ingress {app.ingress} cannot be read ({e.status})")
-    if ing is None:
-        out.append(f"Ingress {app.ingress} does not exist")
-    else:
+    if ing is not None:
         now = ingress_backends(ing)
-        if not set(now) <= set(app.helm_stack) | {s.replace("-sidekiq-all-queues", "") for s in app.helm_stack}:
+        if not now or not set(now) <= set(app.helm_stack):  # the chart names its Services as its Deployments
             out.append(f"Ingress {app.ingress} routes to {now}, not to the release's Services")
     path, before = backup_ingress_backends(workdir, runbook, level)
     if path is None and level in (1, 2):
