@@ -261,3 +261,30 @@ def test_a_release_not_in_the_migrated_state_is_refused_with_the_differences(sta
         assert "[!!] Deployment mastodon-web has 1 replicas" in pre.stdout
     finally:
         sh(staging_env, "kubectl", *k, "scale", "deployment/mastodon-web", "--replicas=0")
+
+
+@pytest.mark.nightly
+def test_a_level_1_that_never_switches_the_ingress_back_fails_on_the_teams_release(staging_env, team):
+    """The must-fail drill on a team's release: its runbook copy lost the Ingress switch-back, so the
+    old stack runs but users still reach the broken release (then nothing): not passed, exit 1, and
+    the release's values are put back all the same."""
+    repo = team["repo"]
+    broken = repo / "rollback-runbook.broken.ja.md"
+    level_1, rest = (repo / "rollback-runbook.ja.md").read_text().split("### Level 2", 1)
+    assert "kubectl apply -f backup/ingress-mastodon.yaml\n" in level_1
+    broken.write_text(level_1.replace("kubectl apply -f backup/ingress-mastodon.yaml\n", "") + "### Level 2" + rest)
+    shutil.copy(repo / "rollback-runbook.ja.drill.yaml", repo / "rollback-runbook.broken.ja.drill.yaml")
+    before = helm_values(staging_env)
+    e = dict(staging_env, ROLLBACK_DRILL_PROBE_USER="alice@example.com", ROLLBACK_DRILL_PROBE_PASSWORD=team["password"])
+    r = drill(e, "--sut", "existing", "--runbook", str(broken), "--workdir", str(repo), "--level", "1",
+              "--trigger", "C2", "--yes")
+    try:
+        assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+        res = journal_of(r.stdout)["scenarios"][-1]
+        assert res["detection"]["fired"] and res["verdict"] != "passed", res["verdict"]
+        assert res["recovery"]["t_recovered"] is None, res["recovery"]
+        assert helm_values(staging_env) == before
+    finally:
+        broken.unlink()
+        (repo / "rollback-runbook.broken.ja.drill.yaml").unlink()
+        migrate_again(staging_env, repo)
