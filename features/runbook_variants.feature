@@ -1,7 +1,8 @@
 Feature: Any team's runbook drills the same — reworded, translated, reordered or extended
   The runbook is the team's prose and changes with it. The harness reads its meaning, so a
   rewording or a translation drills exactly like the original, and a criterion a team adds gets
-  the fault and the detector its meaning calls for (fixtures/runbook/variants/).
+  the fault and the detector its meaning calls for (fixtures/runbook/variants/). The added criterion's
+  drill runs nightly; its reading is checked in every run (tests/test_runbook.py).
 
   Background:
     Given the drill cluster is up
@@ -25,6 +26,7 @@ Feature: Any team's runbook drills the same — reworded, translated, reordered 
       | variant           | path                                                      |
       | English           | fixtures/runbook/variants/rollback-runbook.en.md          |
 
+  @nightly
   Scenario: A criterion the team added (streaming not delivered) gets the streaming fault; Level 1 removes it
     Given the runbook "fixtures/runbook/variants/rollback-runbook.extended.ja.md"
     And the just-migrated Mastodon is serving under load
