@@ -12,8 +12,9 @@ trap '.venv/bin/rollback-drill cluster down >/dev/null 2>&1 || true' EXIT
 mkdir -p reports
 MARK="${ROLLBACK_DRILL_MARK-not nightly}"
 status=0
+# --durations: the slowest tests, to keep the suite inside its 12 minutes
 .venv/bin/pytest -m "${MARK:+($MARK) and }not after_down" --junitxml=reports/junit.xml \
-  --cucumber-json=reports/cucumber.json "$@" || status=$?
+  --cucumber-json=reports/cucumber.json --durations=30 "$@" || status=$?
 # Nothing of the drill may remain on the machine after `cluster down` (tests/test_after_down.py).
 .venv/bin/rollback-drill cluster down
 trap - EXIT
