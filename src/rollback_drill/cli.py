@@ -182,8 +182,8 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
             from rollback_drill.sut.existing import differences
             result["migrated_state_differences"] = differences(kube, app, rb, 1, wd)
     except Exception as e:  # noqa: BLE001 - an unreadable kubeconfig or cluster: one line, exit 4
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        _fail(f"preflight could not read the cluster ({type(e).__name__}): {first[:300]}", EXIT_HARNESS)
+        from rollback_drill.settings import first_line
+        _fail(f"preflight could not read the cluster ({type(e).__name__}): {first_line(e)[:300]}", EXIT_HARNESS)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_table(result))
     sys.exit(EXIT_OK if result["ready"] else EXIT_TARGET_MISSED)
 
@@ -307,9 +307,8 @@ def _confirm_real_gcloud(runbook_path: str, context: str | None) -> None:
 @click.option("--context", required=True, help="the allow-listed context a killed drill left changes on")
 def put_back_cmd(context: str) -> None:
     """Put back what a killed drill on an existing context changed (its pending file lists it)."""
-    from pathlib import Path as _P
-
     from rollback_drill.cluster.existing import check_allowed
+    from rollback_drill.cluster.kube import user_kubeconfig
     from rollback_drill.cluster.local import LocalCluster
     from rollback_drill.sut.existing import put_back_pending
     from rollback_drill.cluster import ClusterError
@@ -317,8 +316,7 @@ def put_back_cmd(context: str) -> None:
         check_allowed(context)
     except ClusterError as e:
         _fail(str(e))
-    kubeconfig = _P(os.environ.get("KUBECONFIG", str(_P.home() / ".kube" / "config")).split(os.pathsep)[0])
-    sys.exit(put_back_pending(context, kubeconfig, LocalCluster().bin_dir, click.echo))
+    sys.exit(put_back_pending(context, user_kubeconfig(), LocalCluster().bin_dir, click.echo))
 
 
 # ---- mutate --------------------------------------------------------------------------------

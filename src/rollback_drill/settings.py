@@ -36,4 +36,11 @@ def allowed_targets() -> set[str]:
 def is_local_url(url: str) -> bool:
     """127.0.0.1 / localhost: the drill's own Ingress, always allowed."""
     from urllib.parse import urlparse
-    return (urlparse(url).hostname or "") in ("localhost",) or (urlparse(url).hostname or "").startswith("127.")
+    host = urlparse(url).hostname or ""
+    return host == "localhost" or host.startswith("127.")
+
+
+def first_line(e: BaseException) -> str:
+    """An error as the one line a user is shown (its type when it has no message)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

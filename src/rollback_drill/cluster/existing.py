@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
-from rollback_drill.cluster.kube import current_context, server_version
+from rollback_drill.cluster.kube import current_context, server_version, user_kubeconfig
 
 ALLOW_ENV = "ROLLBACK_DRILL_ALLOWED_CONTEXTS"
 
@@ -31,8 +31,7 @@ class ExistingCluster(Cluster):
     name = "existing"
 
     def __init__(self, context: str | None) -> None:
-        kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")).split(os.pathsep)[0]
-        self._kubeconfig = Path(kubeconfig)
+        self._kubeconfig = user_kubeconfig()
         if context is None:
             context = current_context(self._kubeconfig)
         if not context:

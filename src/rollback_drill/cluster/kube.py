@@ -272,6 +272,11 @@ def server_version(kubeconfig: Path, context: str | None = None, timeout: float 
         return False, "", f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
 
 
+def user_kubeconfig() -> Path:
+    """The kubeconfig an operator's kubectl reads: the first of $KUBECONFIG, else ~/.kube/config."""
+    return Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")).split(os.pathsep)[0])
+
+
 def current_context(kubeconfig: Path) -> str:
     """The kubeconfig's current context ("" when none). Read as YAML: importing the kubernetes client
     here would load urllib3 before gevent patches the standard library."""

@@ -108,7 +108,6 @@ class Drill:
         the drill cluster, reset to the just-migrated state; the harness owns that cluster)."""
         self.cluster, self.runbook = cluster, runbook
         self.provision = provision or (lambda changes: deploy(cluster, reset=True, log=lambda m: None))
-        self.owns_cluster = provision is None  # elsewhere every harness change is recorded and put back
         self.changes = ChangeLog()
         self.cfg = config or DrillConfig()
         self.tl = Timeline()
@@ -220,28 +219,25 @@ class Drill:
         self.baseline = baseline_latency(self.tl, t, self.cfg.detector)
         self.fault = fault_for(self.trigger.criterion, self.baseline, scale, self.cfg.detector.performance_factor,
                                self.cfg.fault_style, self.runbook.sidecar.get("config_faults"))
-        if self.fault.values is not None and not self.owns_cluster and self.env.datastores is None:
+        if self.fault.values is not None and not self.env.is_stub:  # a team's release: its values are put back
             self._record_release_values()
         inject(self.env.kube, self.fault, self.app, self.env.chart)
         self.tl.mark("inject", t)
 
     def _record_release_values(self) -> None:
         """Before a configuration mistake on a team's release: the revision to go back to."""
+        from rollback_drill.sut.existing import carry_out
         kube, release = self.env.kube, self.app.release
         revision = kube.helm_release_revision(release)
         before = kube.helm_release_values(release)
+        spec = {"kind": "helm_rollback", "release": release, "revision": revision, "namespace": self.app.namespace}
 
         def undo() -> str:
-            if kube.helm_release_revision(release) is None:
-                return f"release {release} no longer deployed (the runbook removed it): its values went with it"
             if kube.helm_release_values(release) == before:
                 return f"release {release}: values already as found (revision {revision})"
-            kube.helm("rollback", release, str(revision), "--wait", "--timeout", "300s", timeout=360)
-            return f"helm rollback {release} {revision}: the values as found"
+            return carry_out(kube, spec)
         self.changes.record(f"helm upgrade {release} --reuse-values: {', '.join(self.fault.values)} "
-                            f"({self.fault.description})", undo,
-                            {"kind": "helm_rollback", "release": release, "revision": revision,
-                             "namespace": self.app.namespace})
+                            f"({self.fault.description})", undo, spec)
 
     def put_back(self) -> list[str]:
         """Everything the harness changed on a cluster it does not own, back as found (idempotent)."""

@@ -23,6 +23,7 @@ from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, 
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import Command, Runbook, RunbookError, declare_hint, load_runbook
 from rollback_drill.sut.faults import NoFault, describe, fault_for
+from rollback_drill.settings import first_line
 from rollback_drill.sut.profile import Profile
 
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_USAGE, EXIT_FINDING, EXIT_HARNESS = 0, 1, 2, 3, 4
@@ -147,8 +148,7 @@ def guarded(echo) -> Iterator[Guard]:
                 try:
                     g.drill.close()
                 except Exception as e:  # noqa: BLE001 - closing failed: one line, exit 4, never a traceback
-                    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                    echo(f"rollback-drill: the harness failed while stopping the drill: {first[:300]}")
+                    echo(f"rollback-drill: the harness failed while stopping the drill: {first_line(e)[:300]}")
                     g.code = EXIT_HARNESS
 
 
@@ -197,14 +197,34 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
 def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes: bool, echo=print,
                 fault_style: str = "config", load_workers: int = 0, monitor_s: float | None = None) -> int:
     """One drill on an existing, allow-listed context (sut/existing.py): the state checked, the plan
-    printed, nothing changed without `yes`, everything the harness changed put back."""
-    from rollback_drill.cluster.existing import ExistingCluster
-    from rollback_drill.sut.existing import (NotAsAssumed, attach_existing, differences, forget, plan_lines,
-                                             provision_stub)
+    printed, nothing changed without `yes`, everything the harness changed put back. The private
+    kubeconfig copy goes on every path."""
+    from rollback_drill.sut.existing import forget
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path, fault_style)
     if runbook is None:
         echo(msg)
         return code
+    cfg = DrillConfig(fault_style=fault_style)
+    cfg.load.workers = load_workers
+    if monitor_s is not None:
+        cfg.monitor_s = monitor_s
+    try:
+        ready = _staging_plan(level_no, trigger_id, runbook, staging, cfg, echo)
+        if isinstance(ready, int):
+            return ready
+        if not yes:
+            echo("rollback-drill: nothing was changed: that is the plan; run again with --yes to carry it out")
+            return EXIT_USAGE
+        return _staging_drill(level_no, trigger_id, runbook, staging, cfg, *ready, echo)
+    finally:
+        forget(staging)
+
+
+def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, echo):
+    """Read-only: refusals (exit 2), an unreachable or unreadable cluster (exit 4), else print the plan
+    and return (cluster, kube)."""
+    from rollback_drill.cluster.existing import ExistingCluster
+    from rollback_drill.sut.existing import NotAsAssumed, differences, plan_lines, stub_namespace_free
     try:
         cluster = ExistingCluster(staging.context)
         st = cluster.status()
@@ -216,63 +236,54 @@ def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes:
                 f"a previous drill there was killed before it put back what it changed ({staging.pending}): run "
                 f"'rollback-drill put-back --context {staging.context}' first"])
         kube = staging.kube(cluster.bin_dir)
-        if staging.sut == "stub" and kube.namespace_exists():
-            raise NotAsAssumed(f"refusing --sut stub on context '{staging.context}'", [
-                f"namespace {staging.app.namespace} already exists: the stub goes into a namespace the harness "
-                f"creates (and deletes); pass --namespace NAME of one that does not exist"])
-        if staging.sut == "existing":
+        if staging.sut == "stub":
+            stub_namespace_free(kube, staging)
+        else:
             diffs = differences(kube, staging.app, runbook, level_no, staging.workdir)
             if diffs:
                 raise NotAsAssumed(f"refusing --sut existing on context '{staging.context}': the state is not what "
                                    f"the runbook assumes", diffs)
-        cfg = DrillConfig(fault_style=fault_style)
-        cfg.load.workers = load_workers
-        if monitor_s is not None:
-            cfg.monitor_s = monitor_s
         c = runbook.trigger(trigger_id).criterion if level_no != 3 else None
         fault = None if c is None or c.person_decides else fault_for(
-            c, style=fault_style, config_paths=runbook.sidecar.get("config_faults"))
+            c, style=cfg.fault_style, config_paths=runbook.sidecar.get("config_faults"))
         revision = kube.helm_release_revision(staging.app.release) if staging.sut == "existing" else None
-        for line in plan_lines(staging, runbook, level_no, fault, cfg.load, revision):
-            echo(line)
-        if not yes:
-            echo("rollback-drill: nothing was changed: that is the plan; run again with --yes to carry it out")
-            return EXIT_USAGE
-    except NotAsAssumed as e:
-        forget(staging)
-        echo(f"rollback-drill: {e}")
+    except (NotAsAssumed, NoFault) as e:
+        echo(f"rollback-drill: {e.args[0] if isinstance(e, NoFault) else e}")
         return EXIT_USAGE
-    except NoFault as e:
-        forget(staging)
-        echo(f"rollback-drill: {e.args[0]}")
-        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - the cluster could not be read: one line, exit 4
+        echo(f"rollback-drill: could not read context '{staging.context}' ({type(e).__name__}): {first_line(e)[:300]}")
+        return EXIT_HARNESS
+    for line in plan_lines(staging, runbook, level_no, fault, cfg.load, revision):
+        echo(line)
+    return cluster, kube
+
+
+def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, cluster, kube,
+                   echo) -> int:
+    from rollback_drill.sut.existing import attach_existing, provision_stub
 
     def provision(changes):
         if staging.sut == "stub":
             return provision_stub(staging, kube, changes, lambda m: echo(f"deploy: {m}"))
         return attach_existing(staging, kube, runbook, level_no)
 
-    try:
-        with guarded(echo) as g:
-            g.drill = drill = Drill(cluster, runbook, cfg, provision=provision)
-            drill.changes.pending = staging.pending  # survives a SIGKILL: `put-back` reads it
-            echo("drill: " + ("deploying the just-migrated stub" if staging.sut == "stub" else
-                              "attaching to the team's release"))
-            drill.prepare()
-            g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),
-                                          drill.redactor)
-            journal.data["environment"]["target"] = {"context": staging.context, "sut": staging.sut,
-                                                     "namespace": staging.app.namespace,
-                                                     "release": staging.app.release, "url": staging.target_url}
-            drive(drill, level_no, trigger_id, echo)
-            res = drill.result(f"Level {level_no} under {drill.trigger.id} on {staging.context}")
-            echo("drill: putting back what the harness changed")
-            drill.put_back()
-            res["harness_changes"] = drill.changes.to_dict()
-            journal.add_scenario(res)
-            finish_run(journal)
-    finally:
-        forget(staging)
+    with guarded(echo) as g:
+        g.drill = drill = Drill(cluster, runbook, cfg, provision=provision)
+        drill.changes.pending = staging.pending  # survives a SIGKILL: `put-back` reads it
+        echo("drill: " + ("deploying the just-migrated stub" if staging.sut == "stub" else
+                          "attaching to the team's release"))
+        drill.prepare()
+        g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),
+                                      drill.redactor)
+        journal.data["environment"]["target"] = {"context": staging.context, "sut": staging.sut,
+                                                 "namespace": staging.app.namespace,
+                                                 "release": staging.app.release, "url": staging.target_url}
+        drive(drill, level_no, trigger_id, echo)
+        echo("drill: putting back what the harness changed")
+        drill.put_back()  # before the result, which lists what was put back
+        res = drill.result(f"Level {level_no} under {drill.trigger.id} on {staging.context}")
+        journal.add_scenario(res)
+        finish_run(journal)
     if g.drill is not None:
         for line in g.drill.changes.reverted:
             echo(f"  put back: {line}")
@@ -296,7 +307,7 @@ def stopped(e: BaseException, drill: Drill | None, journal: Journal | None, echo
              f"stopped; journal {'marked incomplete: ' + str(journal.path) if journal else 'not started'}")
         return EXIT_HARNESS
     _mark_incomplete(journal, drill, {"harness_error": f"{type(e).__name__}: {e}", "phase": phase})
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    first = first_line(e)
     kind = "drill failed" if isinstance(e, (DrillError, EvidenceError)) else "the harness failed"
     echo(f"rollback-drill: {kind} during {phase}: {first[:400]}")
     return EXIT_HARNESS

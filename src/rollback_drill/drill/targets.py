@@ -9,7 +9,6 @@ and Level 3 there restores a real Cloud SQL instance only with --real-gcloud.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -56,13 +55,10 @@ def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
             raise Refused("--target-url is for a staging host behind an existing context; drills on the drill "
                           "cluster use its own Ingress on 127.0.0.1")
         return
-    from pathlib import Path
-
     from rollback_drill.cluster import ClusterError
     from rollback_drill.cluster.existing import check_allowed
-    from rollback_drill.cluster.kube import current_context
-    context = aim.context or current_context(Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
-                                                  .split(os.pathsep)[0]))
+    from rollback_drill.cluster.kube import current_context, user_kubeconfig
+    context = aim.context or current_context(user_kubeconfig())
     if not context:
         raise Refused("--provider existing needs --context NAME (an allow-listed kubeconfig context)")
     try:
@@ -95,11 +91,11 @@ def staging_for(context: str | None, sut: str, target_url: str, runbook_path: st
     """What `run --provider existing` drills: the application named by the sidecar and the flags."""
     from pathlib import Path
 
-    from rollback_drill.cluster.kube import current_context
+    from rollback_drill.cluster.kube import current_context, user_kubeconfig
     from rollback_drill.runbook.model import RunbookError, load_runbook
     from rollback_drill.sut.application import from_sidecar
     from rollback_drill.sut.existing import Staging
-    kubeconfig = Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config")).split(os.pathsep)[0])
+    kubeconfig = user_kubeconfig()
     context = context or current_context(kubeconfig)
     try:
         sidecar = load_runbook(runbook_path).sidecar

@@ -97,13 +97,13 @@ def write_context_kubeconfig(source: Path, context: str, namespace: str, target:
 
 def backup_ingress_backends(workdir: Path, runbook: Runbook, level: int) -> tuple[Path | None, list[str]]:
     """The Ingress file the level applies to put traffic back, and the Services it routes to."""
+    from rollback_drill.observe.cluster_state import ingress_backends
     from rollback_drill.runbook.analysis import switches_traffic
     for c in runbook.level(level).commands:
         if switches_traffic(c, workdir):
             path = workdir / c.text.split()[-1]
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-            return path, sorted({p["backend"]["service"]["name"] for d in docs if d.get("kind") == "Ingress"
-                                 for r in d["spec"].get("rules", []) for p in r.get("http", {}).get("paths", [])})
+            docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "Ingress"]
+            return path, sorted({b for d in docs for b in ingress_backends(d)})
     return None, []
 
 
@@ -200,17 +200,21 @@ def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision:
     return lines
 
 
+def stub_namespace_free(kube: Kube, st: Staging) -> None:
+    if kube.namespace_exists():
+        raise NotAsAssumed(f"refusing --sut stub on context '{st.context}'", [
+            f"namespace {st.app.namespace} already exists: the stub goes into a namespace the harness creates "
+            f"(and deletes); pass --namespace NAME of one that does not exist"])
+
+
 def provision_stub(st: Staging, kube: Kube, changes: ChangeLog, log):
     """The just-migrated stub in a namespace of ours on the team's cluster (removed by `changes`)."""
     from rollback_drill.sut.deploy import Environment, build_migrated_state, write_workdir
     from rollback_drill.sut.incluster import InClusterDatastores
-    if kube.namespace_exists():
-        raise NotAsAssumed(f"--sut stub on context '{st.context}'", [
-            f"namespace {st.app.namespace} already exists: the stub goes into a namespace the harness creates "
-            f"(and deletes); pass --namespace NAME of one that does not exist"])
+    stub_namespace_free(kube, st)  # again, just before: never deploy into (and then delete) someone's namespace
+    spec = {"kind": "delete_namespace", "namespace": st.app.namespace}
     changes.record(f"namespace {st.app.namespace} created (stub Mastodon, PostgreSQL, Redis)",
-                   lambda: kube.delete_namespace(timeout=300) or f"namespace {st.app.namespace} deleted",
-                   {"kind": "delete_namespace", "namespace": st.app.namespace})  # before: a kill leaves a record
+                   lambda: carry_out(kube, spec), spec)  # recorded before it is made: a kill leaves the record
     kube.create_namespace(labels={"app.kubernetes.io/managed-by": "rollback-drill"})
     creds = Credentials.load_or_create(st.run_dir / "credentials.json")
     ds = InClusterDatastores(kube, creds)
@@ -246,10 +250,24 @@ def forget(st: Staging) -> None:
     shutil.rmtree(st.run_dir, ignore_errors=True)
 
 
+def carry_out(kube: Kube, spec: dict) -> str:
+    """One undo written as data (sut/changes.py): by the drill at its end, or by `put-back` after a kill."""
+    if spec["kind"] == "helm_rollback":
+        release, revision = spec["release"], spec["revision"]
+        if kube.helm_release_revision(release) is None:
+            return f"release {release} no longer deployed (the runbook removed it): its values went with it"
+        kube.helm("rollback", release, str(revision), "--wait", "--timeout", "300s", timeout=360)
+        return f"helm rollback {release} {revision}: the values as found"
+    if spec["kind"] == "delete_namespace":
+        kube.delete_namespace(timeout=300)
+        return f"namespace {spec['namespace']} deleted"
+    raise ValueError(f"unknown undo {spec['kind']!r}")
+
+
 def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None, echo) -> int:
     """`rollback-drill put-back`: carry out what killed drills on `context` left in their pending
     files (newest first), and remove each file once everything in it is done. Exit 0 / 4."""
-    from rollback_drill.cluster.kube import KubeError
+    from rollback_drill.settings import first_line
     files = sorted(pending_dir().glob(f"{context}--*.json"))
     if not files:
         echo(f"nothing to put back on context '{context}'")
@@ -263,22 +281,11 @@ def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None
         left = []
         for item in reversed(items):
             try:
-                if item["kind"] == "helm_rollback":
-                    if kube.helm_release_revision(item["release"]) is None:
-                        echo(f"  {item['what']}: release {item['release']} no longer deployed: nothing to put back")
-                    else:
-                        kube.helm("rollback", item["release"], str(item["revision"]), "--wait", "--timeout", "300s",
-                                  timeout=360)
-                        echo(f"  put back: helm rollback {item['release']} {item['revision']} ({item['what']})")
-                elif item["kind"] == "delete_namespace":
-                    kube.delete_namespace(timeout=300)
-                    echo(f"  put back: namespace {item['namespace']} deleted ({item['what']})")
-                else:
-                    raise KubeError(f"unknown kind {item['kind']!r}")
+                echo(f"  put back: {carry_out(kube, item)} ({item['what']})")
             except Exception as e:  # noqa: BLE001 - said, kept for the next attempt
                 left.append(item)
                 code = 4
-                echo(f"  NOT put back: {item['what']}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else e}")
+                echo(f"  NOT put back: {item['what']}: {first_line(e)[:300]}")
         cfg.unlink(missing_ok=True)
         shutil.rmtree(state_dir() / "existing" / f.stem, ignore_errors=True)  # the killed run's kubeconfig copy
         if left:
