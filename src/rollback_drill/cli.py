@@ -151,7 +151,11 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
     except RunbookError as e:
         _fail(f"runbook does not parse: {e}")
     from rollback_drill.sut.application import from_sidecar
-    app = from_sidecar(rb.sidecar, namespace=namespace)
+    from rollback_drill.untrusted import Untrusted
+    try:
+        app = from_sidecar(rb.sidecar, namespace=namespace)
+    except Untrusted as e:
+        _fail(str(e))
     namespace = app.namespace
     if context:
         from rollback_drill.cluster import ClusterError
@@ -231,12 +235,15 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
               "(official-compatible; default: the one built here)")
 @click.option("--redis-image", default=None, help="--sut stub on an existing context: Redis image (default: the "
               "one built here)")
+@click.option("--ca-bundle", "ca_bundle", default=None, help="existing context: PEM file of the CA that signs the "
+              "staging URL's certificate (TLS is always verified; default: the system's trust store)")
 @click.option("--yes", is_flag=True, help="existing context: carry out the printed plan (without it: plan only)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
             monitor: str, profile_name: str, db_size: float | None, context: str | None, sut: str,
             target_url: str | None, real_gcloud: bool, fault_style: str | None, load_workers: int,
             namespace: str | None, release: str | None, host: str | None, workdir: str | None, chart: str | None,
-            image: str | None, postgres_image: str | None, redis_image: str | None, yes: bool) -> None:
+            image: str | None, postgres_image: str | None, redis_image: str | None, ca_bundle: str | None,
+            yes: bool) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
     from rollback_drill.drill.targets import Aim, Refused, check_aim
@@ -252,7 +259,8 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
             except (RunbookError, KeyError):
                 kind = None  # said by the drill's own preconditions (exit 2)
         fault_style = fault_style or ("config" if sut == "existing" else "switch")
-        check_aim(Aim(name, context, sut, target_url, real_gcloud, fault_style, profile_name), level_no, kind)
+        check_aim(Aim(name, context, sut, target_url, real_gcloud, fault_style, profile_name, ca_bundle), level_no,
+                  kind)
     except Refused as e:
         _fail(str(e))
     window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
@@ -269,7 +277,8 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
         except Refused as e:
             _fail(str(e))
         sys.exit(run_staging(level_no, trigger_id, runbook_path, staging, yes, echo=click.echo,
-                             fault_style=fault_style, load_workers=load_workers, monitor_s=window[1]))
+                             fault_style=fault_style, load_workers=load_workers, monitor_s=window[1],
+                             ca_bundle=ca_bundle or ""))
     try:
         profile = load_profile(profile_name)
     except ProfileError as e:

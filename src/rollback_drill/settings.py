@@ -24,22 +24,6 @@ def state_dir() -> Path:
     return d
 
 
-ALLOWED_TARGETS_ENV = "ROLLBACK_DRILL_ALLOWED_TARGETS"
-
-
-def allowed_targets() -> set[str]:
-    """Base URLs (scheme://host[:port]) other than 127.0.0.1 that load and probes may reach: only
-    what the user listed explicitly in $ROLLBACK_DRILL_ALLOWED_TARGETS (comma-separated)."""
-    return {t.strip().rstrip("/") for t in os.environ.get(ALLOWED_TARGETS_ENV, "").split(",") if t.strip()}
-
-
-def is_local_url(url: str) -> bool:
-    """127.0.0.1 / localhost: the drill's own Ingress, always allowed."""
-    from urllib.parse import urlparse
-    host = urlparse(url).hostname or ""
-    return host == "localhost" or host.startswith("127.")
-
-
 def first_line(e: BaseException) -> str:
     """An error as the one line a user is shown (its type when it has no message)."""
     text = str(e).strip()

@@ -13,6 +13,7 @@ from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remembe
 from rollback_drill.cluster.kube import current_context, server_version, user_kubeconfig
 
 ALLOW_ENV = "ROLLBACK_DRILL_ALLOWED_CONTEXTS"
+INGRESS_ENV = "ROLLBACK_DRILL_INGRESS_URL"  # where this machine reaches the context's Ingress (a loopback port-forward)
 
 
 def allowed_contexts() -> set[str]:
@@ -20,6 +21,12 @@ def allowed_contexts() -> set[str]:
 
 
 def check_allowed(context: str) -> None:
+    from rollback_drill.untrusted import Untrusted
+    from rollback_drill.untrusted import context as context_name
+    try:
+        context_name(context)
+    except Untrusted as e:
+        raise ClusterError(str(e)) from None
     if context not in allowed_contexts():
         raise ClusterError(f"refusing kubeconfig context '{context}': rollback-drill did not create it and a drill "
                            f"scales deployments to 0, uninstalls Helm releases and restores databases. "
@@ -52,7 +59,11 @@ class ExistingCluster(Cluster):
 
     @property
     def ingress_url(self) -> str:
-        return os.environ.get("ROLLBACK_DRILL_INGRESS_URL", "http://127.0.0.1:80")
+        from rollback_drill.untrusted import Untrusted, local_ingress_url
+        try:
+            return local_ingress_url(os.environ.get(INGRESS_ENV, "http://127.0.0.1:80"), INGRESS_ENV)
+        except Untrusted as e:
+            raise ClusterError(str(e)) from None
 
     def up(self) -> ClusterStatus:
         remember_provider("existing")

@@ -100,14 +100,40 @@ class Kube:
                 return None
             raise
 
-    def namespace_exists(self) -> bool:
+    def secret_values(self) -> list[str]:
+        """Every value of the namespace's Secrets, decoded (to redact from the evidence; never printed).
+        Helm's release records are skipped: their values are gzip'd and never appear as text."""
+        import base64
+
         from kubernetes.client.rest import ApiException
         try:
-            self.core.read_namespace(self.namespace)
-            return True
+            items = self.core.list_namespaced_secret(self.namespace).items
         except ApiException as e:
             if e.status == 404:
-                return False
+                return []
+            raise
+        out = []
+        for s in items:
+            if (s.type or "").startswith("helm.sh/release"):
+                continue
+            for v in (s.data or {}).values():
+                try:
+                    out.append(base64.b64decode(v).decode())
+                except (ValueError, UnicodeDecodeError):
+                    continue
+        return out
+
+    def namespace_exists(self) -> bool:
+        return self.namespace_labels() is not None
+
+    def namespace_labels(self) -> dict[str, str] | None:
+        """The namespace's labels (None when it does not exist)."""
+        from kubernetes.client.rest import ApiException
+        try:
+            return dict(self.core.read_namespace(self.namespace).metadata.labels or {})
+        except ApiException as e:
+            if e.status == 404:
+                return None
             raise
 
     def deployments(self) -> dict[str, int]:
@@ -301,7 +327,5 @@ def write_drill_kubeconfig(source: Path, target: Path, namespace: str) -> Path:
     for ctx in cfg["contexts"]:
         if ctx["name"] == current:
             ctx["context"]["namespace"] = namespace
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(cfg, indent=2))
-    target.chmod(0o600)
-    return target
+    from rollback_drill.untrusted import write_private
+    return write_private(target, json.dumps(cfg, indent=2))

@@ -30,6 +30,7 @@ from rollback_drill.cluster.kube import server_version
 from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
 from rollback_drill.cluster import pki
 from rollback_drill.settings import cache_dir, state_dir
+from rollback_drill.untrusted import write_private
 
 K8S_VERSION = "v1.34.4"
 BRIDGE = "rbdrill0"
@@ -291,8 +292,7 @@ class LocalCluster(Cluster):
                 "contexts": [{"name": "rollback-drill", "context": {"cluster": "rollback-drill", "user": cert}}],
                 "current-context": "rollback-drill",
             }
-            (self.root / name).write_text(json.dumps(cfg, indent=2))
-            (self.root / name).chmod(0o600)
+            write_private(self.root / name, json.dumps(cfg, indent=2))
 
     def _start_control_plane(self, bins: Path) -> None:
         p = self.root / "pki"

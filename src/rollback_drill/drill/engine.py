@@ -15,10 +15,12 @@ import gevent
 from typing import Callable
 
 from rollback_drill.cluster import Cluster, ClusterError
+from rollback_drill.cluster.kube import current_context
+from rollback_drill.settings import first_line
 from rollback_drill.drill.recovery import Recovery, RecoveryCheck
 from rollback_drill.drill.result import result
 from rollback_drill.drill.verify import verify
-from rollback_drill.evidence.journal import Redactor
+from rollback_drill.evidence.redaction import Redactor
 from rollback_drill.observe.cluster_state import ClusterState, ComponentWatch, RestoreTarget, restore_target
 from rollback_drill.observe.detectors import Detection, DetectorConfig, baseline_latency, check
 from rollback_drill.observe.load import Load, LoadConfig
@@ -64,6 +66,7 @@ class DrillConfig:
     profile: Profile = field(default_factory=lambda: load_profile("local"))  # the latencies the cluster is given
     db_size_gb: float | None = None  # production database size for the modelled restore (None: the profile's)
     fault_style: str = "switch"  # switch (the stub's fault switches) | config (a configuration mistake, helm upgrade)
+    ca_bundle: str = ""  # PEM file of a staging CA that load and probes trust (TLS is always verified)
 
     def emulated_s(self) -> float:
         """The longest the profile can add to bringing a stack back (boot, pull, propagation, restore)."""
@@ -80,7 +83,7 @@ class DrillConfig:
                 "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
                 "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s,
                 "status_command_timeout_s": self.status_command_timeout_s, "profile": self.profile.name,
-                "fault_style": self.fault_style,
+                "fault_style": self.fault_style, "ca_bundle": self.ca_bundle,
                 "db_size_gb": self.db_size_gb}
 
 
@@ -149,15 +152,18 @@ class Drill:
         self.phase = "deploy"
         self.env = self.provision(self.changes)
         self.redactor = Redactor(self.env.secret_values())
+        self.read_secrets()
         backups = self.env.datastores.list_backups() if self.env.datastores is not None else []
         pre = next((b["id"] for b in backups if b.get("description") == "pre-helm-migration"), None)
+        on_team_context = self.cluster.name == "existing"
         try:
             pod_host = self.cluster.pod_host_address
         except ClusterError:
             pod_host = ""  # no datastores outside the cluster (the gcloud stand-in has nothing to reach)
         self.ctx = ExecContext.create(self.env.workdir, self.env.kube.env(), self.tl, self.redactor,
                                       self.runbook.production_host or self.app.host, self.env.ingress_url, pod_host, pre,
-                                      self.env.snapshot_dir)
+                                      self.env.snapshot_dir, standin=not on_team_context)
+        self.ctx.context = current_context(self.env.kube.kubeconfig)
         self.ctx.namespace, self.ctx.served_host = self.app.namespace, self.app.host
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
         self.state = ClusterState(self.env.kube.kubeconfig, self.app.namespace, self.env.kube.context)
@@ -173,7 +179,8 @@ class Drill:
         self.emulation = Emulation(prof, self.state, self.tl, self.app.ingress, self.changes)
         self.emulation.start()
         target = Target(self.env.ingress_url, self.app.host, self.env.probe_user, self.env.creds.seed_password,
-                        *self.env.probe_client)
+                        *self.env.probe_client, own_ingress=not on_team_context,
+                        ca_bundle=self.cfg.ca_bundle)
         # the data probe reads a status the stub wrote before the migration; a team's release has none
         self.probes = (DataProbes if self.env.is_stub else Probes)(target, self.tl, self.cfg.probe_interval_s)
         self.load = Load(target, self.tl, self.cfg.load)
@@ -502,6 +509,17 @@ class Drill:
         if failed:
             raise failed[0]
 
+    def read_secrets(self) -> None:
+        """The namespace's Secret values join the redaction (again before the result: the runbook's
+        commands may have created Secrets of their own)."""
+        try:
+            self.redactor.add(self.env.kube.secret_values())
+        except Exception as e:  # noqa: BLE001 - an unreadable Secret list must not pass silently
+            raise DrillError(f"cannot read the namespace's Secrets to redact them from the evidence: "
+                             f"{first_line(e)}") from None
+
     def result(self, name: str, interrupted: bool = False) -> dict:
         """Everything the evidence says about this drill (drill/result.py)."""
+        if self.env is not None and not interrupted:
+            self.read_secrets()
         return result(self, name, interrupted)

@@ -195,7 +195,8 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
 
 
 def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes: bool, echo=print,
-                fault_style: str = "config", load_workers: int = 0, monitor_s: float | None = None) -> int:
+                fault_style: str = "config", load_workers: int = 0, monitor_s: float | None = None,
+                ca_bundle: str = "") -> int:
     """One drill on an existing, allow-listed context (sut/existing.py): the state checked, the plan
     printed, nothing changed without `yes`, everything the harness changed put back. The private
     kubeconfig copy goes on every path."""
@@ -204,7 +205,7 @@ def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes:
     if runbook is None:
         echo(msg)
         return code
-    cfg = DrillConfig(fault_style=fault_style)
+    cfg = DrillConfig(fault_style=fault_style, ca_bundle=ca_bundle)
     cfg.load.workers = load_workers
     if monitor_s is not None:
         cfg.monitor_s = monitor_s
@@ -270,6 +271,7 @@ def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cf
     with guarded(echo) as g:
         g.drill = drill = Drill(cluster, runbook, cfg, provision=provision)
         drill.changes.pending = staging.pending  # survives a SIGKILL: `put-back` reads it
+        drill.changes.pending_key = {"context": staging.context, "namespace": staging.app.namespace}
         echo("drill: " + ("deploying the just-migrated stub" if staging.sut == "stub" else
                           "attaching to the team's release"))
         drill.prepare()

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from rollback_drill.settings import ALLOWED_TARGETS_ENV, allowed_targets
+from rollback_drill import untrusted
+from rollback_drill.untrusted import ALLOWED_TARGETS_ENV, Untrusted
 TRAFFIC_KINDS = {"error_ratio", "latency_factor"}  # criteria only the stub's traffic faults can make true
 
 
@@ -29,18 +30,31 @@ class Aim:
     real_gcloud: bool = False
     fault_style: str = "switch"
     profile: str = "local"
+    ca_bundle: str | None = None
 
 
 def check_target(url: str) -> str:
-    """The base URL load and probes may send to, if it is explicitly allowed (host and scheme)."""
-    u = urlparse(url)
-    if u.scheme not in ("http", "https") or not u.hostname:
-        raise Refused(f"--target-url {url!r}: expected http(s)://HOST[:PORT]")
-    base = f"{u.scheme}://{u.netloc}"
-    if base not in allowed_targets():
-        raise Refused(f"refusing --target-url {base}: load and probes go only to the drill's own Ingress unless the "
-                      f"URL is allowed explicitly ({ALLOWED_TARGETS_ENV}={base})")
-    return base
+    """The base URL load and probes may send to, if it is explicitly allowed (scheme, host and port)."""
+    try:
+        o = untrusted.origin(url, "--target-url")
+        allowed = untrusted.allowed_origins()
+    except Untrusted as e:
+        raise Refused(str(e)) from None
+    if o not in allowed:
+        raise Refused(f"refusing --target-url {o}: load and probes go only to the drill's own Ingress unless the "
+                      f"URL is allowed explicitly ({ALLOWED_TARGETS_ENV}={o})")
+    return str(o)
+
+
+def check_ca_bundle(path: str) -> str:
+    """A PEM file of CA certificates that load and probes trust for the staging URL."""
+    import ssl
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as e:
+        raise Refused(f"--ca-bundle {path}: not a readable PEM file of CA certificates ({e}); pass the staging "
+                      f"CA's certificate") from None
+    return path
 
 
 def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
@@ -51,9 +65,9 @@ def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
     if aim.provider != "existing":
         if aim.sut == "existing":
             raise Refused("--sut existing drills the team's own release: it needs --provider existing --context NAME")
-        if aim.target_url:
-            raise Refused("--target-url is for a staging host behind an existing context; drills on the drill "
-                          "cluster use its own Ingress on 127.0.0.1")
+        if aim.target_url or aim.ca_bundle:
+            raise Refused(f"{'--target-url' if aim.target_url else '--ca-bundle'} is for a staging host behind an "
+                          f"existing context; drills on the drill cluster use its own Ingress on 127.0.0.1")
         return
     from rollback_drill.cluster import ClusterError
     from rollback_drill.cluster.existing import check_allowed
@@ -62,11 +76,17 @@ def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
     if not context:
         raise Refused("--provider existing needs --context NAME (an allow-listed kubeconfig context)")
     try:
+        untrusted.context(context, "--context" if aim.context else "the kubeconfig's current-context")
+    except Untrusted as e:
+        raise Refused(str(e)) from None
+    try:
         check_allowed(context)
     except ClusterError as e:
         raise Refused(str(e)) from None
     if aim.target_url:
         check_target(aim.target_url)
+    if aim.ca_bundle:
+        check_ca_bundle(aim.ca_bundle)
     if aim.profile != "local":
         raise Refused(f"--profile {aim.profile} emulates production's latencies on the drill cluster; context "
                       f"'{context}' has its own: drop --profile")
@@ -88,22 +108,33 @@ def check_aim(aim: Aim, level_no: int, criterion_kind: str | None) -> None:
 def staging_for(context: str | None, sut: str, target_url: str, runbook_path: str, namespace: str | None,
                 release: str | None, host: str | None, workdir: str | None, chart: str | None, image: str | None,
                 postgres_image: str | None, redis_image: str | None):
-    """What `run --provider existing` drills: the application named by the sidecar and the flags."""
-    from pathlib import Path
-
+    """What `run --provider existing` drills: the application named by the sidecar and the flags (each
+    name checked where it enters: a refusal names the flag or sidecar key)."""
     from rollback_drill.cluster.kube import current_context, user_kubeconfig
     from rollback_drill.runbook.model import RunbookError, load_runbook
-    from rollback_drill.sut.application import from_sidecar
-    from rollback_drill.sut.existing import Staging
     kubeconfig = user_kubeconfig()
     context = context or current_context(kubeconfig)
     try:
         sidecar = load_runbook(runbook_path).sidecar
     except RunbookError as e:
         raise Refused(str(e)) from None
+    try:
+        return _staging(context, kubeconfig, sidecar, sut, target_url, namespace, release, host, workdir, chart, image,
+                        postgres_image, redis_image)
+    except Untrusted as e:
+        raise Refused(str(e)) from None
+
+
+def _staging(context, kubeconfig, sidecar, sut, target_url, namespace, release, host, workdir, chart, image,
+             postgres_image, redis_image):
+    from pathlib import Path
+
+    from rollback_drill.sut.application import from_sidecar
+    from rollback_drill.sut.existing import Staging
+    untrusted.context(context, "--context")
     if sut == "stub":
         from rollback_drill.sut.images import datastore_image, stub_image
-        ns = namespace or "rollback-drill-stub"
+        ns = untrusted.namespace(namespace or "rollback-drill-stub", "--namespace")
         app = from_sidecar({}, namespace=ns, host=host or f"{ns}.rollback-drill.test", release=release)
         st = Staging(context, kubeconfig, sut, app, check_target(target_url), Path("."), None,
                      image or stub_image().name, postgres_image or datastore_image("postgres").name,

@@ -8,7 +8,6 @@ looks complete, because every write goes to a temp file renamed over the old one
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
@@ -16,47 +15,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rollback_drill import PROJECT_ROOT
+from rollback_drill.evidence.redaction import REDACTED, Redactor  # noqa: F401 - the journal's redaction
 
 SCHEMA = "rollback-drill/journal"
 SCHEMA_VERSION = 2
-REDACTED = "[REDACTED]"
 
 
 class EvidenceError(RuntimeError):
     pass
 
 
-class Redactor:
-    """Replaces every known secret value, and its base64 form, with [REDACTED]."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        forms: set[str] = set()
-        for s in secrets:
-            if s and len(s) >= 6:
-                forms.add(s)
-                forms.add(base64.b64encode(s.encode()).decode())
-                forms.add(base64.b64encode(s.encode()).decode().rstrip("="))
-        self.forms = sorted(forms, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for f in self.forms:
-            text = text.replace(f, REDACTED)
-        return text
-
-    def redact_obj(self, obj):
-        if isinstance(obj, str):
-            return self.redact(obj)
-        if isinstance(obj, list):
-            return [self.redact_obj(x) for x in obj]
-        if isinstance(obj, dict):
-            return {k: self.redact_obj(v) for k, v in obj.items()}
-        return obj
-
-
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write whole or not at all. Evidence is redacted before it gets here, so it is readable by
+    whoever reads the reports (0644: an uploader or a non-root CI step), not mkstemp's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

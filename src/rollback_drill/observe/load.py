@@ -24,6 +24,7 @@ from locust import FastHttpUser, constant_throughput, task  # noqa: I001 - locus
 from locust.env import Environment
 
 import gevent
+import gevent.ssl
 
 from rollback_drill.observe.probes import Target
 from rollback_drill.observe.timeline import Timeline
@@ -48,8 +49,12 @@ def make_user_class(target: Target, cfg: LoadConfig) -> type[FastHttpUser]:
         wait_time = constant_throughput(cfg.rps_per_user)
         network_timeout = 3.0
         connection_timeout = 2.0
+        insecure = False  # locust's default skips TLS verification: the password grant would go to anyone
+        if target.ca_bundle:
+            ssl_context_factory = staticmethod(lambda: gevent.ssl.create_default_context(cafile=target.ca_bundle))
 
         def on_start(self) -> None:
+            self.client.client.redirect_response_codes = frozenset()  # no redirect followed: a 3xx is the answer
             self.token = None
             self.sign_in()
 

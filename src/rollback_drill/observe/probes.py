@@ -28,16 +28,17 @@ class Target:
     password: str
     client_id: str = ""  # a real Mastodon's password grant needs a registered app (the stub accepts none)
     client_secret: str = ""
+    own_ingress: bool = False  # the drill cluster's own Ingress on a loopback address (else: the allow-list)
+    ca_bundle: str = ""  # a staging CA's certificates (PEM); "" = the system's trust store
 
     def __post_init__(self) -> None:
-        from urllib.parse import urlparse
+        from rollback_drill.untrusted import target_origin
+        self.base_url = str(target_origin(self.base_url, self.own_ingress))
 
-        from rollback_drill.settings import ALLOWED_TARGETS_ENV, allowed_targets, is_local_url
-        u = urlparse(self.base_url)
-        if not is_local_url(self.base_url) and f"{u.scheme}://{u.netloc}" not in allowed_targets():
-            raise ValueError(f"load and probes go only to the local Ingress on 127.0.0.1 or a URL listed in "
-                             f"{ALLOWED_TARGETS_ENV}, not {self.base_url}")
-
+    @property
+    def verify(self) -> bool | str:
+        """TLS is always verified: against the given CA bundle, else the system's."""
+        return self.ca_bundle or True
 
     def password_grant(self) -> dict[str, str]:
         """The body of POST /oauth/token (Doorkeeper's password grant, as Mastodon takes it)."""
@@ -73,6 +74,7 @@ class Probes:
         self.target, self.tl, self.interval = target, timeline, interval_s
         self.session = requests.Session()
         self.session.headers["Host"] = target.host
+        self.session.verify = target.verify
         self.state = ProbeState()
         self.stop_event = gevent.event.Event()
         self.greenlets: list[gevent.Greenlet] = []
@@ -80,7 +82,8 @@ class Probes:
 
     # ---- the probes -------------------------------------------------------------------------
     def _req(self, method: str, path: str, **kw) -> requests.Response:
-        r = self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, **kw)
+        # no redirect is followed: a 3xx is the answer (the password grant never goes anywhere else)
+        r = self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, allow_redirects=False, **kw)
         self._served[gevent.getcurrent()] = r.headers.get("X-Served-By", "")
         return r
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rollback_drill.evidence.journal import Redactor
+from rollback_drill.evidence.redaction import Redactor
 from rollback_drill.runbook.analysis import Finding
 from rollback_drill.runbook.model import Command
 from rollback_drill.runbook.substitutions import prepare_shims, substitute
@@ -49,14 +49,19 @@ class ExecContext:
     retry_budget_s: float = RETRY_BUDGET_S  # how long a failing check is retried
     before: Callable[[Command, str], None] | None = None  # looks at the cluster just before a command runs
 
+    context: str = ""  # the one kubeconfig context commands may reach ("": the drill kubeconfig's only one)
+
     @classmethod
     def create(cls, workdir: Path, base_env: dict[str, str], timeline: Timeline, redactor: Redactor,
                production_host: str, ingress_url: str, pg_listen: str, backup_id: str | None,
-               scratch: Path | None = None) -> "ExecContext":
-        """`scratch`: where the harness may write (the gcloud shim); never a team's own folder."""
-        shims = prepare_shims((scratch or workdir) / "shims")
+               scratch: Path | None = None, standin: bool = True) -> "ExecContext":
+        """`scratch`: where the harness may write (the gcloud shim); never a team's own folder.
+        `standin`: the Cloud SQL stand-in first on PATH (the drill cluster); on a team's context it is
+        not there at all, and `gcloud` is the team's own."""
         env = dict(base_env, ROLLBACK_DRILL_PG_LISTEN=pg_listen)
-        env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
+        if standin:
+            shims = prepare_shims((scratch or workdir) / "shims", env["PATH"])
+            env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
         return cls(workdir, env, timeline, redactor, production_host, ingress_url, backup_for_restore=backup_id)
 
 
@@ -80,7 +85,7 @@ def run_shell(ctx: ExecContext, text: str, level: int | None, line: int, origina
         _kill_group(proc)
         raise
     rec = CommandRecord(level, original or text, text, line, start, ctx.timeline.now(), code,
-                        ctx.redactor.redact((out or "")[-4000:]), substitution, note, list(rewrites))
+                        ctx.redactor.redact(out or "")[-4000:], substitution, note, list(rewrites))
     ctx.timeline.commands.append(rec)
     return rec
 
@@ -139,6 +144,10 @@ def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command]
         if re.match(r"^\s*watch\s", cmd.text):
             records[i] = run_watch(ctx, cmd, level, max(1, watch_times), step, timeout)
             continue
+        elsewhere = reaches_elsewhere(cmd.text, ctx.context)
+        if elsewhere:
+            records[i] = not_run(ctx, cmd, level, step, elsewhere)
+            continue
         if ctx.before is not None:
             ctx.before(cmd, step or (f"Level {level}" if level is not None else ""))
         rec = run_command(ctx, cmd, level, step, timeout)
@@ -163,6 +172,47 @@ def run_commands(ctx: ExecContext, commands: tuple[Command, ...] | list[Command]
             continue
         _after_failure(ctx, cmd, rec, level)
     return [records[i] for i in sorted(records)]
+
+
+# Options of kubectl and helm that point a command at another cluster, identity or kubeconfig.
+_TARGET_FLAGS = {"--context", "--kube-context", "--kubeconfig", "--cluster", "--user", "--server", "-s", "--token",
+                 "--kube-apiserver", "--kube-token", "--as", "--kube-as-user"}
+
+
+def reaches_elsewhere(text: str, allowed_context: str) -> str:
+    """Why a runbook command would reach another cluster than the drill's ("" when it does not): a
+    `--context`/`--kubeconfig`/`--server`… option or a KUBECONFIG= assignment. The private kubeconfig
+    holds one context only, but a command can name its own kubeconfig; such a command is not run."""
+    import shlex
+    try:
+        words = shlex.split(text, comments=True)
+    except ValueError:
+        return ""  # unbalanced quotes: bash refuses it too, and that is the runbook's finding
+    for i, w in enumerate(words):
+        if w.startswith("KUBECONFIG=") or (w == "export" and i + 1 < len(words)
+                                            and words[i + 1].startswith("KUBECONFIG=")):
+            return "it sets KUBECONFIG"
+        name, _, value = w.partition("=")
+        if name in _TARGET_FLAGS:
+            value = value or (words[i + 1] if i + 1 < len(words) else "")
+            if name in ("--context", "--kube-context") and value and value == allowed_context:
+                continue
+            return f"it names {name} {value}".rstrip()
+    return ""
+
+
+def not_run(ctx: ExecContext, cmd: Command, level: int | None, step: str, why: str) -> CommandRecord:
+    """A command the harness refuses to run as written: recorded (exit 126, output empty) and a finding."""
+    now = ctx.timeline.now()
+    rec = CommandRecord(level, cmd.text, "", cmd.line, now, now, 126, "", "",
+                        f"not run: {why}, which may reach a cluster other than the drill's allowed context")
+    rec.step = step or (f"Level {level}" if level is not None else "")
+    ctx.timeline.commands.append(rec)
+    ctx.findings.append(Finding(cmd.line, cmd.text, f"not run: {why} (another cluster or kubeconfig than the "
+                                "drill's)", "the command acts on the operator's current context only when it names "
+                                "none; remove the option, or run the drill with that context allow-listed",
+                                kind="foreign_target", severity="high"))
+    return rec
 
 
 def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: int | None) -> None:
@@ -203,8 +253,17 @@ def restore_defects(text: str) -> list[tuple[str, str]]:
 def _restore_as_meant(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: int | None, last_line: str) -> None:
     """The restore the runbook means: the pre-migration backup (step 3) into the instance, with the
     arguments gcloud requires. `text` stays as written; every rewrite is listed on the record."""
+    import shlex
+
+    from rollback_drill.untrusted import Untrusted, backup_id
     args = cmd.text.split()
-    fixed = (f"gcloud sql backups restore {ctx.backup_for_restore} --restore-instance=mastodon-db "
+    try:  # read from the backups' metadata: never pasted into a shell unchecked
+        bid = backup_id(ctx.backup_for_restore, "the pre-migration backup's metadata")
+    except Untrusted as e:
+        ctx.findings.append(Finding(cmd.line, cmd.text, f"rejected as written (exit {rec.exit_code}: "
+                                    f"{last_line[:200]})", f"the restore the runbook means was not run: {e}"))
+        return
+    fixed = (f"gcloud sql backups restore {shlex.quote(bid)} --restore-instance=mastodon-db "
              f"--backup-instance=mastodon-db")
     rewrites = [f"backup ID {args[4] if len(args) > 4 else '(none)'} -> {ctx.backup_for_restore}: the backup "
                 f"taken just before the migration (description 'pre-helm-migration'), as step 3 "

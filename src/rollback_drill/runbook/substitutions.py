@@ -10,6 +10,7 @@ Every substitution is recorded next to the command in the evidence.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -24,11 +25,25 @@ class Substituted:
     rewrites: tuple[str, ...] = ()  # each difference from the text as written, one line each
 
 
-def prepare_shims(shim_dir: Path) -> Path:
-    """Write the `gcloud` stand-in into `shim_dir` (put first on PATH while commands run)."""
+def prepare_shims(shim_dir: Path, path: str) -> Path:
+    """Write the `gcloud` stand-in into `shim_dir` (put first on PATH while commands run).
+
+    The stand-in answers only `gcloud … sql …` (any invocation naming the `sql` group goes to it, so a
+    Cloud SQL call never reaches real Google Cloud from a drill). Everything else — above all a
+    kubeconfig's auth plugin asking `gcloud config config-helper` or `gcloud auth print-access-token`
+    for a token — is handed to the real gcloud found on `path`, or fails as a missing gcloud would."""
+    import shutil
     shim_dir.mkdir(parents=True, exist_ok=True)
+    real = shutil.which("gcloud", path=os.pathsep.join(p for p in path.split(os.pathsep)
+                                                      if p and Path(p).resolve() != shim_dir.resolve()))
+    other = (f"exec {shlex.quote(real)} \"$@\"" if real else
+             "echo 'gcloud: command not found (the drill stands in only for gcloud sql)' >&2; exit 127")
     g = shim_dir / "gcloud"
-    g.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m rollback_drill.runbook.gcloud_standin \"$@\"\n")
+    g.write_text("#!/bin/sh\n"
+                 "for a in \"$@\"; do\n"
+                 f"  [ \"$a\" = sql ] && exec {shlex.quote(sys.executable)} -m rollback_drill.runbook.gcloud_standin \"$@\"\n"
+                 "done\n"
+                 f"{other}\n")
     g.chmod(0o755)
     return shim_dir
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from rollback_drill import untrusted
+
 OLD_STACK = ("mastodon-web", "mastodon-streaming", "mastodon-worker")
 
 
@@ -21,6 +23,10 @@ class Application:
     old_stack: tuple[str, ...] = OLD_STACK  # the Kustomize Deployments the rollback brings back
     ingress: str = "mastodon"  # the Ingress the migration re-pointed and the rollback puts back
     helm_names: tuple[str, ...] = field(default=())  # the release's Deployments (default: the chart's names)
+
+    def __post_init__(self) -> None:
+        """Every name here becomes a kubectl/helm argument or part of a path: checked when it enters."""
+        check_names(self.namespace, self.release, self.host, self.ingress, self.old_stack, self.helm_names)
 
     @property
     def helm_prefix(self) -> str:
@@ -58,8 +64,34 @@ class Application:
         return replace(self, **{k: v for k, v in kw.items() if v})
 
 
+def check_names(namespace: str, release: str, host: str, ingress: str, old_stack=(), helm_names=(),
+                where: dict[str, str] | None = None) -> None:
+    """Refuse (untrusted.Untrusted, one line) any name Kubernetes or Helm would not take."""
+    w = where or {}
+    untrusted.namespace(namespace, w.get("namespace", ""))
+    untrusted.release(release, w.get("release", ""))
+    untrusted.hostname(host, w.get("host", ""))
+    untrusted.object_name(ingress, w.get("ingress", ""), "Ingress")
+    for d in (*old_stack, *helm_names):
+        untrusted.object_name(d, w.get("deployments", ""), "Deployment")
+
+
 def from_sidecar(sidecar: dict, **overrides) -> Application:
-    """The application as the runbook's sidecar names it; flags (`overrides`) win."""
+    """The application as the runbook's sidecar names it; flags (`overrides`) win. A bad name is
+    refused naming the flag or the sidecar key it came from."""
+    side = sidecar.get("path", "the sidecar")
+    def source(name: str, flag: str, sidecar_key: str) -> str:
+        return flag if overrides.get(name) else f"{sidecar_key} in {side}"
+    where = {"namespace": source("namespace", "--namespace", "namespace"),
+             "release": source("release", "--release", "helm_release"),
+             "host": source("host", "--host", "production_host"), "ingress": f"ingress in {side}",
+             "deployments": f"old_deployments/helm_deployments in {side}"}
+    a = Application()
+    check_names(overrides.get("namespace") or sidecar.get("namespace") or a.namespace,
+                overrides.get("release") or sidecar.get("helm_release") or a.release,
+                overrides.get("host") or sidecar.get("production_host") or a.host,
+                sidecar.get("ingress") or a.ingress, tuple(sidecar.get("old_deployments") or ()),
+                tuple(sidecar.get("helm_deployments") or ()), where)
     kw = {"namespace": sidecar.get("namespace"), "release": sidecar.get("helm_release"),
           "host": sidecar.get("production_host"), "ingress": sidecar.get("ingress"),
           "old_stack": tuple(sidecar["old_deployments"]) if sidecar.get("old_deployments") else None,

@@ -33,6 +33,7 @@ class Change:
 class ChangeLog:
     changes: list[Change] = field(default_factory=list)
     pending: Path | None = None  # where the undos not yet done are kept (a cluster the harness does not own)
+    pending_key: dict = field(default_factory=dict)  # whose undos: {"context": ..., "namespace": ...}, exactly
 
     def record(self, what: str, undo: Callable[[], str] | None, spec: dict | None = None) -> Change:
         c = Change(what, undo, spec=spec)
@@ -43,12 +44,10 @@ class ChangeLog:
     def _write_pending(self) -> None:
         if self.pending is None:
             return
+        from rollback_drill.untrusted import write_private
         left = [{"what": c.what, **c.spec} for c in self.changes if c.spec and c.undo and c.reverted is None]
         if left:
-            self.pending.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.pending.with_suffix(".tmp")
-            tmp.write_text(json.dumps(left, indent=2))
-            tmp.replace(self.pending)
+            write_private(self.pending, json.dumps({**self.pending_key, "undos": left}, indent=2))
         else:
             self.pending.unlink(missing_ok=True)
 

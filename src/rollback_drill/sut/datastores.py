@@ -52,9 +52,9 @@ class Credentials:
     def load_or_create(cls, path: Path) -> "Credentials":
         if path.exists():
             return cls(**json.loads(path.read_text()))
+        from rollback_drill.untrusted import write_private
         c = cls(*(secrets.token_urlsafe(18) for _ in range(4)))
-        path.write_text(json.dumps(c.__dict__))
-        path.chmod(0o600)
+        write_private(path, json.dumps(c.__dict__))
         return c
 
     def values(self) -> list[str]:
@@ -231,6 +231,8 @@ class Datastores:
         """An on-demand 'Cloud SQL' backup: pg_dump plus metadata shaped like gcloud's output."""
         backup_id = str(int(time.time() * 1000))
         dump = self.backups / f"{backup_id}.dump"
+        dump.touch(mode=0o600)  # password hashes: 0600 from the start (pg_dump keeps an existing file's mode)
+        os.chmod(dump, 0o600)
         p = subprocess.run(["pg_dump", "-Fc", "-d", DB_NAME, "-f", str(dump)], capture_output=True, text=True,
                            env=self._pg_env())
         if p.returncode != 0:

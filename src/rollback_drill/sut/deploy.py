@@ -26,6 +26,7 @@ from rollback_drill.sut.images import stub_image
 from rollback_drill.sut.incluster import InClusterDatastores
 from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
 from rollback_drill.settings import state_dir
+from rollback_drill.untrusted import write_private
 
 LOCAL = Application()  # the drill cluster's own deployment: the names the fixtures use
 PRE_MIGRATION_VERSION = "20240101000003"
@@ -99,10 +100,9 @@ def write_workdir(env: Environment, image: str, datastores_at: str | None) -> No
     kust.write_text(kust.read_text().replace("IMAGE_TAG", tag))
     c = env.creds
     secrets_env = work / "k8s" / "overlays" / "production" / "secrets.env"
-    secrets_env.write_text(f"DB_PASS={c.db_password}\nREDIS_PASSWORD={c.redis_password}\n"
-                           f"SECRET_KEY_BASE={c.secret_key_base}\nSEED_PASSWORD={c.seed_password}\n"
-                           f"REDIS_HOST=redis\n")
-    secrets_env.chmod(0o600)
+    write_private(secrets_env, f"DB_PASS={c.db_password}\nREDIS_PASSWORD={c.redis_password}\n"
+                               f"SECRET_KEY_BASE={c.secret_key_base}\nSEED_PASSWORD={c.seed_password}\n"
+                               f"REDIS_HOST=redis\n")
     values = {"image": {"repository": repo, "tag": tag},
               "mastodon": {"localDomain": env.host, "secrets": {"secret_key_base": c.secret_key_base},
                            "s3": {"enabled": True, "access_key": "drill-media", "bucket": "media",
@@ -110,8 +110,7 @@ def write_workdir(env: Environment, image: str, datastores_at: str | None) -> No
               "postgresql": {"auth": {"password": c.db_password}},
               "redis": {"auth": {"password": c.redis_password}}}
     vf = work / "helm-values.secret.yaml"
-    vf.write_text(yaml.safe_dump(values))
-    vf.chmod(0o600)
+    write_private(vf, yaml.safe_dump(values))
     (work / "image").write_text(image)
     if datastores_at is None:
         return
@@ -138,12 +137,15 @@ def _media_storage(env: Environment) -> None:
 
 
 def _wait_http(url: str, host: str, want_server_prefix: str, timeout: float = 60) -> None:
+    from rollback_drill.untrusted import no_redirect_opener, reachable_url
+    opener = no_redirect_opener()
+    reachable_url(url)
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         req = urllib.request.Request(url, headers={"Host": host})
         try:
-            with urllib.request.urlopen(req, timeout=2) as r:
+            with opener.open(req, timeout=2) as r:
                 served = r.headers.get("X-Served-By", "")
                 if r.status == 200 and served.startswith(want_server_prefix):
                     return

@@ -19,17 +19,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from rollback_drill.cluster.kube import Kube
 from rollback_drill.runbook.model import Runbook
-from rollback_drill.settings import state_dir
+from rollback_drill.settings import first_line, state_dir
 from rollback_drill.sut.application import Application
 from rollback_drill.sut.changes import ChangeLog
 from rollback_drill.sut.datastores import Credentials
+from rollback_drill import untrusted
+from rollback_drill.untrusted import record_key, write_private
 
 PROBE_USER_ENV, PROBE_PASSWORD_ENV = "ROLLBACK_DRILL_PROBE_USER", "ROLLBACK_DRILL_PROBE_PASSWORD"
 PROBE_CLIENT_ENV = ("ROLLBACK_DRILL_PROBE_CLIENT_ID", "ROLLBACK_DRILL_PROBE_CLIENT_SECRET")  # a registered app
@@ -58,17 +61,25 @@ class Staging:
     postgres_image: str = ""
     redis_image: str = ""
 
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # marks the files this run created
+
+    @property
+    def key(self) -> str:
+        """The file name of this context+namespace's records: exact, never a path (untrusted.record_key)."""
+        return record_key(self.context, self.app.namespace)
+
     @property
     def pending(self) -> Path:
         """The undos a killed drill could not do (sut/changes.py), kept until they are done."""
-        return pending_dir() / f"{self.context}--{self.app.namespace}.json"
+        return pending_dir() / f"{self.key}.json"
 
     @property
     def run_dir(self) -> Path:
         """The harness's private files for this drill (kubeconfig copy, credentials): removed after."""
-        return state_dir() / "existing" / f"{self.context}--{self.app.namespace}"
+        return runs_dir() / self.key
 
     def kube(self, bin_dir: Path | None) -> Kube:
+        claim_run_dir(self.run_dir, self.token)
         cfg = self.run_dir / "kubeconfig"
         write_context_kubeconfig(self.source_kubeconfig, self.context, self.app.namespace, cfg)
         return Kube(cfg, bin_dir, self.app.namespace)
@@ -78,20 +89,65 @@ def pending_dir() -> Path:
     return state_dir() / "existing" / "pending"
 
 
+def runs_dir() -> Path:
+    return state_dir() / "existing" / "runs"
+
+
+RUN_MARK = ".rollback-drill-run"
+OURS = ("app.kubernetes.io/managed-by", "rollback-drill")  # the label of a namespace the harness created
+
+
+def claim_run_dir(run_dir: Path, token: str) -> None:
+    """Create the run's private folder and mark it as this run's: only a folder carrying this run's
+    mark is ever removed (`forget`)."""
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (run_dir / RUN_MARK).write_text(token)
+
+
+def _flatten(entry: dict, base: Path, pairs: tuple[tuple[str, str], ...]) -> dict:
+    """A kubeconfig cluster/user entry with file references read in as data (a copy that stands alone)."""
+    import base64
+    out = dict(entry)
+    for ref, data in pairs:
+        if out.get(ref):
+            path = Path(out.pop(ref)).expanduser()
+            path = path if path.is_absolute() else base / path
+            out[data] = base64.b64encode(path.read_bytes()).decode()
+    if out.get("tokenFile"):
+        path = Path(out.pop("tokenFile")).expanduser()
+        out["token"] = (path if path.is_absolute() else base / path).read_text().strip()
+    return out
+
+
 def write_context_kubeconfig(source: Path, context: str, namespace: str, target: Path) -> Path:
-    """A private copy of the user's kubeconfig: current context the allowed one, default namespace the
-    application's (the runbook's commands name no namespace). 0600; removed after the drill."""
-    cfg = yaml.safe_load(source.read_text())
-    names = [c["name"] for c in cfg.get("contexts") or []]
+    """A private kubeconfig holding exactly the allowed context, its cluster and its user, flattened
+    (certificate and key files read in) — so no command the harness or the runbook runs can reach
+    another cluster through it; current context the allowed one, default namespace the application's
+    (the runbook's commands name no namespace). Created 0600; removed after the drill."""
+    try:
+        cfg = yaml.safe_load(source.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise NotAsAssumed(f"kubeconfig {source}", [f"not readable ({first_line(e)})"]) from None
+    names = [c.get("name") for c in cfg.get("contexts") or []]
     if context not in names:
-        raise NotAsAssumed(f"context {context!r}", [f"not in {source} (contexts: {', '.join(names) or 'none'})"])
-    cfg["current-context"] = context
-    for c in cfg["contexts"]:
-        if c["name"] == context:
-            c.setdefault("context", {})["namespace"] = namespace
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(cfg, indent=2))
-    target.chmod(0o600)
+        raise NotAsAssumed(f"context {context!r}", [f"not in {source} (contexts: {', '.join(map(str, names)) or 'none'})"])
+    inner = dict(next(c for c in cfg["contexts"] if c.get("name") == context).get("context") or {})
+    cluster = next((c for c in cfg.get("clusters") or [] if c.get("name") == inner.get("cluster")), None)
+    if cluster is None:
+        raise NotAsAssumed(f"context {context!r}", [f"its cluster {inner.get('cluster')!r} is not in {source}"])
+    user = next((u for u in cfg.get("users") or [] if u.get("name") == inner.get("user")), None)
+    base = source.resolve().parent
+    try:
+        cluster = {"name": cluster["name"], "cluster": _flatten(cluster.get("cluster") or {}, base, (
+            ("certificate-authority", "certificate-authority-data"),))}
+        users = [] if user is None else [{"name": user["name"], "user": _flatten(user.get("user") or {}, base, (
+            ("client-certificate", "client-certificate-data"), ("client-key", "client-key-data")))}]
+    except OSError as e:
+        raise NotAsAssumed(f"context {context!r}", [f"a file it names cannot be read ({first_line(e)})"]) from None
+    out = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
+           "contexts": [{"name": context, "context": {**inner, "namespace": namespace}}],
+           "clusters": [cluster], "users": users}
+    write_private(target, json.dumps(out, indent=2))
     return target
 
 
@@ -156,23 +212,6 @@ def app_services(kube: Kube, app: Application) -> list[str]:
     return [d for d in app.old_stack if kube.read("service", d) is not None]
 
 
-def secrets_of(kube: Kube) -> list[str]:
-    """Every value of the namespace's Secrets (to redact from the evidence; never printed)."""
-    import base64
-    out = []
-    for s in kube.core.list_namespaced_secret(kube.namespace).items:
-        if (s.type or "").startswith("helm.sh/release"):
-            continue
-        for v in (s.data or {}).values():
-            try:
-                text = base64.b64decode(v).decode()
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if len(text) >= 6:
-                out.append(text)
-    return out
-
-
 def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision: int | None) -> list[str]:
     """What the drill will do on the team's cluster, before anything is done."""
     a = st.app
@@ -215,7 +254,7 @@ def provision_stub(st: Staging, kube: Kube, changes: ChangeLog, log):
     spec = {"kind": "delete_namespace", "namespace": st.app.namespace}
     changes.record(f"namespace {st.app.namespace} created (stub Mastodon, PostgreSQL, Redis)",
                    lambda: carry_out(kube, spec), spec)  # recorded before it is made: a kill leaves the record
-    kube.create_namespace(labels={"app.kubernetes.io/managed-by": "rollback-drill"})
+    kube.create_namespace(labels=dict([OURS]))
     creds = Credentials.load_or_create(st.run_dir / "credentials.json")
     ds = InClusterDatastores(kube, creds)
     log(f"datastores: PostgreSQL and Redis StatefulSets in {st.app.namespace}")
@@ -233,7 +272,7 @@ def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
     creds = Credentials("", "", "", password)
     client = tuple(os.environ.get(k, "") for k in PROBE_CLIENT_ENV)
     env = Environment(kube, st.workdir, st.target_url, st.app.host, creds, None, "", app=st.app,
-                      chart_dir=st.chart, probe_user=user, extra_secrets=secrets_of(kube) + [password, client[1]],
+                      chart_dir=st.chart, probe_user=user, extra_secrets=kube.secret_values() + [password, client[1]],
                       snapshot_dir=st.run_dir, probe_client=client)
     _, before = backup_ingress_backends(st.workdir, runbook, level)
     if not before:  # the level switches nothing back: users must still end up on the old stack's Services
@@ -246,40 +285,70 @@ def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
 
 
 def forget(st: Staging) -> None:
-    """The private kubeconfig copy and credentials go when the drill ends."""
-    shutil.rmtree(st.run_dir, ignore_errors=True)
+    """The private kubeconfig copy and credentials go when the drill ends — only if the folder is the
+    one this run created (it carries this run's mark), never anything else."""
+    remove_run_dir(st.run_dir, st.token)
+
+
+def remove_run_dir(run_dir: Path, token: str | None) -> bool:
+    """Remove a run folder under runs_dir() that carries the mark `token` (None: any run's mark)."""
+    mark = run_dir / RUN_MARK
+    if run_dir.parent.resolve() != runs_dir().resolve() or run_dir.is_symlink() or not mark.is_file():
+        return False
+    if token is not None and mark.read_text() != token:
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True
 
 
 def carry_out(kube: Kube, spec: dict) -> str:
     """One undo written as data (sut/changes.py): by the drill at its end, or by `put-back` after a kill."""
     if spec["kind"] == "helm_rollback":
-        release, revision = spec["release"], spec["revision"]
+        release, revision = untrusted.release(spec["release"], "an undo record"), int(spec["revision"])
         if kube.helm_release_revision(release) is None:
             return f"release {release} no longer deployed (the runbook removed it): its values went with it"
         kube.helm("rollback", release, str(revision), "--wait", "--timeout", "300s", timeout=360)
         return f"helm rollback {release} {revision}: the values as found"
     if spec["kind"] == "delete_namespace":
+        labels = kube.namespace_labels()
+        if labels is None:
+            return f"namespace {kube.namespace} already gone"
+        if spec["namespace"] != kube.namespace or labels.get(OURS[0]) != OURS[1]:
+            raise ValueError(f"namespace {kube.namespace} not deleted: it does not carry the label "
+                             f"{OURS[0]}={OURS[1]} of a namespace rollback-drill created")
         kube.delete_namespace(timeout=300)
         return f"namespace {spec['namespace']} deleted"
     raise ValueError(f"unknown undo {spec['kind']!r}")
 
 
+def pending_records(context: str) -> list[tuple[Path, dict]]:
+    """The pending records of exactly this context (never a pattern match on file names)."""
+    out = []
+    for f in sorted(pending_dir().glob("*.json")) if pending_dir().is_dir() else []:
+        try:
+            rec = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(rec, dict) and rec.get("context") == context and f.name == f"{record_key(context, rec.get('namespace', ''))}.json":
+            out.append((f, rec))
+    return out
+
+
 def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None, echo) -> int:
     """`rollback-drill put-back`: carry out what killed drills on `context` left in their pending
-    files (newest first), and remove each file once everything in it is done. Exit 0 / 4."""
-    from rollback_drill.settings import first_line
-    files = sorted(pending_dir().glob(f"{context}--*.json"))
-    if not files:
+    records (newest first), and remove each record once everything in it is done. Exit 0 / 4."""
+    records = pending_records(context)
+    if not records:
         echo(f"nothing to put back on context '{context}'")
         return 0
     code = 0
-    for f in files:
-        items = json.loads(f.read_text())
-        ns = items[0].get("namespace", "")
-        cfg = pending_dir() / f".{f.stem}.kubeconfig"
+    for f, rec in records:
+        ns = untrusted.namespace(rec["namespace"], f"pending record {f.name}")
+        key = record_key(context, ns)
+        cfg = pending_dir() / f".{key}.kubeconfig"
         kube = Kube(write_context_kubeconfig(source_kubeconfig, context, ns, cfg), bin_dir, ns)
         left = []
-        for item in reversed(items):
+        for item in reversed(rec.get("undos") or []):
             try:
                 echo(f"  put back: {carry_out(kube, item)} ({item['what']})")
             except Exception as e:  # noqa: BLE001 - said, kept for the next attempt
@@ -287,9 +356,9 @@ def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None
                 code = 4
                 echo(f"  NOT put back: {item['what']}: {first_line(e)[:300]}")
         cfg.unlink(missing_ok=True)
-        shutil.rmtree(state_dir() / "existing" / f.stem, ignore_errors=True)  # the killed run's kubeconfig copy
+        remove_run_dir(runs_dir() / key, None)  # the killed run's kubeconfig copy (its folder, marked as a run's)
         if left:
-            f.write_text(json.dumps(list(reversed(left)), indent=2))
+            write_private(f, json.dumps({**rec, "undos": list(reversed(left))}, indent=2))
         else:
             f.unlink()
     return code
