@@ -44,7 +44,7 @@ SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S), REDACTED),
     (re.compile(r"\b((?:Bearer|Basic|Token)\s+)[A-Za-z0-9\-._~+/]+=*", re.I), rf"\g<1>{REDACTED}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
-    (re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@\"']+:)[^\s@/\"']+(@)", re.I), rf"\g<1>{REDACTED}\g<2>"),
+    (re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@\"']*:)[^\s@/\"']+(@)", re.I), rf"\g<1>{REDACTED}\g<2>"),
     # KEY=value (env files, shell), "key": "value" (JSON), key: value (YAML, kubeconfig)
     (re.compile(rf"(\b{_SECRET_KEY}\s*=\s*)(['\"]?)(?!\[REDACTED\])[^\s'\"&;]+\2", re.I), rf"\g<1>\g<2>{REDACTED}\g<2>"),
     (re.compile(rf"((?:\"|\\\"){_SECRET_KEY}(?:\"|\\\")\s*:\s*(?:\"|\\\"))(?!\[REDACTED\])(?:[^\"\\]|\\[^\"])+",

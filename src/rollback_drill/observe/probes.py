@@ -74,7 +74,6 @@ class Probes:
         self.target, self.tl, self.interval = target, timeline, interval_s
         self.session = requests.Session()
         self.session.headers["Host"] = target.host
-        self.session.verify = target.verify
         self.state = ProbeState()
         self.stop_event = gevent.event.Event()
         self.greenlets: list[gevent.Greenlet] = []
@@ -82,8 +81,10 @@ class Probes:
 
     # ---- the probes -------------------------------------------------------------------------
     def _req(self, method: str, path: str, **kw) -> requests.Response:
-        # no redirect is followed: a 3xx is the answer (the password grant never goes anywhere else)
-        r = self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, allow_redirects=False, **kw)
+        # no redirect is followed: a 3xx is the answer (the password grant never goes anywhere else);
+        # `verify` per request: a session's is overridden by $REQUESTS_CA_BUNDLE, a request's is not
+        r = self.session.request(method, self.target.base_url + path, timeout=TIMEOUT, allow_redirects=False,
+                                 verify=self.target.verify, **kw)
         self._served[gevent.getcurrent()] = r.headers.get("X-Served-By", "")
         return r
 
