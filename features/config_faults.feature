@@ -25,7 +25,7 @@ Feature: Configuration mistakes a migration makes, as faults of the Helm release
     Examples:
       | id | mistake                                  | fault                 |
       | C2 | a wrong database password                | config-db-password    |
-      | C3 | a changed secret key base                | config-secret-key-base |
+      | C3 | sign-in through an unreachable LDAP      | config-ldap-unreachable |
       | H3 | a sidekiq worker that lost its queues    | config-sidekiq-queues |
       | H4 | a wrong object-storage secret            | config-s3-credentials |
       | M2 | a streaming port the Ingress does not use | config-streaming-port |

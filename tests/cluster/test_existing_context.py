@@ -163,7 +163,7 @@ def helm_values(env: dict) -> dict:
 
 @pytest.mark.parametrize("trigger, fault", [
     ("C2", "config-db-password"),
-    pytest.param("C3", "config-secret-key-base", marks=pytest.mark.nightly),
+    pytest.param("C3", "config-ldap-unreachable", marks=pytest.mark.nightly),
     pytest.param("H3", "config-sidekiq-queues", marks=pytest.mark.nightly),
     pytest.param("H4", "config-s3-credentials", marks=pytest.mark.nightly),
     pytest.param("M2", "config-streaming-port", marks=pytest.mark.nightly)])

@@ -152,8 +152,14 @@ class Kube:
         return max((int((x.metadata.labels or {}).get("version", "0")) for x in items), default=None)
 
     def helm_release_values(self, release: str) -> dict | None:
-        """The user-supplied values of the deployed revision (Helm 3 keeps the release, gzip'd JSON,
-        base64 twice, in the Secret sh.helm.release.v1.<release>.v<N>); None when not deployed."""
+        """The user-supplied values of the deployed revision; None when not deployed."""
+        record = self.helm_release_record(release)
+        return None if record is None else (record.get("config") or {})
+
+    def helm_release_record(self, release: str) -> dict | None:
+        """The deployed revision's release record (chart with its default values, the user's values,
+        manifest): Helm 3 keeps it gzip'd JSON, base64 twice, in the Secret
+        sh.helm.release.v1.<release>.v<N>; None when not deployed."""
         import base64
         import gzip
         items = self.core.list_namespaced_secret(
@@ -164,7 +170,7 @@ class Kube:
         raw = base64.b64decode(base64.b64decode(latest.data["release"]))
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        return json.loads(raw).get("config") or {}
+        return json.loads(raw)
 
     def create_namespace(self, labels: dict[str, str] | None = None) -> None:
         from kubernetes import client as k8s

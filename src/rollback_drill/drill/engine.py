@@ -38,6 +38,7 @@ from rollback_drill.sut.changes import ChangeLog
 from rollback_drill.sut.datastores import Datastores
 from rollback_drill.sut.emulation import Emulation
 from rollback_drill.sut.faults import Fault, fault_for, inject
+from rollback_drill.sut.mistakes import proven_mistake
 from rollback_drill.sut.profile import Profile, load_profile
 from rollback_drill.observe.k8s_watch import K8sWatch
 from rollback_drill.runbook.gcloud_standin import abandon_restores
@@ -222,12 +223,14 @@ class Drill:
         the baseline measured just now); `scale` < 1 sizes it below the threshold on purpose."""
         self.phase = "detection"
         self.trigger = self.runbook.trigger(trigger_id)
-        t = self.tl.now()
-        self.baseline = baseline_latency(self.tl, t, self.cfg.detector)
+        self.baseline = baseline_latency(self.tl, self.tl.now(), self.cfg.detector)
         self.fault = fault_for(self.trigger.criterion, self.baseline, scale, self.cfg.detector.performance_factor,
                                self.cfg.fault_style, self.runbook.sidecar.get("config_faults"))
-        if self.fault.values is not None and not self.env.is_stub:  # a team's release: its values are put back
-            self._record_release_values()
+        if self.fault.values is not None:  # a configuration mistake: the team's values edited, proven to matter
+            self.fault = proven_mistake(self.env.kube, self.app, self.env.chart, self.fault)
+            if not self.env.is_stub:  # a team's release: its values are put back
+                self._record_release_values()
+        t = self.tl.now()
         inject(self.env.kube, self.fault, self.app, self.env.chart)
         self.tl.mark("inject", t)
 

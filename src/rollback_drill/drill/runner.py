@@ -226,6 +226,7 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
     and return (cluster, kube)."""
     from rollback_drill.cluster.existing import ExistingCluster
     from rollback_drill.sut.existing import NotAsAssumed, differences, plan_lines, stub_namespace_free
+    from rollback_drill.sut.mistakes import NoOpMistake, merged_values, proven_mistake, restarts_on_rollback
     try:
         cluster = ExistingCluster(staging.context)
         st = cluster.status()
@@ -248,13 +249,17 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
         fault = None if c is None or c.person_decides else fault_for(
             c, style=cfg.fault_style, config_paths=runbook.sidecar.get("config_faults"))
         revision = kube.helm_release_revision(staging.app.release) if staging.sut == "existing" else None
-    except (NotAsAssumed, NoFault) as e:
+        restarts = ""
+        if staging.sut == "existing" and fault is not None and fault.values:  # proven before the plan
+            fault = proven_mistake(kube, staging.app, staging.chart, fault)
+            restarts = restarts_on_rollback(merged_values(kube, staging.app.release))
+    except (NotAsAssumed, NoFault, NoOpMistake) as e:
         echo(f"rollback-drill: {e.args[0] if isinstance(e, NoFault) else e}")
         return EXIT_USAGE
     except Exception as e:  # noqa: BLE001 - the cluster could not be read: one line, exit 4
         echo(f"rollback-drill: could not read context '{staging.context}' ({type(e).__name__}): {first_line(e)[:300]}")
         return EXIT_HARNESS
-    for line in plan_lines(staging, runbook, level_no, fault, cfg.load, revision):
+    for line in plan_lines(staging, runbook, level_no, fault, cfg.load, revision, restarts):
         echo(line)
     return cluster, kube
 
@@ -308,6 +313,11 @@ def stopped(e: BaseException, drill: Drill | None, journal: Journal | None, echo
         echo(f"rollback-drill: interrupted by {e.signal} during {phase}: load, probes and the running command "
              f"stopped; journal {'marked incomplete: ' + str(journal.path) if journal else 'not started'}")
         return EXIT_HARNESS
+    from rollback_drill.sut.mistakes import NoOpMistake
+    if isinstance(e, NoOpMistake):  # bad input found on the cluster: refused before anything was broken
+        _mark_incomplete(journal, drill, {"refused": str(e), "phase": phase})
+        echo(f"rollback-drill: {e}")
+        return EXIT_USAGE
     _mark_incomplete(journal, drill, {"harness_error": f"{type(e).__name__}: {e}", "phase": phase})
     first = first_line(e)
     kind = "drill failed" if isinstance(e, (DrillError, EvidenceError)) else "the harness failed"

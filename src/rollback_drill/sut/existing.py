@@ -212,7 +212,8 @@ def app_services(kube: Kube, app: Application) -> list[str]:
     return [d for d in app.old_stack if kube.read("service", d) is not None]
 
 
-def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision: int | None) -> list[str]:
+def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision: int | None,
+               restarts: str = "") -> list[str]:
     """What the drill will do on the team's cluster, before anything is done."""
     a = st.app
     lines = [f"plan: Level {level} drill on context '{st.context}', namespace {a.namespace} (--sut {st.sut})"]
@@ -227,7 +228,8 @@ def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision:
                          for p, v in fault.values.items())
         back = (f"helm rollback {a.release} {revision}" if revision else "deleting the namespace")
         lines += [f"    - helm upgrade {a.release} --reuse-values --no-hooks: {sets} ({fault.description})",
-                  f"    - put back with {back}: the values as found (Helm restores the release's replicas too)"]
+                  f"    - put back with {back}: the values as found (Helm restores the release's replicas too"
+                  f"{'; ' + restarts if restarts else ''})"]
     elif fault is not None and fault.switches:
         lines.append(f"    - the stub's fault switch {json.dumps(fault.switches)} in ConfigMap {a.faults_configmap}")
     lines.append(f"  the runbook's Level {level} runs as written (its changes are the drill; the harness does not "

@@ -63,10 +63,15 @@ KINDS = ("error_ratio", "latency_factor", "performance", *FIXED)
 CONFIG: dict[str, Fault] = {
     "db": Fault("config-db-password", {}, "the release's database password is wrong (postgresql.auth.password)",
                 {"postgresql.auth.password": "migration-typo-not-the-password"}),
-    # Mastodon signs and encrypts sessions with SECRET_KEY_BASE: a release with another key than the
-    # instance's cannot read them (the stub answers signed-in requests 500, InvalidMessage)
-    "login": Fault("config-secret-key-base", {}, "the release's secret key base changed "
-                   "(mastodon.secrets.secret_key_base)", {"mastodon.secrets.secret_key_base": "migration-typo-not-the-key"}),
+    # A changed SECRET_KEY_BASE only signs web sessions out once in Mastodon (OAuth tokens are database
+    # rows; a new sign-in works): not "users cannot log in". With LDAP_ENABLED, every password sign-in
+    # asks the LDAP server first, local accounts too, and an unreachable server raises Net::LDAP::Error,
+    # which nothing rescues: 500 (mastodon v4.6 app/controllers/auth/sessions_controller.rb 51-55,
+    # app/models/concerns/user/ldap_authenticable.rb 7-13; chart configmap-env.yaml 384-388).
+    "login": Fault("config-ldap-unreachable", {}, "the release turns on LDAP sign-in against a server it cannot "
+                   "reach (externalAuth.ldap.enabled, .host, .port): every password sign-in answers 500",
+                   {"externalAuth.ldap.enabled": True, "externalAuth.ldap.host": "127.0.0.1",
+                    "externalAuth.ldap.port": 1}),
     "media": Fault("config-s3-credentials", {}, "the release's object-storage secret is wrong (mastodon.s3.access_secret)",
                    {"mastodon.s3.access_secret": "migration-typo-not-the-key"}),
     # the team's Ingress still routes /api/v1/streaming to port 4000 of the release's streaming Service
