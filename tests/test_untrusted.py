@@ -257,3 +257,15 @@ def test_credentials_are_0600_from_creation(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "credentials.json").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "x").stat().st_mode) == 0o600
+
+
+def test_the_runbook_reader_refuses_a_sidecar_name_that_is_not_a_kubernetes_name(tmp_path):
+    from rollback_drill import DEFAULT_RUNBOOK
+    from rollback_drill.runbook.model import RunbookError, load_runbook
+    rb = tmp_path / "rb.md"
+    rb.write_text(DEFAULT_RUNBOOK.read_text(encoding="utf-8"), encoding="utf-8")
+    for key, value in (("namespace", "../../etc"), ("helm_release", "a;b"), ("production_host", "x y"),
+                       ("old_deployments", ["a", "b", "../c"])):
+        (tmp_path / "rb.drill.yaml").write_text(yaml.safe_dump({key: value}))
+        with pytest.raises(RunbookError, match=key):
+            load_runbook(rb)

@@ -288,3 +288,57 @@ def test_a_level_1_that_never_switches_the_ingress_back_fails_on_the_teams_relea
         broken.unlink()
         (repo / "rollback-runbook.broken.ja.drill.yaml").unlink()
         migrate_again(staging_env, repo)
+
+
+# ---- issue 18: a mistake that cannot reach the pods is refused; the team's values edited in place ----------
+def _upgrade(env: dict, team: dict, *sets: str) -> int:
+    """A change of the team's own (as it would make it); returns the revision before it."""
+    revision = json.loads(sh(env, "helm", "status", "mastodon-helm", "-n", TEAM_NS, "-o", "json"))["version"]
+    sh(env, "helm", "upgrade", "mastodon-helm", "helm/mastodon", "-n", TEAM_NS, "--reuse-values", *sets, "--wait",
+       "--timeout", "180s", cwd=team["repo"])
+    return revision
+
+
+def _rollback(env: dict, revision: int) -> None:
+    sh(env, "helm", "rollback", "mastodon-helm", str(revision), "-n", TEAM_NS, "--wait", "--timeout", "180s")
+
+
+def test_a_db_mistake_on_a_release_with_an_existing_secret_is_refused_as_a_no_op(staging_env, team):
+    """With postgresql.auth.existingSecret the pods read DB_PASS from the team's Secret: a --set of
+    postgresql.auth.password changes nothing they read, and the drill says so instead of drilling nothing."""
+    creds = Credentials.load_or_create(team["repo"] / "credentials.json")
+    sh(staging_env, "kubectl", "-n", TEAM_NS, "create", "secret", "generic", "team-db",
+       f"--from-literal=password={creds.db_password}")
+    revision = _upgrade(staging_env, team, "--set", "postgresql.auth.existingSecret=team-db")
+    try:
+        before = helm_values(staging_env)
+        r = team_drill(staging_env, team, "--level", "1", "--trigger", "C2", "--yes")
+        lines = (r.stdout + r.stderr).strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stdout[-2000:] + r.stderr[-2000:]
+        assert "postgresql.auth.existingSecret=team-db" in lines[0] and "would change nothing" in lines[0]
+        assert helm_values(staging_env) == before  # nothing was upgraded
+    finally:
+        _rollback(staging_env, revision)
+        sh(staging_env, "kubectl", "-n", TEAM_NS, "delete", "secret", "team-db")
+
+
+@pytest.mark.nightly
+def test_the_sidekiq_mistake_keeps_a_custom_worker_list_and_puts_it_back_as_it_was(staging_env, team):
+    workers = [{"name": "all-queues", "concurrency": 10, "replicas": 1,
+                "queues": ["default", "push", "mailers", "scheduler", "ingress", "fasp"],
+                "resources": {"limits": {"memory": "512Mi"}}},
+               {"name": "pull", "concurrency": 5, "replicas": 1, "queues": ["pull"],
+                "resources": {"limits": {"memory": "256Mi"}}}]
+    revision = _upgrade(staging_env, team, "--set-json", f"mastodon.sidekiq.workers={json.dumps(workers)}")
+    try:
+        before = helm_values(staging_env)
+        assert before["mastodon"]["sidekiq"]["workers"] == workers
+        r = team_drill(staging_env, team, "--level", "1", "--trigger", "H3", "--yes")
+        assert r.returncode in (0, 3), r.stdout[-3000:] + r.stderr[-2000:]
+        res = journal_of(r.stdout)["scenarios"][-1]
+        assert "(all-queues, pull)" in res["fault"]["description"], res["fault"]
+        assert res["verdict"] == "passed" and res["detection"]["fired"]
+        assert helm_values(staging_env)["mastodon"]["sidekiq"]["workers"] == workers
+    finally:
+        migrate_again(staging_env, team["repo"])
+        _rollback(staging_env, revision)

@@ -419,6 +419,7 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
         v = data.get(key)
         if v is not None and (not isinstance(v, list) or len(v) != 3 or not all(isinstance(x, str) and x for x in v)):
             raise RunbookError(side, 1, f"{key}: expected three Deployment names (web, streaming, worker), got {v!r}")
+    _check_sidecar_names(side, data)
     cf = data.get("config_faults")
     if cf is not None and (not isinstance(cf, dict) or not all(isinstance(k, str) and isinstance(v, dict) and v
                                                                for k, v in cf.items())):
@@ -448,6 +449,22 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
                     declared_in=str(side))
         rb.triggers[hits[0]] = replace(tr, criterion=c)
     rb.sidecar = {k: v for k, v in data.items() if k != "criteria"} | {"path": str(side)}
+
+
+def _check_sidecar_names(side: Path, data: dict) -> None:
+    """Names that become kubectl/helm arguments are Kubernetes/Helm names (untrusted.py), said with the key."""
+    from rollback_drill import untrusted
+    checks = {"namespace": untrusted.namespace, "helm_release": untrusted.release,
+              "production_host": untrusted.hostname, "ingress": untrusted.object_name}
+    try:
+        for key, check in checks.items():
+            if key in data:
+                check(data[key], key)
+        for key in SIDECAR_LISTS:
+            for name in data.get(key) or []:
+                untrusted.object_name(name, key, "Deployment")
+    except untrusted.Untrusted as e:
+        raise RunbookError(side, 1, str(e)) from None
 
 
 def load_runbook(path: str | Path) -> Runbook:
