@@ -47,9 +47,12 @@ def main() -> None:
 @main.command("runbook")
 @click.argument("path", default=str(DEFAULT_RUNBOOK))
 @click.option("--json", "as_json", is_flag=True, help="print the reading as JSON")
-def runbook_cmd(path: str, as_json: bool) -> None:
+@click.option("--explain", is_flag=True, help="per field, the line and the words that decided it")
+def runbook_cmd(path: str, as_json: bool, explain: bool) -> None:
     """How the runbook was read: criteria (kind, threshold, deadline, fault, detector), levels
-    (target, what they restore, commands and what each touches). Exit 2 if it cannot be read."""
+    (target, what they restore — from their commands —, commands and what each touches, prompts and
+    pasted output removed), and what disagrees (a level's title against its commands). Exit 2 if it
+    cannot be read."""
     from rollback_drill.drill.plan import reading, table
     from rollback_drill.runbook.model import RunbookError, load_runbook
     try:
@@ -57,7 +60,35 @@ def runbook_cmd(path: str, as_json: bool) -> None:
     except RunbookError as e:
         _fail(f"runbook does not parse: {e}")
     r = reading(rb)
-    click.echo(json.dumps(r, ensure_ascii=False, indent=2) if as_json else table(r))
+    if as_json:
+        click.echo(json.dumps(r, ensure_ascii=False, indent=2))
+        return
+    click.echo(table(r))
+    if explain:
+        click.echo(_explain(rb))
+    for w in rb.warnings:
+        click.echo(f"warning: {w}")
+
+
+def _explain(rb) -> str:
+    """Each field of the reading with the line and the words that decided it."""
+    out = ["", "how each field was decided (line: words -> reading):"]
+    for t in rb.triggers:
+        c = t.criterion
+        what = c.kind if c.threshold is None else f"{c.kind} {c.comparator} {c.threshold:g} {c.unit}".rstrip()
+        out.append(f"  {c.line:>4}: {c.text!r} -> {t.id} {t.severity}, decide within {t.decision_deadline_s:g}s, "
+                   f"{what}" + (f" (declared in {c.declared_in})" if c.declared_in else ""))
+    for lv in rb.levels:
+        out.append(f"  {lv.line:>4}: Level {lv.number} {lv.title!r} -> target {lv.target_min_s:g}-{lv.target_max_s:g}s; "
+                   f"restores {lv.restores}")
+        for e in lv.restores_evidence:
+            out.append(f"        {e}")
+        for cmd in lv.commands:
+            for rw in cmd.rewrites:
+                out.append(f"        {rw} (command of line {cmd.line})")
+    for st in rb.steps:
+        out.append(f"  {st.line:>4}: step {st.number} {st.title!r} -> {len(st.commands)} commands")
+    return "\n".join(out)
 
 
 # ---- cluster -------------------------------------------------------------------------------

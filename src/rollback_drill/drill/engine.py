@@ -21,7 +21,7 @@ from rollback_drill.drill.recovery import Recovery, RecoveryCheck
 from rollback_drill.drill.result import result
 from rollback_drill.drill.verify import verify
 from rollback_drill.evidence.redaction import Redactor
-from rollback_drill.observe.cluster_state import ClusterState, ComponentWatch, RestoreTarget, restore_target
+from rollback_drill.observe.cluster_state import ClusterState, ComponentWatch, RestoreTarget
 from rollback_drill.observe.detectors import Detection, DetectorConfig, baseline_latency, check
 from rollback_drill.observe.load import Load, LoadConfig
 from rollback_drill.observe.probes import Probes, Target
@@ -337,7 +337,7 @@ class Drill:
         self.phase = "rollback_commands"
         self.level_no = level_no
         level = self.runbook.level(level_no)
-        self.target = restore_target(level.title, self.app.old_stack)
+        self.target = RestoreTarget(self.app.old_stack, full_state=level.full_state, database=level.database)
         if level_no == 3:
             self._rows_before = {t: self._rows(t) for t in ("statuses", "media_attachments")}
         if self.watch is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rollback_drill.drill.mutate import is_optional
 from rollback_drill.observe.detectors import PROBE_FOR_KIND, DetectorConfig
-from rollback_drill.runbook.meaning import level_restores, objects_touched
+from rollback_drill.runbook.meaning import objects_touched
 from rollback_drill.runbook.model import Criterion, Runbook, declare_hint
 from rollback_drill.sut.faults import NoFault, describe
 
@@ -51,16 +51,14 @@ def reading(rb: Runbook) -> dict:
         criteria.append(row)
     levels = []
     for lv in rb.levels:
-        full, db = level_restores(lv.title)
         levels.append({"number": lv.number, "title": lv.title, "line": lv.line, "target_min_s": lv.target_min_s,
                        "target_max_s": lv.target_max_s, "when": lv.when,
-                       "restores": "the whole pre-migration state" + (" and the database" if db else "") if full
-                       else "traffic to the old stack",
+                       "restores": lv.restores, "restores_decided_by": list(lv.restores_evidence),
                        "commands": [{"line": c.line, "text": c.text, "optional": is_optional(c), "alternative_to": c.alternative_to,
-                                     "touches": objects_touched(c.text)} for c in lv.commands]})
+                                     "touches": objects_touched(c.text), "rewrites": list(c.rewrites)} for c in lv.commands]})
     steps = [{"number": s.number, "title": s.title, "commands": [c.text for c in s.commands]} for s in rb.steps]
     return {"path": rb.path, "sha256": rb.sha256, "sidecar": rb.sidecar or None, "criteria": criteria,
-            "levels": levels, "steps": steps, "checklists": rb.checklists}
+            "levels": levels, "steps": steps, "checklists": rb.checklists, "warnings": list(rb.warnings)}
 
 
 def table(r: dict) -> str:

@@ -25,7 +25,6 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from rollback_drill.observe.timeline import ComponentSample, Timeline
-from rollback_drill.runbook.meaning import level_restores
 
 GKE_GROUPS = {"backendconfig": ("cloud.google.com", "v1", "backendconfigs"),
               "frontendconfig": ("networking.gke.io", "v1beta1", "frontendconfigs")}
@@ -33,7 +32,7 @@ GKE_GROUPS = {"backendconfig": ("cloud.google.com", "v1", "backendconfigs"),
 
 @dataclass(frozen=True)
 class RestoreTarget:
-    """What a level brings back, by the level's meaning (its title and when it applies)."""
+    """What a level brings back, as its commands decide it (runbook Level.full_state / .database)."""
 
     stack: tuple[str, ...]  # Deployments whose pods must answer every request
     full_state: bool = False  # the pre-migration objects back and the Helm release gone
@@ -47,12 +46,6 @@ class RestoreTarget:
         if self.database:
             parts.append("schema at the pre-migration version")
         return "; ".join(parts)
-
-
-def restore_target(title: str, stack: tuple[str, ...]) -> RestoreTarget:
-    """What a level restores, read from its title (runbook/meaning.py: level_restores)."""
-    full, database = level_restores(title)
-    return RestoreTarget(stack, full_state=full, database=database)
 
 
 def ingress_backends(ingress: dict) -> list[str]:

@@ -46,8 +46,6 @@ _UNIT_S = {"秒": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
            "分": 60, "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
            "時間": 3600, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600}
 _UNIT = r"(秒|分|時間|seconds?|secs?|sec|s|minutes?|mins?|min|m|hours?|hrs?|hr|h)"
-_NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "fifteen": 15, "twenty": 20,
-              "thirty": 30, "sixty": 60, "ninety": 90}
 
 
 def severity(title: str) -> str | None:
@@ -65,32 +63,69 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * _UNIT_S[unit.lower()]
 
 
+_IMMEDIATE = ("即座", "即時", "直ちに", "ただちに", "すぐに", "今すぐ", "immediate", "at once", "right away",
+              "without delay", "straight away", "no delay")
+
+
 def deadline(title: str) -> float | None:
-    """'即座にロールバック' / 'immediately' -> 0; '15分以内' / 'within 15 minutes' -> 900; else None."""
-    t = norm(title)
-    if any(w in t for w in ("即座", "即時", "直ちに", "すぐに", "immediate", "at once", "right away")):
+    """'即座にロールバック' / 'ただちに' / 'immediately' / 'at once' -> 0; '15分以内' / 'within 15 minutes' /
+    'within half an hour' -> 900 / 1800; else None."""
+    t = words_to_numbers(norm(title))
+    if any(w in t for w in _IMMEDIATE):
         return 0.0
     m = re.search(rf"(\d+(?:\.\d+)?)\s*{_UNIT}(?![a-z])", t)
     return _seconds(m.group(1), m.group(2)) if m else None
 
 
 # ---- targets -------------------------------------------------------------------------------------
-_DASH = r"[-‐‑–—〜~～]|to|から"
+_DASH = r"[-‐‑–—〜~～]|to|から|until|or"
+
+
+_NUMBERS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+            "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+            "forty": 40, "forty-five": 45, "fifty": 50, "sixty": 60, "ninety": 90, "a hundred": 100,
+            "one hundred": 100}
+
+
+def words_to_numbers(t: str) -> str:
+    """Numbers and durations said in words, as digits (on normalised text): 'half an hour' -> '30 min',
+    'an hour and a half' / '1時間半' -> '90 min', 'three' -> '3', 'twice' -> '2 times'."""
+    t = re.sub(r"\b(?:an?|one) hour and a half\b|\bone and a half hours?\b|\b1\.5 hours?\b", "90 min", t)
+    t = re.sub(r"(\d+)\s*時間半", lambda m: f"{int(m.group(1)) * 60 + 30}分", t)
+    t = re.sub(r"\bhalf an hour\b|\ba half hour\b|\bhalf-hour\b|\bhalf hour\b", "30 min", t)
+    t = re.sub(r"半時間", "30分", t)
+    t = re.sub(r"\b(?:an|a) (hour|minute|second)\b", r"1 \1", t)
+    t = re.sub(r"\btwice\b", "2 times", t)
+    t = re.sub(r"\bdouble\b", "2 times", t)
+    t = re.sub(r"\btriple\b", "3 times", t)
+    for w, n in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
+        t = re.sub(rf"\b{w}\b", str(n), t)
+    return t
+
+
+_APPROX = r"(?:約|およそ|おおよそ|about|approx\.?|approximately|around|roughly|~|大体|だいたい)"
+_SUFFIX = r"(?:程度|ほど|くらい|ぐらい|前後|かかる|かかります|を見込む|を目安|目安|roughly|or so|in total)"
 
 
 def target_range(text: str) -> tuple[float, float] | None:
     """'1-2分' (60, 120) · '30分-2時間' · '1–2 min' · '30 min – 2 h' · '2分以内' / 'up to 2 h' (0, max) ·
-    '90秒' (90, 90) · 'about 5 minutes'. None when it is not a duration."""
+    '90秒' (90, 90) · 'about 5 minutes' · 'half an hour to 2 hours' · 'between 5 and 10 minutes' ·
+    '30分から2時間' · '1-2分（最速）' (a parenthetical is a remark). None when it is not a duration."""
     t = norm(text)
-    for w, n in _NUM_WORDS.items():
-        t = re.sub(rf"\b{w}\b", str(n), t)
-    t = re.sub(r"^(約|およそ|about|approx\.?|approximately|around|~)\s*", "", t)
+    t = re.sub(r"\s*[(（][^()（）]*[)）]\s*", " ", t).strip()  # a remark in parentheses
+    t = t.rstrip("。.、,;")
+    t = words_to_numbers(t)
+    t = re.sub(rf"^{_APPROX}\s*", "", t)
+    t = re.sub(rf"\s*{_SUFFIX}$", "", t).strip()
+    t = re.sub(r"^(?:between|from)\s+(.+?)\s+(?:and|to)\s+(.+)$", r"\1 - \2", t)
+    t = re.sub(rf"\s*{_APPROX}\s*", " ", t).strip()
     m = re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{_UNIT}?\s*(?:{_DASH})\s*(\d+(?:\.\d+)?)\s*{_UNIT}", t)
     if m:
         lo, lo_u, hi, hi_u = m.groups()
-        return _seconds(lo, lo_u or hi_u), _seconds(hi, hi_u)
-    m = re.fullmatch(rf"(?:up to|within|at most|no more than|≤|<=)\s*(\d+(?:\.\d+)?)\s*{_UNIT}", t) or \
-        re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{_UNIT}\s*(?:以内|まで|以下)", t)
+        lo_s, hi_s = _seconds(lo, lo_u or hi_u), _seconds(hi, hi_u)
+        return (lo_s, hi_s) if lo_s <= hi_s else None
+    m = re.fullmatch(rf"(?:up to|within|at most|no more than|under|less than|≤|<=)\s*(\d+(?:\.\d+)?)\s*{_UNIT}", t) or \
+        re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{_UNIT}\s*(?:以内|まで|以下|or less|at most|max|maximum)", t)
     if m:
         return 0.0, _seconds(m.group(1), m.group(2))
     m = re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{_UNIT}", t)
@@ -101,13 +136,51 @@ def target_range(text: str) -> tuple[float, float] | None:
 
 
 # ---- level and step headings, labels ------------------------------------------------------------
+_KANJI = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+_LEVEL_WORD = r"(?:rollback\s+)?(?:level|tier|lv\.?|レベル|ティア|段階)"
+_LEVEL_NUM = r"(\d+|[ivx]+(?![a-z])|[一二三四五六七八九十]+|one|two|three|four|five|six|seven|eight|nine|ten)"
+_LEVEL_SEP = r"\s*[:：.\-–—)）|]?\s*"
+
+
+def _numeral(word: str) -> int | None:
+    w = word.lower()
+    if w.isdigit():
+        return int(w)
+    if w in _ROMAN:
+        return _ROMAN[w]
+    if w in _NUMBERS:
+        return _NUMBERS[w]
+    if all(c in _KANJI for c in w):
+        if w == "十":
+            return 10
+        if w.startswith("十"):
+            return 10 + _KANJI[w[1]] if len(w) == 2 else None
+        if len(w) == 1:
+            return _KANJI[w]
+        if len(w) == 2 and w[1] == "十":
+            return _KANJI[w[0]] * 10
+        if len(w) == 3 and w[1] == "十":
+            return _KANJI[w[0]] * 10 + _KANJI[w[2]]
+    return None
+
+
 def level_heading(title: str) -> tuple[int, str] | None:
-    m = re.match(r"^(?:level|レベル|lv\.?)\s*(\d+)\s*[:：.\-–—]?\s*(.*)$", norm(title))
+    """'Level 1: …', '## レベル１：…', 'Rollback tier 1 — …', 'Lv.2 …', 'Level II', 'レベル一', '第1段階' ->
+    (number, the title as written after the number)."""
+    t = norm(title)
+    m = re.match(rf"^(?:ロールバック)?{_LEVEL_WORD}\s*{_LEVEL_NUM}{_LEVEL_SEP}(.*)$", t) or \
+        re.match(rf"^第\s*{_LEVEL_NUM}\s*(?:段階|レベル){_LEVEL_SEP}(.*)$", t)
     if not m:
         return None
+    number = _numeral(m.group(1))
+    if number is None or number < 1:
+        return None
     # keep the title as written (not normalised) after the number
-    raw = re.sub(r"^\s*(?:level|レベル|lv\.?)\s*\d+\s*[:：.\-–—]?\s*", "", title, flags=re.I)
-    return int(m.group(1)), raw.strip() or m.group(2)
+    raw = re.sub(r"^\s*(?:ロールバック)?(?:rollback\s+)?(?:level|tier|lv\.?|レベル|ティア|段階|第)\s*"
+                 r"(?:[0-9０-９]+|[IVXivx]+(?![A-Za-z])|[一二三四五六七八九十]+|one|two|three|four|five|six|seven|"
+                 r"eight|nine|ten)\s*(?:段階|レベル)?\s*[:：.\-–—)）|]?\s*", "", title, flags=re.I)
+    return number, raw.strip() or m.group(2)
 
 
 def step_heading(title: str) -> tuple[int, str] | None:
@@ -118,7 +191,9 @@ def step_heading(title: str) -> tuple[int, str] | None:
     return int(m.group(1)), raw.strip()
 
 
-LABELS = {"target": ("所要時間", "目安時間", "目標時間", "想定時間", "duration", "target", "time", "expected time"),
+LABELS = {"target": ("所要時間", "目安時間", "目標時間", "想定時間", "想定所要時間", "目標所要時間", "所要", "目安", "目標",
+                    "duration", "target", "time", "expected time", "estimated time", "expected duration",
+                    "target time", "time needed", "time required", "time to complete", "takes", "eta"),
           "when": ("適用場面", "使う場面", "適用条件", "いつ使う", "when", "use when", "applies when"),
           "warning": ("警告", "注意", "warning", "caution", "note")}
 
@@ -166,34 +241,72 @@ class Meaning:
 
 
 _PCT = r"(\d+(?:\.\d+)?)\s*%"
-_ERR = r"(?:5xx|5\d\d|エラー率|error rate|errors)"
-_ABOVE = (("超", ">"), ("を超え", ">"), ("より多", ">"), ("以上", ">="), ("above", ">"), ("over", ">"),
-          ("exceeds", ">"), ("exceed", ">"), ("more than", ">"), ("greater than", ">"), ("at least", ">="),
-          (">=", ">="), ("≥", ">="), (">", ">"))
+_ERR = r"(?:5xx|5\d\d|エラー率|エラーの割合|エラー応答|error rate|error ratio|errors|server errors?)"
+# Comparators, said in symbols or words; where several are near the number, the nearest one counts.
+_COMPARATORS: tuple[tuple[str, str], ...] = (
+    (">=", ">="), ("≥", ">="), ("⩾", ">="), ("=>", ">="), ("以上", ">="), ("at least", ">="), ("no less than", ">="),
+    ("or more", ">="), ("or higher", ">="), ("or above", ">="), ("and above", ">="), ("not less than", ">="),
+    ("<=", "<="), ("≤", "<="), ("⩽", "<="), ("以下", "<="), ("at most", "<="), ("no more than", "<="),
+    ("not more than", "<="), ("or less", "<="), ("or lower", "<="), ("or below", "<="),
+    ("未満", "<"), ("を下回", "<"), ("below", "<"), ("under", "<"), ("less than", "<"), ("fewer than", "<"),
+    ("lower than", "<"), ("<", "<"),
+    ("を超え", ">"), ("超え", ">"), ("超", ">"), ("を上回", ">"), ("より多", ">"), ("より大き", ">"), ("above", ">"),
+    ("over", ">"), ("exceeds", ">"), ("exceeding", ">"), ("exceed", ">"), ("more than", ">"), ("greater than", ">"),
+    ("higher than", ">"), ("beyond", ">"), ("過半数", ">"), (">", ">"),
+)
+_COMP_RE = re.compile("|".join(re.escape(w) if not w[0].isalpha() else rf"(?<![a-z]){re.escape(w)}(?![a-z])"
+                               for w, _ in sorted(_COMPARATORS, key=lambda x: -len(x[0]))))
+_COMP = dict(_COMPARATORS)
 
 
-def _comparator(around: str) -> str:
-    for word, comp in _ABOVE:
-        if word in around:
-            return comp
-    return ">"
+def comparator_near(t: str, start: int, end: int) -> str:
+    """The comparator said nearest to the number at t[start:end] ('' when none is said)."""
+    best, dist = "", 10 ** 9
+    for m in _COMP_RE.finditer(t):
+        d = start - m.end() if m.end() <= start else (m.start() - end if m.start() >= end else 0)
+        if d < dist:
+            best, dist = _COMP[m.group(0)], d
+    return best
+
+
+def _prose_numbers(t: str) -> str:
+    """'10 percent' / '10パーセント' -> '10%'; 'half (of the requests)' / '半数' / '過半数' -> '50%'."""
+    t = words_to_numbers(t)
+    t = re.sub(r"(\d+(?:\.\d+)?)\s*(?:percent|per cent|pct|パーセント)(?![a-z])", r"\1%", t)
+    t = re.sub(r"(\d+(?:\.\d+)?)\s*割(?!合)", lambda m: f"{float(m.group(1)) * 10:g}%", t)
+    t = t.replace("過半数", "50%超")
+    t = re.sub(r"(?<![a-z])(?:a |one )?half\b|半数|半分", "50%", t)
+    return t
+
+
+_LATENCY = ("レスポンス", "応答", "response time", "latency", "応答時間", "レイテンシ", "遅延")
+_ABSOLUTE_TIME = r"\d+(?:\.\d+)?\s*(?:ms|msec|milliseconds?|ミリ秒|秒|s|sec|secs|seconds?)(?![a-z])"
 
 
 def criterion_meaning(text: str) -> Meaning:
-    """A criterion sentence -> metric, comparator and threshold. Order matters: numbers first
-    (a 5xx ratio, a latency factor), then what the sentence is about."""
-    t = norm(text)
+    """A criterion sentence -> metric, comparator and threshold, kept exactly as said ('>' for
+    'above / 超 / を超え', '>=' for '≥ / 以上 / at least'). A threshold said with a comparator pointing
+    down (未満, 以下, below, at most) or an absolute latency (3秒, 500 ms) is not what the drill measures:
+    unread, with the comparator kept. Order matters: numbers first (a 5xx ratio, a latency factor),
+    then what the sentence is about."""
+    t = _prose_numbers(norm(text))
+    latency = any(w in t for w in _LATENCY)
     if re.search(_ERR, t) and re.search(_PCT, t):
         m = re.search(_PCT, t)
-        around = t[max(0, m.start() - 12):m.end() + 12]
-        return Meaning("error_ratio", _comparator(around), float(m.group(1)) / 100.0, "ratio")
-    latency = any(w in t for w in ("レスポンス", "応答", "response time", "latency", "応答時間"))
-    m = re.search(r"(\d+(?:\.\d+)?)\s*(?:倍|x\b|×|times)", t)
+        comp = comparator_near(t, m.start(), m.end()) or ">"
+        if "success" in t or "成功" in t:
+            return Meaning("unread", comp)
+        if comp.startswith("<"):
+            return Meaning("unread", comp, float(m.group(1)) / 100.0, "ratio")
+        return Meaning("error_ratio", comp, float(m.group(1)) / 100.0, "ratio")
+    m = re.search(r"(\d+(?:\.\d+)?)\s*(?:倍|x(?![a-z])|×|times)", t)
     if latency and m:
-        return Meaning("latency_factor", ">=" if any(w in t for w in ("以上", "at least")) else ">",
-                       float(m.group(1)), "x baseline")
-    if latency and ("three times" in t or "3倍" in t):
-        return Meaning("latency_factor", ">=", 3.0, "x baseline")
+        comp = comparator_near(t, m.start(), m.end()) or ">"
+        if comp.startswith("<"):
+            return Meaning("unread", comp, float(m.group(1)), "x baseline")
+        return Meaning("latency_factor", comp, float(m.group(1)), "x baseline")
+    if latency and re.search(_ABSOLUTE_TIME, t):
+        return Meaning("unread")  # an absolute latency: the drill measures a factor of the baseline
     for kind, words in _ABOUT:
         if any(w in t for w in words):
             return Meaning(kind)
@@ -326,3 +439,104 @@ def objects_touched(command: str) -> list[str]:
         url = next((w for w in words[1:] if w.startswith("http")), "")
         out.append(f"URL {url}")
     return out
+
+
+# ---- what a level restores, from what its commands do -------------------------------------------
+@dataclass(frozen=True)
+class Restores:
+    full_state: bool  # the pre-migration objects back and the Helm release gone
+    database: bool  # the database brought back from a backup
+    evidence: tuple[str, ...]  # "line N: what that command does", the commands that decided it
+
+    def describe(self) -> str:
+        if self.full_state:
+            return "the whole pre-migration state" + (" and the database" if self.database else "")
+        return "traffic to the old stack"
+
+
+def _restore_does(command: str) -> str | None:
+    """What one command does towards a restore: 'database' | 'release' | 'manifests' | 'traffic' | None."""
+    t = " ".join(command.split())
+    if re.search(r"\bgcloud\b.*\bsql\b.*\b(backups\s+restore|import)\b", t) or \
+            re.search(r"(^|[;&|]\s*)(pg_restore|mysql\b.*<|psql\b.*(\s-f\s|<))", t) or \
+            re.search(r"\baws\s+rds\s+restore-", t):
+        return "database"
+    if re.match(r"^helm\s+(uninstall|delete|del|un)\b", t):
+        return "release"
+    if re.match(r"^kubectl\b.*\b(apply|create|replace)\b.*(\s-k\s|\s--kustomize[=\s])", t) or \
+            re.match(r"^kustomize\s+build\b.*\|\s*kubectl\s+apply\b", t):
+        return "manifests"
+    if re.match(r"^kubectl\b.*\b(apply|replace|patch|edit)\b", t) and re.search(r"ingress", t, re.I):
+        return "traffic"
+    return None
+
+
+def restores_by_commands(commands) -> Restores:
+    """What a level brings back, read from what its commands do, never from its title: a database
+    restore (gcloud sql backups restore / import, pg_restore, psql -f) brings back the database and
+    the whole pre-migration state; removing the Helm release or re-applying the old manifests
+    (kubectl apply -k) brings back the whole pre-migration state; otherwise the level switches
+    traffic back to the old stack. Optional commands (オプション / optional) do not decide it."""
+    database = full = False
+    evidence: list[str] = []
+    for c in commands:
+        if any(w in norm(c.comment) for w in OPTIONAL_WORDS):
+            continue
+        does = _restore_does(c.text)
+        if does == "database":
+            database = full = True
+            evidence.append(f"line {c.line}: restores the database ({c.text.split(' --')[0]})")
+        elif does in ("release", "manifests"):
+            full = True
+            evidence.append(f"line {c.line}: " + ("removes the Helm release" if does == "release"
+                                                  else "re-applies the old manifests") + f" ({c.text})")
+        elif does == "traffic":
+            evidence.append(f"line {c.line}: switches the Ingress back ({c.text})")
+    return Restores(full, database, tuple(evidence))
+
+
+# ---- the language a runbook is written in -----------------------------------------------------------
+_STOPWORDS = {
+    "English": ("the", "and", "of", "to", "is", "are", "if", "for", "with", "within", "when", "back", "not", "only",
+                "this", "that", "it", "by", "from", "as", "be", "roll", "wait", "check", "all", "after", "before"),
+    "German": ("der", "die", "das", "und", "ist", "nicht", "mit", "wenn", "den", "dem", "ein", "eine", "zu", "auf",
+               "für", "von", "bei", "oder", "nur", "innerhalb", "sofort", "werden", "wird", "alle", "nach", "vor",
+               "sind", "des", "zurück", "minuten", "stufe"),
+    "Spanish": ("el", "la", "los", "las", "y", "del", "que", "es", "con", "por", "para", "si", "una", "se", "al",
+                "dentro", "inmediatamente", "minutos", "nivel", "está", "están", "todos", "después", "antes"),
+    "French": ("le", "les", "et", "du", "des", "est", "avec", "pour", "si", "une", "dans", "pas", "sont", "immédiatement",
+               "niveau", "après", "avant", "tous", "être", "la", "que"),
+    "Portuguese": ("o", "os", "as", "e", "do", "da", "dos", "das", "que", "é", "com", "para", "uma", "não", "nível",
+                   "imediatamente", "minutos", "depois", "antes"),
+    "Italian": ("il", "lo", "gli", "e", "di", "che", "è", "con", "per", "una", "non", "sono", "livello", "minuti",
+                "immediatamente", "dopo", "prima"),
+    "Dutch": ("de", "het", "en", "een", "van", "is", "niet", "met", "voor", "als", "binnen", "direct", "niveau",
+              "minuten", "na", "alle"),
+}
+_SCRIPTS = (("Korean", r"[\uac00-\ud7af]"), ("Russian (Cyrillic script)", r"[\u0400-\u04ff]"),
+            ("Arabic", r"[\u0600-\u06ff]"), ("Hebrew", r"[\u0590-\u05ff]"), ("Thai", r"[\u0e00-\u0e7f]"),
+            ("Greek", r"[\u0370-\u03ff]"))
+
+
+def language(text: str) -> str:
+    """'ja', 'en', or the name of the other language the prose is written in (code blocks and inline code
+    left out): kana says Japanese; another script, or more of another language's common words than
+    English ones, says that language."""
+    prose = re.sub(r"^(```|~~~).*?^\1[^\n]*$", " ", text, flags=re.M | re.S)
+    prose = re.sub(r"`[^`\n]*`", " ", prose)
+    prose = re.sub(r"https?://\S+", " ", prose)
+    kana = len(re.findall(r"[\u3040-\u30ff]", prose))
+    if kana >= 10:
+        return "ja"
+    for name, rx in _SCRIPTS:
+        if len(re.findall(rx, prose)) >= 20:
+            return name
+    if len(re.findall(r"[\u4e00-\u9fff]", prose)) >= 40 and kana == 0:
+        return "Chinese"
+    words = re.findall(r"[^\W\d_]+", prose.lower())
+    score = {lang: sum(1 for w in words if w in set(sw) - (set(_STOPWORDS["English"]) if lang != "English" else set()))
+             for lang, sw in _STOPWORDS.items()}
+    best = max((lg for lg in score if lg != "English"), key=lambda lg: score[lg])
+    if score[best] >= 8 and score[best] > 2 * score["English"]:
+        return best
+    return "ja" if kana else "en"

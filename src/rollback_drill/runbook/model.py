@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from rollback_drill.runbook import markdown as MD
 from rollback_drill.runbook import meaning as M
 
 SEVERITIES = M.SEVERITIES
@@ -64,6 +65,8 @@ class Command:
     line: int
     comment: str = ""
     alternative_to: int | None = None  # index of the command this one is an "または" alternative of
+    rewrites: tuple[str, ...] = ()  # what the reader removed to get the command a shell runs ('$ ' prompts,
+    #                                 pasted output below it), each "line N: …"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,17 @@ class Level:
     warning: str
     commands: tuple[Command, ...]
     manual_steps: tuple[str, ...] = ()
+    # What the level brings back, decided from what its commands do (runbook/meaning.py restores_by_commands),
+    # never from its title: the whole pre-migration state (release removed / old manifests re-applied),
+    # the database (restored from a backup); restores_evidence says which command lines decided it.
+    full_state: bool = False
+    database: bool = False
+    restores_evidence: tuple[str, ...] = ()
+
+    @property
+    def restores(self) -> str:
+        """'traffic to the old stack' | 'the whole pre-migration state' [+ ' and the database']."""
+        return M.Restores(self.full_state, self.database, self.restores_evidence).describe()
 
 
 @dataclass(frozen=True)
@@ -99,15 +113,21 @@ class Runbook:
     steps: list[Step] = field(default_factory=list)
     checklists: dict[str, list[str]] = field(default_factory=dict)  # before | during | after | followup
     sidecar: dict = field(default_factory=dict)  # the declarations of <runbook>.drill.yaml, if any
+    warnings: list[str] = field(default_factory=list)  # "path:line: …" what was read but disagrees (a level's
+    #                                                    title against its commands), reported, never decisive
     text: str = field(default="", repr=False)  # as written (the analysis reads its example values)
 
     @property
     def production_host(self) -> str:
         """The host the runbook's own URLs name (the sidecar's production_host, else the first
         `curl https://HOST` of its commands); "" when it names none."""
-        import re
         if self.sidecar.get("production_host"):
             return self.sidecar["production_host"]
+        commands = sorted((c for part in (*self.levels, *self.steps) for c in part.commands), key=lambda c: c.line)
+        for c in commands:  # as a shell reads them: a `$ curl …` prompt is not part of the command
+            m = re.match(r"^curl\b[^\n]*?https://([A-Za-z0-9.-]+)", c.text)
+            if m:
+                return m.group(1)
         m = re.search(r"^\s*curl\b[^\n]*?https://([A-Za-z0-9.-]+)", self.text, re.MULTILINE)
         return m.group(1) if m else ""
 
@@ -155,57 +175,8 @@ class Runbook:
 
 
 # --------------------------------------------------------------------------------------------
-# Parsing
+# Parsing: structure from a CommonMark parser (runbook/markdown.py), meaning from runbook/meaning.py
 # --------------------------------------------------------------------------------------------
-
-@dataclass
-class _Section:
-    level: int  # number of '#'
-    title: str
-    line: int
-    body: list[tuple[int, str]]  # (line number, text) up to the next heading of any level
-
-
-def _sections(lines: list[str]) -> list[_Section]:
-    out: list[_Section] = []
-    in_code = False
-    for i, raw in enumerate(lines, start=1):
-        if raw.lstrip().startswith("```"):
-            in_code = not in_code
-        m = None if in_code else re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", raw)
-        if m:
-            out.append(_Section(len(m.group(1)), m.group(2), i, []))
-        elif out:
-            out[-1].body.append((i, raw))
-    return out
-
-
-def _children(sections: list[_Section], parent_idx: int) -> list[_Section]:
-    parent = sections[parent_idx]
-    out = []
-    for s in sections[parent_idx + 1:]:
-        if s.level <= parent.level:
-            break
-        if s.level == parent.level + 1:
-            out.append(s)
-    return out
-
-
-def _checkbox_items(body: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    items = []
-    for ln, raw in body:
-        m = re.match(r"^\s*[-*]\s+\[[ xX]\]\s+(.*\S)\s*$", raw)
-        if m:
-            items.append((ln, m.group(1)))
-    return items
-
-
-def _find(sections: list[_Section], kind: str, path: Path, what: str, example: str) -> int:
-    for i, s in enumerate(sections):
-        if s.level == 2 and M.section_kind(s.title) == kind:
-            return i
-    raise RunbookError(path, 1, f"expected a section '## {example}' ({what})")
-
 
 def parse_duration_range(text: str) -> tuple[float, float] | None:
     """'1-2分' -> (60, 120); '30分-2時間' -> (1800, 7200); '2分以内' -> (0, 120) (runbook/meaning.py)."""
@@ -217,114 +188,236 @@ def classify_criterion(text: str, line: int) -> Criterion:
     return Criterion(text, line, m.kind, m.threshold, m.comparator, m.unit)
 
 
-def _label(body: list[tuple[int, str]], kind: str) -> tuple[int, str] | None:
-    for ln, raw in body:
-        m = re.match(r"^\s*\*\*(.+?)\*\*\s*[:：]?\s*[:：]?\s*(.*?)\s*$", raw)
-        if m and M.label_kind(m.group(1).strip().rstrip(":：")) == kind:
-            return ln, m.group(2)
+def _check_range(path: Path, c: Criterion) -> None:
+    """A threshold that cannot be a share of answers or a slow-down is refused with its line."""
+    if c.kind == "error_ratio" and c.threshold is not None and not 0 < c.threshold <= 1:
+        raise RunbookError(path, c.line, f"a 5xx share of {c.threshold:.0%} cannot be reached: expected a "
+                           f"percentage above 0 % and at most 100 %, got '{c.text}'")
+    if c.kind == "error_ratio" and c.threshold == 1 and c.comparator == ">":
+        raise RunbookError(path, c.line, f"a 5xx share above 100 % can never be reached, got '{c.text}'")
+    if c.kind == "latency_factor" and c.threshold is not None and not c.threshold > 1:
+        raise RunbookError(path, c.line, f"a response time {c.threshold:g}x normal is not slower than normal: "
+                           f"expected a factor above 1, got '{c.text}'")
+
+
+_LABEL = re.compile(r"^\s*(?:[-*+]\s+)?([^:：]{1,40}?)\s*[:：]\s*(.*?)\s*$")
+
+
+def _label(blocks: list, kind: str) -> tuple[int, str] | None:
+    """A labelled line of a level ('**所要時間**: 1-2分', 'Expected time: 1–2 min', '- 目標時間：5〜10分'),
+    the label read by meaning (runbook/meaning.py LABELS)."""
+    for b in blocks:
+        if isinstance(b, (MD.Para, MD.Item)):
+            for ln, s in b.lines:
+                m = _LABEL.match(s)
+                if m and M.label_kind(m.group(1).strip()) == kind:
+                    return ln, m.group(2).strip()
+        if isinstance(b, MD.Table):
+            for ln, row in [(b.line, b.header)] + b.rows:
+                if len(row) >= 2 and M.label_kind(row[0].strip().rstrip(":：")) == kind:
+                    return ln, row[1].strip()
     return None
 
 
-def parse_commands(block: list[tuple[int, str]]) -> tuple[list[Command], list[str]]:
-    """Split a bash block into commands (continuations joined) and manual comment steps.
+def parse_commands(block: list[tuple[int, str]], info: str = "") -> tuple[list[Command], list[str]]:
+    """Split a code block into commands and manual comment steps, as a shell reads it (runbook/shell.py):
+    prompts stripped and listed as rewrites, pasted output never a command, continuations and heredocs
+    joined. A comment immediately above a command is its context; a comment containing 'または' or
+    'or, ' marks the next command as an alternative to the previous one; comments that say 手動/manual
+    are manual steps, automated elsewhere as probes."""
+    from rollback_drill.runbook.shell import parse_block
+    return parse_block(info, block)
 
-    A comment immediately above a command is its context; a comment containing 'または' or
-    'or, ' marks the next command as an alternative to the previous one. Comments that stand
-    alone and say 手動/manual are manual steps, automated elsewhere as probes.
-    """
-    commands: list[Command] = []
+
+def _commands(blocks: list) -> tuple[list[Command], list[str]]:
+    cmds: list[Command] = []
     manual: list[str] = []
-    comment = ""
-    alt_pending = False
-    buf: list[str] = []
-    start = 0
-    for ln, raw in block:
-        s = raw.strip()
-        if buf:
-            buf.append(s[:-1].rstrip() if s.endswith("\\") else s)
-            if not s.endswith("\\"):
-                _emit(commands, " ".join(buf), start, comment, alt_pending)
-                buf, alt_pending = [], False
-            continue
-        if not s:
-            comment = ""
-            continue
-        if s.startswith("#"):
-            text = s.lstrip("#").strip()
-            low = M.norm(text)
-            if any(w in low for w in M.MANUAL_WORDS):
-                manual.append(text)
-            if any(w in low for w in M.ALTERNATIVE_WORDS) or low.startswith("or "):
-                alt_pending = True
-            comment = text
-            continue
-        if s.endswith("\\"):
-            buf, start = [s[:-1].rstrip()], ln
-            continue
-        _emit(commands, s, ln, comment, alt_pending)
-        alt_pending = False  # the comment stays the context of its group until a blank line
-    if buf:
-        _emit(commands, " ".join(buf), start, comment, alt_pending)
-    return commands, manual
+    for b in blocks:
+        if isinstance(b, MD.Code):
+            c, mn = parse_commands(b.lines, b.info)
+            cmds += [replace(x, alternative_to=None if x.alternative_to is None else x.alternative_to + len(cmds))
+                     for x in c]
+            manual += mn
+    return cmds, manual
 
 
-def _emit(commands: list[Command], text: str, line: int, comment: str, alt: bool) -> None:
-    alt_to = len(commands) - 1 if alt and commands else None
-    commands.append(Command(text=text, line=line, comment=comment, alternative_to=alt_to))
+def _items(blocks: list) -> list[MD.Item]:
+    return [b for b in blocks if isinstance(b, MD.Item) and b.depth == 0]
 
 
-def _code_blocks(body: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
-    blocks: list[list[tuple[int, str]]] = []
-    cur: list[tuple[int, str]] | None = None
-    for ln, raw in body:
-        if raw.lstrip().startswith("```"):
-            if cur is None:
-                cur = []
-            else:
-                blocks.append(cur)
-                cur = None
-        elif cur is not None:
-            cur.append((ln, raw))
-    return blocks
+_COLUMNS = {"severity": ("severity", "重大度", "重要度", "深刻度", "緊急度", "priority", "優先度", "レベル", "level"),
+            "deadline": ("deadline", "decide", "decision", "判断", "期限", "タイミング", "timing", "when", "roll back"),
+            "criterion": ("criterion", "criteria", "condition", "trigger", "symptom", "条件", "基準", "内容", "症状",
+                          "判断基準", "トリガー", "状況", "what")}
+
+
+def _column(header: list[str], kind: str, taken: set[int]) -> int | None:
+    for i, h in enumerate(header):
+        if i not in taken and any(w in M.norm(h) for w in _COLUMNS[kind]):
+            return i
+    return None
+
+
+def _table_criteria(path: Path, table: MD.Table) -> list[tuple[int, str, str | None, float | None]]:
+    """(line, criterion, severity, deadline) of each row of a criteria table, columns by their header's
+    meaning; severity and deadline None when the table has no such column."""
+    taken: set[int] = set()
+    crit = _column(table.header, "criterion", taken)
+    if crit is None:
+        if len(table.header) == 1:
+            crit = 0
+        else:
+            raise RunbookError(path, table.line, "expected a criteria table with a column headed 'criterion' "
+                               f"(or 基準 / 条件), got columns {table.header}")
+    taken.add(crit)
+    sev = _column(table.header, "severity", taken)
+    if sev is not None:
+        taken.add(sev)
+    dl = _column(table.header, "deadline", taken)
+    out = []
+    for ln, row in table.rows:
+        cell = lambda i: row[i] if i is not None and i < len(row) else ""  # noqa: E731
+        text = cell(crit).strip()
+        if not text:
+            continue
+        s = M.severity(cell(sev)) if sev is not None else None
+        if sev is not None and s is None:
+            raise RunbookError(path, ln, f"expected a severity ({', '.join(SEVERITIES)}) in column "
+                               f"'{table.header[sev]}', got '{cell(sev)}'")
+        d = M.deadline(cell(dl)) if dl is not None else (M.deadline(cell(sev)) if sev is not None else None)
+        out.append((ln, text, s, d))
+    return out
+
+
+def _first(doc: MD.Document, kinds: dict[int, str], kind: str) -> list[int]:
+    """The headings of one kind, in document order."""
+    return sorted(i for i, k in kinds.items() if k == kind)
+
+
+MAX_CHARS = 2_000_000  # the project's runbook is ~9 000 characters
 
 
 def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
     path = Path(path)
-    lines = text.splitlines()
-    sections = _sections(lines)
-    rb = Runbook(path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest(), text=text)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    text = MD.normalize_newlines(text)
+    if len(text) > MAX_CHARS:
+        raise RunbookError(path, 0, f"the runbook is {len(text) / 1e6:.1f} million characters long; a runbook is read "
+                           f"up to {MAX_CHARS // 1_000_000} million (is it the right file, or the same text repeated?)")
+    lang = M.language(text)
+    if lang not in ("ja", "en"):
+        raise RunbookError(path, 1, f"the runbook is written in {lang}; it can be read only in Japanese or English "
+                           "(keep a Japanese or English copy of it for the drill)")
+    doc = MD.parse(text)
+    H = doc.headings
+    kinds: dict[int, str] = {}
+    for i, h in enumerate(H):
+        if M.level_heading(h.text):
+            kinds[i] = "level"
+        elif M.step_heading(h.text):
+            kinds[i] = "step"
+        else:
+            k = M.section_kind(h.text)
+            if k:
+                kinds[i] = k
+    rb = Runbook(path=str(path), sha256=sha, text=text)
 
     # Triggers: each severity's criteria, in the order written (ids are labels, nothing depends on them)
-    ci = _find(sections, "criteria", path, "the trigger severities and their criteria",
-               "ロールバックの判断基準 / Rollback criteria")
+    crit_secs: list[int] = []  # criteria headings not inside another one
+    for i in _first(doc, kinds, "criteria"):
+        if not crit_secs or i not in doc.subtree(crit_secs[-1]):
+            crit_secs.append(i)
+        if len(crit_secs) > 1:
+            break
+    if not crit_secs:
+        raise RunbookError(path, 1, "expected a section '## ロールバックの判断基準 / Rollback criteria' "
+                           "(the trigger severities and their criteria)")
+    if len(crit_secs) > 1:
+        a, b = H[crit_secs[0]], H[crit_secs[1]]
+        raise RunbookError(path, b.line, f"a second criteria section '{b.text}' (the first is '{a.text}' at line "
+                           f"{a.line}): keep one")
+    ci = crit_secs[0]
     counters: dict[str, int] = {}
-    for sec in _children(sections, ci):
-        sev = M.severity(sec.title)
+    seen: dict[tuple, int] = {}
+
+    def add_trigger(sev: str, dl: float, ln: int, item: str) -> None:
+        c = classify_criterion(item, ln)
+        _check_range(path, c)
+        keys = [(sev, "text", M.norm(item))]
+        if c.kind in ("error_ratio", "latency_factor"):
+            keys.append((sev, c.kind, c.comparator, c.threshold))
+        for key in keys:
+            if key in seen:
+                raise RunbookError(path, ln, f"the criterion '{item}' repeats the {sev} criterion of line {seen[key]}: "
+                                   "keep one")
+        for key in keys:
+            seen[key] = ln
+        counters[sev] = counters.get(sev, 0) + 1
+        rb.triggers.append(Trigger(f"{sev[0]}{counters[sev]}", sev, dl, c))
+
+    for b in H[ci].blocks:  # one table with a severity column for every criterion
+        if isinstance(b, MD.Table):
+            for ln, item, sev, dl in _table_criteria(path, b):
+                if sev is None or dl is None:
+                    raise RunbookError(path, ln, "expected a severity and a decision deadline for this criterion "
+                                       "(a column for each, or a '### Critical（即座にロールバック）' heading above it)")
+                add_trigger(sev, dl, ln, item)
+    sev_done: dict[str, int] = {}
+    for j in doc.children(ci):
+        sec = H[j]
+        sev = M.severity(sec.text)
+        body = doc.body(j)
         if sev is None:
-            raise RunbookError(path, sec.line, f"expected a severity heading (one of {', '.join(SEVERITIES)}), "
-                               f"got '### {sec.title}'")
-        dl = M.deadline(sec.title)
+            if _items(body) or any(isinstance(b, MD.Table) for b in body):
+                raise RunbookError(path, sec.line, f"expected a severity heading (one of {', '.join(SEVERITIES)}), "
+                                   f"got '{'#' * sec.depth} {sec.text}'")
+            continue
+        if sev in sev_done:
+            raise RunbookError(path, sec.line, f"a second {sev} heading (the first is at line {sev_done[sev]}): "
+                               "keep one list per severity")
+        sev_done[sev] = sec.line
+        dl = M.deadline(sec.text)
+        if dl is None:
+            said = {M.deadline(s) for p in body if isinstance(p, MD.Para) for _, s in p.lines} - {None}
+            dl = said.pop() if len(said) == 1 else None
         if dl is None:
             raise RunbookError(path, sec.line, "expected a decision deadline in the heading, e.g. "
                                "'（即座にロールバック）', '（15分以内にロールバック判断）' or '(within 15 minutes)'")
-        items = _checkbox_items(sec.body)
-        if not items:
-            raise RunbookError(path, sec.line, f"expected '- [ ] criterion' lines under '### {sec.title}'")
-        for ln, item in items:
-            counters[sev] = counters.get(sev, 0) + 1
-            rb.triggers.append(Trigger(f"{sev[0]}{counters[sev]}", sev, dl, classify_criterion(item, ln)))
+        rows: list[tuple[int, str]] = [(it.line, it.text) for it in _items(body)]
+        for t in (b for b in body if isinstance(b, MD.Table)):
+            rows += [(ln, item) for ln, item, _, _ in _table_criteria(path, t)]
+        rows.sort()
+        if not rows:
+            raise RunbookError(path, sec.line, f"expected '- [ ] criterion' lines under '{'#' * sec.depth} {sec.text}'")
+        for ln, item in rows:
+            add_trigger(sev, dl, ln, item)
     if not rb.triggers:
-        raise RunbookError(path, sections[ci].line, "expected at least one '### Critical（…）' criteria list")
+        raise RunbookError(path, H[ci].line, "expected at least one '### Critical（…）' criteria list")
+    crit_tree = {ci, *doc.subtree(ci)}
 
-    # Levels
-    li = _find(sections, "levels", path, "the rollback levels", "ロールバックレベル / Rollback levels")
-    for sec in _children(sections, li):
-        head = M.level_heading(sec.title)
-        if head is None:
-            raise RunbookError(path, sec.line, f"expected a heading '### Level N: title' (or 'レベルN'), "
-                               f"got '### {sec.title}'")
-        number, title = head
-        dur = _label(sec.body, "target")
+    # Levels: a heading naming a level (any depth, any numeral), wherever it stands
+    level_secs = [i for i in _first(doc, kinds, "levels") if i not in crit_tree]
+    for li in level_secs:  # a heading under "Rollback levels" that is not a level but holds one's parts
+        for j in doc.children(li):
+            if kinds.get(j) not in ("level",) and (any(isinstance(b, MD.Code) for b in H[j].blocks)
+                                                   or _label(H[j].blocks, "target")):
+                raise RunbookError(path, H[j].line, f"expected a heading '### Level N: title' (or 'レベルN'), "
+                                   f"got '{'#' * H[j].depth} {H[j].text}'")
+    levels_idx = [i for i in _first(doc, kinds, "level") if i not in crit_tree]
+    if not levels_idx:
+        if level_secs:
+            raise RunbookError(path, H[level_secs[0]].line, "expected at least one '### Level N: title'")
+        raise RunbookError(path, 1, "expected a section '## ロールバックレベル / Rollback levels' (the rollback levels)")
+    seen_levels: dict[int, int] = {}
+    for i in levels_idx:
+        sec = H[i]
+        number, title = M.level_heading(sec.text)
+        if number in seen_levels:
+            raise RunbookError(path, sec.line, f"Level {number} again (the first is at line {seen_levels[number]}): "
+                               "expected distinct level numbers")
+        seen_levels[number] = sec.line
+        body = doc.body(i)
+        dur = _label(body, "target")
         if dur is None:
             raise RunbookError(path, sec.line, f"expected a line '**所要時間**: N-M分' (or '**Duration**: 1–2 min') "
                                f"under 'Level {number}'")
@@ -332,45 +425,40 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
         if rng is None:
             raise RunbookError(path, dur[0], f"expected a duration like '1-2分', '30分-2時間', '2分以内', "
                                f"'1–2 min' or 'up to 2 h', got '{dur[1]}'")
-        blocks = _code_blocks(sec.body)
-        if not blocks:
+        if not any(isinstance(b, MD.Code) for b in body):
             raise RunbookError(path, sec.line, f"expected a ```bash command block under 'Level {number}'")
-        cmds: list[Command] = []
-        manual: list[str] = []
-        for b in blocks:
-            c, mn = parse_commands(b)
-            cmds += [replace(x, alternative_to=None if x.alternative_to is None else x.alternative_to + len(cmds))
-                     for x in c]
-            manual += mn
-        when = _label(sec.body, "when")
-        warning = _label(sec.body, "warning")
+        cmds, manual = _commands(body)
+        if not cmds:
+            raise RunbookError(path, sec.line, f"expected commands in the code block under 'Level {number}' "
+                               "(a console block runs only its '$ ' lines)")
+        when = _label(body, "when")
+        warning = _label(body, "warning")
+        restores = M.restores_by_commands(cmds)
         rb.levels.append(Level(number, title, sec.line, rng[0], rng[1], when[1] if when else "",
-                               warning[1] if warning else "", tuple(cmds), tuple(manual)))
-    if not rb.levels:
-        raise RunbookError(path, sections[li].line, "expected at least one '### Level N: title'")
-    numbers = [lv.number for lv in rb.levels]
-    if len(set(numbers)) != len(numbers):
-        raise RunbookError(path, sections[li].line, f"expected distinct level numbers, got {numbers}")
+                               warning[1] if warning else "", tuple(cmds), tuple(manual),
+                               full_state=restores.full_state, database=restores.database,
+                               restores_evidence=restores.evidence))
+        said_full, said_db = M.level_restores(title)
+        if (said_full, said_db) != (restores.full_state, restores.database):
+            said = M.Restores(said_full, said_db, ()).describe()
+            rb.warnings.append(f"{path}:{sec.line}: Level {number}'s title '{title}' reads as restoring {said}, "
+                               f"but its commands restore {restores.describe()} "
+                               f"({'; '.join(restores.evidence) or 'no removal of the release, re-apply or restore'}); "
+                               "the commands decide")
+    rb.levels.sort(key=lambda lv: lv.number)
+    level_tree = {j for i in levels_idx for j in (i, *doc.subtree(i))}
 
     # Detailed procedure and checklists (optional, used by the drill when present)
-    for i, s in enumerate(sections):
-        kind = M.section_kind(s.title) if s.level == 2 else None
-        if kind == "procedure":
-            for sec in _children(sections, i):
-                head = M.step_heading(sec.title)
-                if head is None:
-                    continue
-                cmds, manual = [], []
-                for b in _code_blocks(sec.body):
-                    c, mn = parse_commands(b)
-                    cmds += c
-                    manual += mn
-                rb.steps.append(Step(head[0], head[1], sec.line, tuple(cmds), tuple(manual)))
-        if kind == "checklist":
-            for sec in _children(sections, i):
-                phase = M.checklist_phase(sec.title)
-                if phase:
-                    rb.checklists[phase] = [t for _, t in _checkbox_items(sec.body)]
+    for i, h in enumerate(H):
+        if kinds.get(i) == "step" and i not in crit_tree and i not in level_tree:
+            head = M.step_heading(h.text)
+            cmds, manual = _commands(doc.body(i))
+            rb.steps.append(Step(head[0], head[1], h.line, tuple(cmds), tuple(manual)))
+    for i in _first(doc, kinds, "checklist"):
+        for j in doc.subtree(i):
+            phase = M.checklist_phase(H[j].text)
+            if phase and phase not in rb.checklists:
+                rb.checklists[phase] = [it.text for it in _items(H[j].blocks)]
     return rb
 
 
@@ -384,11 +472,14 @@ KNOWN_KINDS = ("error_ratio", "latency_factor", "db", "login", "security", "jobs
 
 
 def sidecar_path(path: Path) -> Path | None:
-    """`<runbook>.drill.yaml` beside the runbook: rollback-runbook.ja.drill.yaml or …ja.md.drill.yaml."""
-    for cand in (path.with_suffix(".drill.yaml"), path.with_name(path.name + ".drill.yaml")):
-        if cand.exists():
-            return cand
-    return None
+    """`<runbook>.drill.yaml` beside the runbook: rollback-runbook.ja.drill.yaml or …ja.md.drill.yaml;
+    both present is refused (one would be silently ignored)."""
+    cands = [c for c in dict.fromkeys((path.with_suffix(".drill.yaml"), path.with_name(path.name + ".drill.yaml")))
+             if c.exists()]
+    if len(cands) > 1:
+        raise RunbookError(cands[1], 0, f"two sidecars for {path.name}: {cands[0].name} and {cands[1].name}; "
+                           "keep one (the other would be ignored)")
+    return cands[0] if cands else None
 
 
 def declare_hint(path: str | Path, c: Criterion) -> str:
@@ -426,12 +517,27 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
         raise RunbookError(side, 1, "config_faults: expected a mapping of criterion kind (db, login, jobs, media, "
                            "streaming) to {chart value path: wrong value}, e.g. config_faults: {db: "
                            "{postgresql.auth.password: not-the-password}}")
-    for n, d in enumerate(data.get("criteria") or [], 1):
-        if not isinstance(d, dict) or set(d) - CRITERION_KEYS or not ({"line", "text"} & set(d)):
+    crits = data.get("criteria")
+    if crits is not None and not isinstance(crits, list):
+        raise RunbookError(side, 1, f"criteria: expected a list of entries (- line: N, kind: K, threshold: T), "
+                           f"got {crits!r}")
+    for n, d in enumerate(crits or [], 1):
+        if not isinstance(d, dict):
+            raise RunbookError(side, 1, f"criteria[{n}]: expected a mapping with 'line' or 'text' and 'kind' "
+                               f"(+ 'threshold'), got {d!r}")
+        unknown = sorted(map(str, set(d) - CRITERION_KEYS))
+        if unknown:
+            raise RunbookError(side, 1, f"criteria[{n}]: unknown key {', '.join(repr(k) for k in unknown)} "
+                               f"(known: {', '.join(sorted(CRITERION_KEYS))})")
+        if not ({"line", "text"} & set(d)):
             raise RunbookError(side, 1, f"criteria[{n}]: expected 'line' or 'text' (to find the criterion) and "
                                f"'kind' (+ 'threshold'); got {d!r}")
+        if "line" in d and (isinstance(d["line"], bool) or not isinstance(d["line"], int) or d["line"] < 1):
+            raise RunbookError(side, 1, f"criteria[{n}]: line: expected a line number of {rb.path}, got {d['line']!r}")
         if d.get("kind") not in KNOWN_KINDS:
             raise RunbookError(side, 1, f"criteria[{n}]: kind {d.get('kind')!r} is not one of {', '.join(KNOWN_KINDS)}")
+        if "threshold" in d and (isinstance(d["threshold"], bool) or not isinstance(d["threshold"], (int, float))):
+            raise RunbookError(side, 1, f"criteria[{n}]: threshold: expected a number, got {d['threshold']!r}")
         hits = [i for i, tr in enumerate(rb.triggers)
                 if ("line" in d and tr.criterion.line == d["line"]) or ("text" in d and str(d["text"]) in tr.criterion.text)]
         if len(hits) != 1:
@@ -442,8 +548,18 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
         if d["kind"] in ("error_ratio", "latency_factor") and not isinstance(thr, (int, float)):
             raise RunbookError(side, 1, f"criteria[{n}]: kind {d['kind']} needs a numeric 'threshold'")
         thr = None if thr is None else float(thr)
-        if d["kind"] == "error_ratio" and thr is not None and thr > 1:
-            thr = thr / 100.0  # "10" means 10 %
+        if d["kind"] == "error_ratio" and thr is not None and "threshold" in d:
+            if thr == 1:
+                raise RunbookError(side, 1, f"criteria[{n}]: threshold 1 is ambiguous for error_ratio: write 0.01 "
+                                   "for 1 % or 100 for 100 %")
+            if thr > 1:
+                thr = thr / 100.0  # "10" means 10 %
+            if not 0 < thr <= 1:
+                raise RunbookError(side, 1, f"criteria[{n}]: threshold {d['threshold']!r} is not a 5xx share: expected "
+                                   "a ratio in (0, 1] or a percentage in (1, 100]")
+        if d["kind"] == "latency_factor" and thr is not None and not thr > 1:
+            raise RunbookError(side, 1, f"criteria[{n}]: threshold {d['threshold']!r} is not a slow-down: expected "
+                               "a factor of the normal response time above 1 (3 for 3x)")
         c = replace(tr.criterion, kind=d["kind"], threshold=thr, comparator=tr.criterion.comparator or ">",
                     unit={"error_ratio": "ratio", "latency_factor": "x baseline"}.get(d["kind"], ""),
                     declared_in=str(side))
@@ -470,12 +586,18 @@ def _check_sidecar_names(side: Path, data: dict) -> None:
 def load_runbook(path: str | Path) -> Runbook:
     """Read and parse a runbook file (and its sidecar); unreadable files get the same one-line error."""
     p = Path(path)
+    if p.is_dir():
+        mds = sorted(x.name for x in p.glob("*.md"))[:3]
+        raise RunbookError(p, 0, "is a directory, not a runbook: give the runbook's Markdown file"
+                           + (f" (here: {', '.join(mds)})" if mds else ""))
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RunbookError(p, 0, "the runbook file does not exist (pass --runbook PATH to a Markdown file)") from None
+        raise RunbookError(p, 0, "the runbook file does not exist (give the path of its Markdown file)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise RunbookError(p, 0, f"the runbook cannot be read as UTF-8 text ({e})") from None
+    if "\x00" in text:
+        raise RunbookError(p, 0, "the runbook is a binary file, not Markdown text")
     rb = parse_runbook_text(text, p)
     side = sidecar_path(p)
     if side is not None:
