@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollback_drill.runbook.model import RunbookError, parse_runbook_text
-from test_runbook_variants import ORIGINAL, reading
+from test_runbook_surface_forms import ORIGINAL, reading
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "fixtures" / "runbook" / "rollback-runbook.ja.md").read_text(encoding="utf-8")
