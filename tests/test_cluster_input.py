@@ -57,7 +57,10 @@ def test_kind_command_lines():
     assert "--config" in k.create_command() and str(CONFIG) in k.create_command()
     assert k.load_command(CONFIG) == ["kind", "load", "image-archive", str(CONFIG), "--name", "rollback-drill"]
     install = k.ingress_commands()[-1]
-    assert "ports.web.hostPort=80" in install and "nodeSelector.ingress-ready=true" in install
+    assert install[install.index("-f") + 1] == str(k.traefik_values_file)
+    values = yaml.safe_load(k.traefik_values_file.read_text())
+    assert values["ports"]["web"]["hostPort"] == 80
+    assert values["nodeSelector"] == {"ingress-ready": "true"}  # a string: a nodeSelector holds strings
 
 
 def test_kind_without_docker_or_kind_is_one_clear_line(monkeypatch):
