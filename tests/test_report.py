@@ -54,8 +54,10 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
     """Debian's chromium, no network: the page must render from the file alone (no CDN)."""
     import shutil
     import subprocess
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: run 'bash scripts/setup.sh'"
+    import os
+    browser = os.environ.get("ROLLBACK_DRILL_BROWSER", "chromium")  # GitHub's runner: its Google Chrome
+    chromium = shutil.which(browser)
+    assert chromium, f"{browser} is missing: run 'bash scripts/setup.sh'"
     j = _journal(6.34)
     j["scenarios"][0]["timeline"]["k8s_events"] = [
         {"t": 3.0, "object": "pod/mastodon-web-1", "reason": "PodReady", "message": "Ready condition true"},

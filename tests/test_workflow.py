@@ -14,12 +14,12 @@ from rollback_drill.settings import cache_dir
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "nightly-drill.yml"
 # on every ubuntu-24.04 runner image (documented software), or shell builtins
 RUNNER = {"sudo", "python", "go", "docker", "grep", "cat", "echo", "mkdir", "exit", "for", "do", "done", "if",
-          "then", "fi", "[", "code=0", "apt-get", "true"}
+          "then", "fi", "[", "code=0", "apt-get", "true", "chown", "id"}
 # what an earlier step provides: the action or the command that installs it
 PROVIDED_BY = {"helm": "azure/setup-helm", "kind": "helm/kind-action", ".venv/bin/pip": "python -m venv .venv",
                ".venv/bin/rollback-drill": ".venv/bin/pip install", ".venv/bin/pytest": ".venv/bin/pip install",
                ".venv/bin/python": "python -m venv .venv", "actionlint": "go install github.com/rhysd/actionlint",
-               "chromium": "apt-get install", "debootstrap": "apt-get install", "psql": "postgresql-client"}
+               "debootstrap": "apt-get install", "psql": "postgresql-client"}
 
 
 def _steps() -> list[dict]:
@@ -27,7 +27,7 @@ def _steps() -> list[dict]:
 
 
 def _commands(run: str) -> list[list[str]]:
-    """Each shell command of a run block, as words (`sudo -E` dropped)."""
+    """Each shell command of a run block, as words (`sudo -E env PATH=…` dropped)."""
     out = []
     for line in run.replace("\\\n", " ").splitlines():
         line = line.split(" #")[0].strip()
@@ -38,7 +38,8 @@ def _commands(run: str) -> list[list[str]]:
                 words = shlex.split(part.replace("${{", "").replace("}}", ""))
             except ValueError:
                 words = part.split()
-            while words and words[0] in ("sudo", "-E", "then", "do", "if", "!"):
+            while words and (words[0] in ("sudo", "-E", "env", "then", "do", "if", "!")
+                             or re.fullmatch(r"[A-Z_]+=.*", words[0])):
                 words = words[1:]
             if words:
                 out.append(words)
@@ -54,7 +55,7 @@ def test_actionlint_passes():
 
 def test_every_action_is_pinned_by_commit():
     uses = [s["uses"] for s in _steps() if "uses" in s]
-    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w.-]+)?@[0-9a-f]{40}", u) for u in uses), uses
 
 
 def test_every_script_and_path_a_step_runs_exists_in_the_repository():
@@ -87,8 +88,10 @@ def test_scheduled_and_manual_on_kind_with_history_artifacts_summary_and_cleanup
     steps = _steps()
     text = WORKFLOW.read_text()
     assert any(s.get("uses", "").startswith("helm/kind-action") for s in steps) and "--provider kind" in text
-    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
-    assert cache["with"]["path"] == "reports/history.jsonl"
+    restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore"))
+    save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save"))
+    assert restore["with"]["path"] == save["with"]["path"] == "reports/history.jsonl"
+    assert save["if"] == "always()" and "run_attempt" in save["with"]["key"]  # a red night and a re-run are history
     assert any(s.get("uses", "").startswith("actions/upload-artifact") and s["with"]["path"] == "reports/"
                for s in steps)
     assert "GITHUB_STEP_SUMMARY" in text and "### Regressions" in text
@@ -97,3 +100,20 @@ def test_scheduled_and_manual_on_kind_with_history_artifacts_summary_and_cleanup
     assert "test_fidelity.py" in next(s for s in steps if "gke profile" in s.get("name", ""))["run"]
     down = next(s for s in steps if s.get("name", "").startswith("Cluster down"))
     assert down["if"] == "always()" and "after_down" in down["run"]
+
+
+def test_no_expression_of_user_input_inside_a_run_script():
+    for step in _steps():
+        assert "inputs." not in step.get("run", ""), f"step {step.get('name')!r} pastes an input into its script"
+
+
+def test_sudo_keeps_the_path_the_setup_actions_added():
+    for step in _steps():
+        for line in step.get("run", "").splitlines():
+            if "sudo -E" in line:
+                assert 'sudo -E env "PATH=$PATH"' in line, line
+
+
+def test_the_kind_node_image_is_pinned_by_digest():
+    cfg = yaml.safe_load((PROJECT_ROOT / "cluster" / "kind" / "kind-config.yaml").read_text())
+    assert all(re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", n["image"]) for n in cfg["nodes"])

@@ -20,6 +20,8 @@ CLUSTER_NAME = "rollback-drill"
 NODE = f"{CLUSTER_NAME}-control-plane"
 TRAEFIK_CHART_VERSION = "36.2.0"  # pinned: an unpinned chart changes the Ingress controller under the drills
 CONFIG = PROJECT_ROOT / "cluster" / "kind" / "kind-config.yaml"
+TRAEFIK_VALUES = {"ports": {"web": {"hostPort": 80}}, "nodeSelector": {"ingress-ready": "true"},
+                  "ingressClass": {"isDefaultClass": True}, "service": {"type": "ClusterIP"}}
 
 
 class KindCluster(Cluster):
@@ -52,15 +54,21 @@ class KindCluster(Cluster):
         return ["kind", "create", "cluster", "--name", CLUSTER_NAME, "--config", str(CONFIG),
                 "--kubeconfig", str(self.kubeconfig), "--wait", "120s"]
 
+    @property
+    def traefik_values_file(self) -> Path:
+        return self.kubeconfig.parent / "traefik-values.yaml"
+
     def ingress_commands(self) -> list[list[str]]:
-        """Traefik as the Ingress controller, on the ingress-ready node's port 80 (hostPort)."""
+        """Traefik as the Ingress controller, on the ingress-ready node's port 80 (hostPort). Its values
+        go in a file: `--set nodeSelector.ingress-ready=true` would make the label a boolean, which the
+        chart writes unquoted and the API server rejects (a nodeSelector holds strings)."""
+        import yaml
+        self.traefik_values_file.parent.mkdir(parents=True, exist_ok=True)
+        self.traefik_values_file.write_text(yaml.safe_dump(TRAEFIK_VALUES))
         kc = f"--kubeconfig={self.kubeconfig}"
         return [["helm", kc, "repo", "add", "traefik", "https://traefik.github.io/charts"],
                 ["helm", kc, "upgrade", "--install", "traefik", "traefik/traefik", "--version", TRAEFIK_CHART_VERSION,
-                 "-n", "traefik",
-                 "--create-namespace", "--wait", "--set", "ports.web.hostPort=80",
-                 "--set", "nodeSelector.ingress-ready=true", "--set", "ingressClass.isDefaultClass=true",
-                 "--set", "service.type=ClusterIP"]]
+                 "-n", "traefik", "--create-namespace", "--wait", "-f", str(self.traefik_values_file)]]
 
     def has_image(self, name: str) -> bool:
         """Whether the kind node's containerd holds the image (kubectl's short names get docker.io/)."""
@@ -93,8 +101,12 @@ class KindCluster(Cluster):
         return self.status()
 
     def down(self) -> None:
+        """The kind cluster, and the datastores' containers and volume the drills made on the runner's
+        Docker (tests/test_after_down.py checks that nothing remains)."""
         if shutil.which("kind"):
             subprocess.run(["kind", "delete", "cluster", "--name", CLUSTER_NAME], capture_output=True)
+        from rollback_drill.sut.datastores import Datastores
+        Datastores("127.0.0.1").down()  # by their label; without a Docker engine there is nothing to remove
 
     def status(self) -> ClusterStatus:
         ok, version, why = server_version(self.kubeconfig)
