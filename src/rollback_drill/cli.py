@@ -48,11 +48,15 @@ def main() -> None:
 @click.argument("path", default=str(DEFAULT_RUNBOOK))
 @click.option("--json", "as_json", is_flag=True, help="print the reading as JSON")
 @click.option("--explain", is_flag=True, help="per field, the line and the words that decided it")
-def runbook_cmd(path: str, as_json: bool, explain: bool) -> None:
+@click.option("--diff", "other", metavar="OTHER", default=None,
+              help="list the fields of the reading that differ from OTHER (the runbook before the edit: a "
+                   "Markdown file, or a drill journal that recorded its reading); exit 0 either way")
+def runbook_cmd(path: str, as_json: bool, explain: bool, other: str | None) -> None:
     """How the runbook was read: criteria (kind, threshold, deadline, fault, detector), levels
     (target, what they restore — from their commands —, commands and what each touches, prompts and
     pasted output removed), and what disagrees (a level's title against its commands). Exit 2 if it
-    cannot be read."""
+    cannot be read. With --diff OTHER: what an edit changed, matched by meaning (criteria by severity
+    and kind, levels and steps by number), never by line."""
     from rollback_drill.drill.plan import reading, table
     from rollback_drill.runbook.model import RunbookError, load_runbook
     try:
@@ -60,6 +64,19 @@ def runbook_cmd(path: str, as_json: bool, explain: bool) -> None:
     except RunbookError as e:
         _fail(f"runbook does not parse: {e}")
     r = reading(rb)
+    if other is not None:
+        from rollback_drill.runbook import diff as D
+        try:
+            before = D.other_reading(other, reading)
+        except RunbookError as e:
+            _fail(f"--diff: {e}")
+        changes = D.diff_readings(before, r)
+        if as_json:
+            click.echo(json.dumps({"old": before["path"], "new": r["path"],
+                                   "changes": [c.__dict__ for c in changes]}, ensure_ascii=False, indent=2))
+        else:
+            click.echo(D.report(before, r, changes))
+        return
     if as_json:
         click.echo(json.dumps(r, ensure_ascii=False, indent=2))
         return

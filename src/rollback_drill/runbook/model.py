@@ -14,8 +14,13 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from rollback_drill.runbook import markdown as MD
 from rollback_drill.runbook import meaning as M
+
+if TYPE_CHECKING:
+    from rollback_drill.runbook.sidecar import Structure
 
 SEVERITIES = M.SEVERITIES
 
@@ -251,29 +256,43 @@ _COLUMNS = {"severity": ("severity", "重大度", "重要度", "深刻度", "緊
                           "判断基準", "トリガー", "状況", "what")}
 
 
-def _column(header: list[str], kind: str, taken: set[int]) -> int | None:
+def _column(header: list[str], kind: str, taken: set[int], structure: Structure | None = None) -> int | None:
+    """The column of a field: the one the sidecar's table_columns declares, else the first whose header
+    says it (a header declared as another field is never taken by its words)."""
+    declared = {i: structure.column(h) for i, h in enumerate(header)} if structure else {}
+    for i, f in declared.items():
+        if f == kind and i not in taken:
+            return i
     for i, h in enumerate(header):
-        if i not in taken and any(w in M.norm(h) for w in _COLUMNS[kind]):
+        if i not in taken and declared.get(i) is None and any(w in M.norm(h) for w in _COLUMNS[kind]):
             return i
     return None
 
 
-def _table_criteria(path: Path, table: MD.Table) -> list[tuple[int, str, str | None, float | None]]:
+def _unrecognised(header: list[str]) -> str:
+    """The first header no field's words recognise (the one to declare), else the first."""
+    return next((h for h in header if not any(w in M.norm(h) for ws in _COLUMNS.values() for w in ws)), header[0])
+
+
+def _table_criteria(path: Path, table: MD.Table,
+                    structure: Structure | None = None) -> list[tuple[int, str, str | None, float | None]]:
     """(line, criterion, severity, deadline) of each row of a criteria table, columns by their header's
-    meaning; severity and deadline None when the table has no such column."""
+    meaning (or as the sidecar's table_columns declares them); severity and deadline None when the table
+    has no such column."""
     taken: set[int] = set()
-    crit = _column(table.header, "criterion", taken)
+    crit = _column(table.header, "criterion", taken, structure)
     if crit is None:
         if len(table.header) == 1:
             crit = 0
         else:
             raise RunbookError(path, table.line, "expected a criteria table with a column headed 'criterion' "
-                               f"(or 基準 / 条件), got columns {table.header}")
+                               f"(or 基準 / 条件), got columns {table.header}; or declare it in the sidecar, e.g. "
+                               f"table_columns: {{\"{_unrecognised(table.header)}\": criterion}}")
     taken.add(crit)
-    sev = _column(table.header, "severity", taken)
+    sev = _column(table.header, "severity", taken, structure)
     if sev is not None:
         taken.add(sev)
-    dl = _column(table.header, "deadline", taken)
+    dl = _column(table.header, "deadline", taken, structure)
     out = []
     for ln, row in table.rows:
         cell = lambda i: row[i] if i is not None and i < len(row) else ""  # noqa: E731
@@ -297,7 +316,33 @@ def _first(doc: MD.Document, kinds: dict[int, str], kind: str) -> list[int]:
 MAX_CHARS = 2_000_000  # the project's runbook is ~9 000 characters
 
 
-def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
+def _level_number(path: Path, sec: MD.Heading, structure: Structure | None) -> tuple[int, str]:
+    """(number, title) of a level heading: as the reader reads it, or as the sidecar's `levels` declares
+    it; a declaration that contradicts the heading's own number is refused (one of them is wrong)."""
+    read = M.level_heading(sec.text)
+    declared = structure.level(sec.text) if structure else None
+    if declared is None:
+        assert read is not None
+        return read
+    if read is not None and read[0] != declared:
+        from rollback_drill.runbook.sidecar import structure_key
+        raise RunbookError(structure.path, structure.lines[("levels", structure_key(sec.text))],
+                           f"levels: {sec.text!r} (line {sec.line} of the runbook) reads as Level {read[0]}, the "
+                           f"sidecar says Level {declared}: declare only headings the reader cannot number")
+    return declared, read[1] if read else sec.text
+
+
+def _check_structure(doc: MD.Document, structure: Structure | None) -> None:
+    """Every structure declaration of the sidecar matched a heading or a criteria-table header."""
+    if structure is None:
+        return
+    headers = [h for x in doc.headings for b in x.blocks if isinstance(b, MD.Table) for h in b.header]
+    structure.check_used([h.text for h in doc.headings], headers)
+
+
+def parse_runbook_text(text: str, path: str | Path = "<runbook>", structure: Structure | None = None) -> Runbook:
+    """The runbook's reading; `structure` (the sidecar's levels / table_columns) says how to read headings
+    and table columns the reader does not recognise."""
     path = Path(path)
     sha = hashlib.sha256(text.encode()).hexdigest()
     text = MD.normalize_newlines(text)
@@ -312,7 +357,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
     H = doc.headings
     kinds: dict[int, str] = {}
     for i, h in enumerate(H):
-        if M.level_heading(h.text):
+        if (structure is not None and structure.level(h.text) is not None) or M.level_heading(h.text):
             kinds[i] = "level"
         elif M.step_heading(h.text):
             kinds[i] = "step"
@@ -357,7 +402,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
 
     for b in H[ci].blocks:  # one table with a severity column for every criterion
         if isinstance(b, MD.Table):
-            for ln, item, sev, dl in _table_criteria(path, b):
+            for ln, item, sev, dl in _table_criteria(path, b, structure):
                 if sev is None or dl is None:
                     raise RunbookError(path, ln, "expected a severity and a decision deadline for this criterion "
                                        "(a column for each, or a '### Critical（即座にロールバック）' heading above it)")
@@ -385,7 +430,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
                                "'（即座にロールバック）', '（15分以内にロールバック判断）' or '(within 15 minutes)'")
         rows: list[tuple[int, str]] = [(it.line, it.text) for it in _items(body)]
         for t in (b for b in body if isinstance(b, MD.Table)):
-            rows += [(ln, item) for ln, item, _, _ in _table_criteria(path, t)]
+            rows += [(ln, item) for ln, item, _, _ in _table_criteria(path, t, structure)]
         rows.sort()
         if not rows:
             raise RunbookError(path, sec.line, f"expected '- [ ] criterion' lines under '{'#' * sec.depth} {sec.text}'")
@@ -402,7 +447,8 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
             if kinds.get(j) not in ("level",) and (any(isinstance(b, MD.Code) for b in H[j].blocks)
                                                    or _label(H[j].blocks, "target")):
                 raise RunbookError(path, H[j].line, f"expected a heading '### Level N: title' (or 'レベルN'), "
-                                   f"got '{'#' * H[j].depth} {H[j].text}'")
+                                   f"got '{'#' * H[j].depth} {H[j].text}'; or declare its number in the sidecar, "
+                                   f"e.g. levels: {{\"{H[j].text}\": 1}}")
     levels_idx = [i for i in _first(doc, kinds, "level") if i not in crit_tree]
     if not levels_idx:
         if level_secs:
@@ -411,7 +457,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
     seen_levels: dict[int, int] = {}
     for i in levels_idx:
         sec = H[i]
-        number, title = M.level_heading(sec.text)
+        number, title = _level_number(path, sec, structure)
         if number in seen_levels:
             raise RunbookError(path, sec.line, f"Level {number} again (the first is at line {seen_levels[number]}): "
                                "expected distinct level numbers")
@@ -459,14 +505,10 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>") -> Runbook:
             phase = M.checklist_phase(H[j].text)
             if phase and phase not in rb.checklists:
                 rb.checklists[phase] = [it.text for it in _items(H[j].blocks)]
+    _check_structure(doc, structure)
     return rb
 
 
-SIDECAR_KEYS = {"criteria", "production_host", "namespace", "helm_release", "backup_description",
-                "database_size_gb", "old_deployments", "helm_deployments", "ingress", "helm_chart", "config_faults"}
-SIDECAR_NAMES = ("production_host", "namespace", "helm_release", "ingress", "helm_chart")  # one string each
-SIDECAR_LISTS = ("old_deployments", "helm_deployments")  # Deployment names, in order web, streaming, worker
-CRITERION_KEYS = {"line", "text", "kind", "threshold"}
 KNOWN_KINDS = ("error_ratio", "latency_factor", "db", "login", "security", "jobs", "media", "streaming", "feature",
                "performance")
 
@@ -489,98 +531,9 @@ def declare_hint(path: str | Path, c: Criterion) -> str:
 
 
 def apply_sidecar(rb: Runbook, side: Path) -> None:
-    """Declarations of criterion kinds and thresholds; the runbook itself stays the team's prose."""
-    import yaml
-    try:
-        data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise RunbookError(side, getattr(getattr(e, "problem_mark", None), "line", -1) + 1,
-                           f"the sidecar is not readable YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict) or set(data) - SIDECAR_KEYS:
-        raise RunbookError(side, 1, f"expected a mapping with keys {', '.join(sorted(SIDECAR_KEYS))}; "
-                           f"unknown: {', '.join(sorted(set(data) - SIDECAR_KEYS)) if isinstance(data, dict) else data!r}")
-    size = data.get("database_size_gb")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0):
-        raise RunbookError(side, 1, f"database_size_gb: the production database's size in GB (a number >= 0), "
-                           f"got {size!r}")
-    for key in SIDECAR_NAMES:
-        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
-            raise RunbookError(side, 1, f"{key}: expected a name (a non-empty string), got {data[key]!r}")
-    for key in SIDECAR_LISTS:
-        v = data.get(key)
-        if v is not None and (not isinstance(v, list) or len(v) != 3 or not all(isinstance(x, str) and x for x in v)):
-            raise RunbookError(side, 1, f"{key}: expected three Deployment names (web, streaming, worker), got {v!r}")
-    _check_sidecar_names(side, data)
-    cf = data.get("config_faults")
-    if cf is not None and (not isinstance(cf, dict) or not all(isinstance(k, str) and isinstance(v, dict) and v
-                                                               for k, v in cf.items())):
-        raise RunbookError(side, 1, "config_faults: expected a mapping of criterion kind (db, login, jobs, media, "
-                           "streaming) to {chart value path: wrong value}, e.g. config_faults: {db: "
-                           "{postgresql.auth.password: not-the-password}}")
-    crits = data.get("criteria")
-    if crits is not None and not isinstance(crits, list):
-        raise RunbookError(side, 1, f"criteria: expected a list of entries (- line: N, kind: K, threshold: T), "
-                           f"got {crits!r}")
-    for n, d in enumerate(crits or [], 1):
-        if not isinstance(d, dict):
-            raise RunbookError(side, 1, f"criteria[{n}]: expected a mapping with 'line' or 'text' and 'kind' "
-                               f"(+ 'threshold'), got {d!r}")
-        unknown = sorted(map(str, set(d) - CRITERION_KEYS))
-        if unknown:
-            raise RunbookError(side, 1, f"criteria[{n}]: unknown key {', '.join(repr(k) for k in unknown)} "
-                               f"(known: {', '.join(sorted(CRITERION_KEYS))})")
-        if not ({"line", "text"} & set(d)):
-            raise RunbookError(side, 1, f"criteria[{n}]: expected 'line' or 'text' (to find the criterion) and "
-                               f"'kind' (+ 'threshold'); got {d!r}")
-        if "line" in d and (isinstance(d["line"], bool) or not isinstance(d["line"], int) or d["line"] < 1):
-            raise RunbookError(side, 1, f"criteria[{n}]: line: expected a line number of {rb.path}, got {d['line']!r}")
-        if d.get("kind") not in KNOWN_KINDS:
-            raise RunbookError(side, 1, f"criteria[{n}]: kind {d.get('kind')!r} is not one of {', '.join(KNOWN_KINDS)}")
-        if "threshold" in d and (isinstance(d["threshold"], bool) or not isinstance(d["threshold"], (int, float))):
-            raise RunbookError(side, 1, f"criteria[{n}]: threshold: expected a number, got {d['threshold']!r}")
-        hits = [i for i, tr in enumerate(rb.triggers)
-                if ("line" in d and tr.criterion.line == d["line"]) or ("text" in d and str(d["text"]) in tr.criterion.text)]
-        if len(hits) != 1:
-            raise RunbookError(side, 1, f"criteria[{n}]: {('line ' + str(d['line'])) if 'line' in d else repr(d['text'])} "
-                               f"matches {len(hits)} criteria of {rb.path}, expected exactly one")
-        tr = rb.triggers[hits[0]]
-        thr = d.get("threshold", tr.criterion.threshold)
-        if d["kind"] in ("error_ratio", "latency_factor") and not isinstance(thr, (int, float)):
-            raise RunbookError(side, 1, f"criteria[{n}]: kind {d['kind']} needs a numeric 'threshold'")
-        thr = None if thr is None else float(thr)
-        if d["kind"] == "error_ratio" and thr is not None and "threshold" in d:
-            if thr == 1:
-                raise RunbookError(side, 1, f"criteria[{n}]: threshold 1 is ambiguous for error_ratio: write 0.01 "
-                                   "for 1 % or 100 for 100 %")
-            if thr > 1:
-                thr = thr / 100.0  # "10" means 10 %
-            if not 0 < thr <= 1:
-                raise RunbookError(side, 1, f"criteria[{n}]: threshold {d['threshold']!r} is not a 5xx share: expected "
-                                   "a ratio in (0, 1] or a percentage in (1, 100]")
-        if d["kind"] == "latency_factor" and thr is not None and not thr > 1:
-            raise RunbookError(side, 1, f"criteria[{n}]: threshold {d['threshold']!r} is not a slow-down: expected "
-                               "a factor of the normal response time above 1 (3 for 3x)")
-        c = replace(tr.criterion, kind=d["kind"], threshold=thr, comparator=tr.criterion.comparator or ">",
-                    unit={"error_ratio": "ratio", "latency_factor": "x baseline"}.get(d["kind"], ""),
-                    declared_in=str(side))
-        rb.triggers[hits[0]] = replace(tr, criterion=c)
-    rb.sidecar = {k: v for k, v in data.items() if k != "criteria"} | {"path": str(side)}
-
-
-def _check_sidecar_names(side: Path, data: dict) -> None:
-    """Names that become kubectl/helm arguments are Kubernetes/Helm names (untrusted.py), said with the key."""
-    from rollback_drill import untrusted
-    checks = {"namespace": untrusted.namespace, "helm_release": untrusted.release,
-              "production_host": untrusted.hostname, "ingress": untrusted.object_name}
-    try:
-        for key, check in checks.items():
-            if key in data:
-                check(data[key], key)
-        for key in SIDECAR_LISTS:
-            for name in data.get(key) or []:
-                untrusted.object_name(name, key, "Deployment")
-    except untrusted.Untrusted as e:
-        raise RunbookError(side, 1, str(e)) from None
+    """Declarations of criterion kinds and thresholds (runbook/sidecar.py validates them, naming the line)."""
+    from rollback_drill.runbook import sidecar as S
+    S.apply(rb, S.read(side))
 
 
 def load_runbook(path: str | Path) -> Runbook:
@@ -598,8 +551,10 @@ def load_runbook(path: str | Path) -> Runbook:
         raise RunbookError(p, 0, f"the runbook cannot be read as UTF-8 text ({e})") from None
     if "\x00" in text:
         raise RunbookError(p, 0, "the runbook is a binary file, not Markdown text")
-    rb = parse_runbook_text(text, p)
+    from rollback_drill.runbook import sidecar as S
     side = sidecar_path(p)
-    if side is not None:
-        apply_sidecar(rb, side)
+    sc = S.read(side) if side is not None else None  # validated before the runbook: it may say how to read it
+    rb = parse_runbook_text(text, p, S.structure(sc))
+    if sc is not None:
+        S.apply(rb, sc)
     return rb
