@@ -43,7 +43,7 @@ def _nights(tmp_path: Path, recoveries: list[float]) -> list[dict]:
 def test_known_findings_and_mutant_drills_keep_the_night_green(tmp_path):
     _journal(tmp_path / "r" / "run", 6.0, [KNOWN])
     night = N.read_night(tmp_path / "r")
-    assert list(night.verdicts) == ["L1/C1/local"]  # the mutant drill is judged as a survivor, not a scenario
+    assert list(night.verdicts) == ["L1/C1/local: Level 1 under C1"]  # the mutant drill is judged as a survivor, not a scenario
     changes, _ = N.compare(night, _baseline(tmp_path, night), [])
     assert changes == []
 
@@ -74,7 +74,7 @@ def test_a_slower_recovery_of_the_same_scenario_beyond_its_spread_is_red(tmp_pat
     assert N.compare(N.read_night(tmp_path / "ok"), base, history)[0] == []  # within 2 s of the median
     _journal(tmp_path / "slow" / "run", 14.0, [KNOWN])
     changes, _ = N.compare(N.read_night(tmp_path / "slow"), base, history)
-    assert len(changes) == 1 and changes[0].startswith("L1/C1/local: recovery 14.0 s")
+    assert len(changes) == 1 and changes[0].startswith("L1/C1/local: Level 1 under C1: recovery 14.0 s")
 
 
 def test_a_changed_verdict_and_a_new_survivor_are_red(tmp_path):

@@ -14,7 +14,7 @@ from rollback_drill.settings import cache_dir
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "nightly-drill.yml"
 # on every ubuntu-24.04 runner image (documented software), or shell builtins
 RUNNER = {"sudo", "python", "go", "docker", "grep", "cat", "echo", "mkdir", "exit", "for", "do", "done", "if",
-          "then", "fi", "[", "code=0", "apt-get", "true", "chown", "id"}
+          "then", "fi", "[", "code=0", "apt-get", "true", "chown", "id", "||"}
 # what an earlier step provides: the action or the command that installs it
 PROVIDED_BY = {"helm": "azure/setup-helm", "kind": "helm/kind-action", ".venv/bin/pip": "python -m venv .venv",
                ".venv/bin/rollback-drill": ".venv/bin/pip install", ".venv/bin/pytest": ".venv/bin/pip install",
@@ -90,11 +90,11 @@ def test_scheduled_and_manual_on_kind_with_history_artifacts_summary_and_cleanup
     assert any(s.get("uses", "").startswith("helm/kind-action") for s in steps) and "--provider kind" in text
     restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore"))
     save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save"))
-    assert restore["with"]["path"] == save["with"]["path"] == "reports/history.jsonl"
+    assert restore["with"]["path"] == save["with"]["path"] and "reports/nightly-history.jsonl" in save["with"]["path"]
     assert save["if"] == "always()" and "run_attempt" in save["with"]["key"]  # a red night and a re-run are history
     assert any(s.get("uses", "").startswith("actions/upload-artifact") and s["with"]["path"] == "reports/"
                for s in steps)
-    assert "GITHUB_STEP_SUMMARY" in text and "### Regressions" in text
+    assert "GITHUB_STEP_SUMMARY" in text and "rollback-drill gate" in text
     drills = next(s for s in steps if s.get("name") == "Drills")
     assert "pytest" in drills["run"] and "not after_down" in drills["run"]
     assert "test_fidelity.py" in next(s for s in steps if "gke profile" in s.get("name", ""))["run"]

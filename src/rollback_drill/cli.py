@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import click
 
@@ -357,6 +358,51 @@ def _confirm_real_gcloud(runbook_path: str, context: str | None) -> None:
     _fail(f"confirmed; but a Level 3 drill on an existing context is not built yet: the harness cannot damage or "
           f"check the team's own data. Rehearse Level 3 on the drill cluster (rollback-drill run --level 3); "
           f"nothing was changed on '{context}'", EXIT_HARNESS)
+
+
+# ---- nightly gate --------------------------------------------------------------------------
+@main.command("gate")
+@click.option("--reports", default="reports", show_default=True, help="the night's reports (journals, mutations)")
+@click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True,
+              help="the runbook drilled; its baseline is <runbook>.baseline.yaml beside it")
+@click.option("--baseline", default=None, help="the acknowledged baseline (default: beside the runbook)")
+@click.option("--history", default="reports/nightly-history.jsonl", show_default=True,
+              help="one line per night (kept between nights by the workflow's cache)")
+@click.option("--summary", default=None, help="append the night's summary (Markdown) here, e.g. $GITHUB_STEP_SUMMARY")
+@click.option("--write-baseline", is_flag=True, help="write tonight's findings, survivors and verdicts as the "
+              "baseline (each reason still to be written by a person) instead of comparing")
+def gate_cmd(reports: str, runbook_path: str, baseline: str | None, history: str, summary: str | None,
+             write_baseline: bool) -> None:
+    """Red (exit 1) only on a change since the acknowledged baseline and the earlier nights: a new
+    finding, a new surviving mutant, a changed verdict, a slower recovery of the same scenario beyond its
+    own spread. Known findings and survivors keep the night green."""
+    from pathlib import Path as _P
+
+    import yaml
+
+    from rollback_drill.evidence import nightly as N
+    base_path = _P(baseline) if baseline else _P(runbook_path).with_suffix(".baseline.yaml")
+    try:
+        night = N.read_night(_P(reports))
+        if write_baseline:
+            base_path.write_text(yaml.safe_dump(N.baseline_of(night, ""), allow_unicode=True, sort_keys=False))
+            click.echo(f"baseline written: {base_path} ({len(night.findings)} findings, {len(night.survivors)} "
+                       f"survivors): write each entry's reason before the gate accepts it")
+            return
+        base = N.load_baseline(base_path)
+        past = N.read_history(_P(history))
+    except N.GateError as e:
+        _fail(str(e))
+    changes, notes = N.compare(night, base, past)
+    text = N.summary(changes, notes, len(past))
+    click.echo(text, nl=False)
+    if summary:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(text)
+    _P(history).parent.mkdir(parents=True, exist_ok=True)
+    with open(history, "a", encoding="utf-8") as f:
+        f.write(json.dumps(night.to_history(_P(reports).resolve().name + f"@{int(time.time())}")) + "\n")
+    sys.exit(EXIT_TARGET_MISSED if changes else EXIT_OK)
 
 
 # ---- put-back ------------------------------------------------------------------------------

@@ -52,11 +52,13 @@ def interruptible() -> Iterator[None]:
 
 
 def environment_info(cluster, runbook, drill: Drill | None) -> dict:
+    from rollback_drill.drill.plan import reading
     st = cluster.status()
     return {"cluster": {"provider": st.provider, "kubernetes_version": st.kubernetes_version,
                         "ingress_url": st.ingress_url},
             "image": drill.env.image if drill and drill.env else None,
-            "runbook": {"path": runbook.path, "sha256": runbook.sha256},
+            # the reading itself, so that `runbook PATH --diff journal.json` shows what an edit changed since
+            "runbook": {"path": runbook.path, "sha256": runbook.sha256, "reading": reading(runbook)},
             "config": drill.cfg.to_dict() if drill else None}
 
 

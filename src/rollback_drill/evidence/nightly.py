@@ -37,11 +37,13 @@ class GateError(ValueError):
 
 
 def scenario_key(s: dict, profile: str) -> str | None:
-    """Level, trigger and profile of a drill scenario; None for mutant drills (judged as survivors)."""
-    if str(s.get("name", "")).startswith("mutant ") or not s.get("level"):
+    """Level, trigger and profile of a drill scenario, and its name (a suite has the as-written drill and
+    the must-fail one of the same level and trigger); None for mutant drills (judged as survivors)."""
+    name = str(s.get("name", ""))
+    if name.startswith("mutant ") or not s.get("level"):
         return None
     trig = (s.get("trigger") or {}).get("id", "-")
-    return f"L{s['level']['number']}/{trig}/{(s.get('profile') or {}).get('name', profile)}"
+    return f"L{s['level']['number']}/{trig}/{(s.get('profile') or {}).get('name', profile)}: {name}"
 
 
 def finding_key(f: dict) -> str:
@@ -88,7 +90,7 @@ def read_night(reports: Path) -> Night:
             key = scenario_key(s, profile)
             if key is None:
                 continue
-            night.profiles.add(key.rsplit("/", 1)[1])
+            night.profiles.add(key.split(": ", 1)[0].rsplit("/", 1)[1])
             night.verdicts[key] = _worse(night.verdicts.get(key), s.get("verdict", "unknown"))
             rec = (s.get("durations") or {}).get("recovery_s")
             if rec is not None:
