@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rollback_drill import PROJECT_ROOT
 from rollback_drill.evidence.redaction import REDACTED, Redactor  # noqa: F401 - the journal's redaction
+from rollback_drill.evidence.schema import SCHEMA_FILES, known_version, upgrade, validate_journal  # noqa: F401
 
 SCHEMA = "rollback-drill/journal"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # the schema is journal.schema.json beside this file (evidence/schema.py); keep both equal
 
 
 class EvidenceError(RuntimeError):
@@ -82,14 +84,34 @@ class Journal:
         atomic_write(self.path, json.dumps(self.redactor.redact_obj(self.data), ensure_ascii=False, indent=2))
 
 
-def load_journal(path: Path) -> dict:
+class JournalWarning(UserWarning):
+    """A journal read for its evidence that does not match the schema of its version."""
+
+
+def load_journal(path: Path, strict: bool = False) -> dict:
+    """The journal at `path`, in the current shape: an older version (down to 1) is upgraded in memory
+    (evidence/schema.py `upgrade`: what it did not record is named, never invented). Refused, in one
+    line: what is not a journal, and a version this code does not know (newer than it, or one never
+    written). The journal is validated against the schema of its own version; problems raise
+    EvidenceError when `strict`, else are warned (JournalWarning) and the evidence is still returned."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise EvidenceError(f"cannot read journal {path}: {e}") from None
-    if data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise EvidenceError(f"{path} is not a rollback-drill journal")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise EvidenceError(f"{path} has journal schema version {data.get('schema_version')}, this rollback-drill "
-                            f"reads version {SCHEMA_VERSION}: re-run the drill or use the matching release")
-    return data
+    v = data.get("schema_version")
+    if not known_version(v):
+        newer = isinstance(v, int) and not isinstance(v, bool) and v > SCHEMA_VERSION
+        raise EvidenceError(f"{path} has journal schema version {v!r}, "
+                            + (f"newer than this rollback-drill reads (versions {min(SCHEMA_FILES)}-"
+                               f"{SCHEMA_VERSION}): use a release that reads version {v}" if newer else
+                               f"which rollback-drill never wrote (versions {min(SCHEMA_FILES)}-{SCHEMA_VERSION})"))
+    problems = validate_journal(data)
+    if problems:
+        head = f"{path} does not match journal schema version {v} ({len(problems)} problems): "
+        if strict:
+            raise EvidenceError(head + "; ".join(problems[:20]) + ("; …" if len(problems) > 20 else ""))
+        warnings.warn(head + "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else ""), JournalWarning,
+                      stacklevel=2)
+    return upgrade(data)

@@ -8,12 +8,70 @@ session (`pytest_sessionfinish`); this hook runs after them (`pytest_unconfigure
 in place with every secret a Redactor of this process was given, the drill cluster's own
 credentials, and the secret shapes (evidence/redaction.py). A failed assertion that printed a
 drill's output can therefore not leave a password in CI's uploaded files.
+
+Every journal the session wrote under the reports folder (`reports_dir()`, modified since the session
+started) is validated against the journal schema of its version (evidence/schema.py) at the end of the
+session, after the session fixtures finished their journals: a problem is printed, one line each with
+the JSON path, and the session fails (exit status 1 unless it already failed otherwise).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+import pytest
+
+STARTED = pytest.StashKey[float]()
+MTIME_SLACK_S = 1.0  # file times can lag the clock by a tick
+
+
+def pytest_sessionstart(session) -> None:
+    session.stash[STARTED] = time.time() - MTIME_SLACK_S
+
+
+def journals_written_since(folder: Path, since: float) -> list[Path]:
+    out = []
+    for p in sorted(folder.glob("**/journal.json")) if folder.is_dir() else []:
+        try:
+            if p.stat().st_mtime >= since:
+                out.append(p)
+        except OSError:  # removed meanwhile
+            continue
+    return out
+
+
+def journal_problems(paths: list[Path]) -> list[str]:
+    from rollback_drill.evidence.schema import validate_journal
+    lines = []
+    for p in paths:
+        try:
+            problems = validate_journal(json.loads(p.read_text(encoding="utf-8")), written_now=True)
+        except (OSError, ValueError) as e:
+            problems = [f"$: cannot read the journal: {e}"]
+        lines += [f"{p}: {x}" for x in problems]
+    return lines
+
+
+@pytest.hookimpl(trylast=True)  # after the runner tore down the session fixtures (they finish journals)
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks the folder once
+        return
+    from rollback_drill.evidence.journal import reports_dir
+    since = session.stash.get(STARTED, time.time())
+    paths = journals_written_since(reports_dir(), since)
+    lines = journal_problems(paths)
+    if not lines:
+        return
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = (lambda s: tr.write_line(s, red=True)) if tr else (lambda s: print(s))
+    if tr:
+        tr.write_sep("=", "journals that do not match the journal schema", red=True)
+    for line in lines:
+        write(line)
+    if session.exitstatus == 0:  # a failed or interrupted session keeps its own status (non-zero already)
+        session.exitstatus = 1
 
 
 def _drill_cluster_credentials() -> list[str]:

@@ -12,7 +12,7 @@ import json
 import statistics
 from pathlib import Path
 
-from rollback_drill.evidence.journal import EvidenceError, Journal, atomic_write, reports_dir
+from rollback_drill.evidence.journal import EvidenceError, Journal, atomic_write, load_journal, reports_dir
 
 REGRESSION_MARGIN = 0.5  # 50 % slower than the recent median
 HISTORY_WINDOW = 10
@@ -31,8 +31,27 @@ def _rows(journal: dict) -> list[dict]:
                     "target": f"{lv['target_min_s']:.0f}-{lv['target_max_s']:.0f}s" if lv else "—",
                     "detect": d.get("detection_latency_s"), "recovery": d.get("recovery_s"),
                     "verdict": s.get("verdict", "unknown"),
-                    "findings": len(s.get("findings", [])), "profile": (s.get("profile") or {}).get("name", "local")})
+                    "findings": len(s.get("findings", [])),
+                    "profile": (s.get("profile") or {}).get("name", "—" if journal.get("upgraded") else "local")})
     return out
+
+
+def _version_note(journal: dict) -> str:
+    """For a journal of an older schema version (upgraded in memory by load_journal): which version,
+    and what it measured differently; "" for the current version."""
+    up = journal.get("upgraded")
+    if not up:
+        return ""
+    return (f"Journal schema version {up['from_version']}, read by a version {up['to_version']} reader"
+            + (": measured differently then: " + "; ".join(up["meaning_changed"]) if up.get("meaning_changed")
+               else "") + ".")
+
+
+def _not_in_version(journal: dict, s: dict) -> str:
+    missing = s.get("not_in_version") or []
+    if not missing:
+        return ""
+    return f"not in this version (journal schema {journal['upgraded']['from_version']}): {', '.join(missing)}"
 
 
 def summary_md(journal: dict, regressions: list[str]) -> str:
@@ -42,10 +61,14 @@ def summary_md(journal: dict, regressions: list[str]) -> str:
              + ("" if journal.get("complete") else " (INCOMPLETE run)"), "",
              "| scenario | trigger | level | target | profile | detected | recovery | verdict | findings |",
              "|---|---|---|---|---|---|---|---|---|"]
+    if _version_note(journal):
+        lines[2:2] = [_version_note(journal), ""]
     for r in rows:
         lines.append(f"| {r['name']} | {r['trigger']} | {r['level'] or '—'} | {r['target']} | {r['profile']} "
                      f"| {_fmt(r['detect'])} | {_fmt(r['recovery'])} | {r['verdict']} | {r['findings']} |")
     for s in journal["scenarios"]:
+        if _not_in_version(journal, s):
+            lines.append(f"\n{s['name']}: {_not_in_version(journal, s)}")
         ph = s.get("phases") or {}
         if ph.get("phases"):
             lines.append(f"\n{s['name']}: where the time went (profile {(s.get('profile') or {}).get('name', 'local')}"
@@ -64,7 +87,8 @@ def summary_md(journal: dict, regressions: list[str]) -> str:
                  f["problem"]) for s in journal["scenarios"] for f in s.get("findings", [])}
     if findings:
         lines += ["", "### Runbook findings (most severe first)"] + [
-            f"- **{sev}** line {ln} ({kind}): `{c}` — {p}" for _, ln, sev, kind, c, p in sorted(findings)]
+            f"- {f'**{sev}** ' if sev else ''}line {ln}{f' ({kind})' if kind else ''}: `{c}` — {p}"
+            for _, ln, sev, kind, c, p in sorted(findings)]
     if regressions:
         lines += ["", "### Regressions"] + [f"- {r}" for r in regressions]
     return "\n".join(lines) + "\n"
@@ -167,6 +191,7 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
             f"<p>{'complete' if journal.get('complete') else '<b>INCOMPLETE run</b>'} · started "
             f"{e(journal['started_at'])} · runbook {e(str(journal['environment'].get('runbook', {}).get('path')))} "
             f"(sha256 {e(str(journal['environment'].get('runbook', {}).get('sha256', ''))[:12])})</p>",
+            *([f"<p class='schema-version'>{e(_version_note(journal))}</p>"] if _version_note(journal) else []),
             "<table id='summary'><tr><th>scenario</th><th>trigger</th><th>level</th><th>target</th><th>profile</th>"
             "<th>detected</th><th>recovery</th><th>verdict</th><th>findings</th></tr>"]
     for r in rows:
@@ -190,6 +215,8 @@ def report_html(journal: dict, regressions: list[str], trend: dict[str, list[flo
         if "timeline" not in s:
             continue
         body.append(_chart(s))
+        if _not_in_version(journal, s):
+            body.append(f"<p class='not-in-version'><i>{e(_not_in_version(journal, s))}</i></p>")
         body += _fidelity(s)
         body += _why(s)
         if s.get("findings"):
@@ -356,6 +383,16 @@ def write_reports(run_dir: Path, journal: dict, history: Path | None = None) -> 
     regressions, trend = update_history(history, journal) if history else ([], {})
     atomic_write(run_dir / "report.html", report_html(journal, regressions, trend))
     atomic_write(run_dir / "summary.md", summary_md(journal, regressions))
+
+
+def render_journal(path: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """report.html and summary.md from a journal file of any schema version this code reads (an older one
+    is upgraded in memory; what it did not record is marked "not in this version"); the history is not
+    touched. Written beside the journal unless `out_dir` is given."""
+    journal = load_journal(path)
+    out = out_dir or path.parent
+    write_reports(out, journal)
+    return out / "report.html", out / "summary.md"
 
 
 def finish_run(journal: Journal, history: Path | None = None) -> None:
