@@ -4,6 +4,7 @@ what the pods read, why a value renders nothing, the team's values edited in pla
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -82,3 +83,46 @@ def helm_binary() -> str:
     path = LocalCluster().bin_dir / "helm"
     assert path.exists(), f"{path} is missing: run 'bash scripts/setup.sh'"
     return str(path)
+
+
+class _RenderingKube:
+    """Answers `helm upgrade --dry-run -o json` with manifests rendered by `helm template` of the stub
+    chart (the real renderer; only the release's stored values are given here instead of read)."""
+
+    def __init__(self, helm: str, *base_sets: str) -> None:
+        self.helm_path, self.base = helm, base_sets
+
+    def helm(self, *args: str, **kw):
+        import json as _json
+        sets = [a for i, a in enumerate(args) if i and args[i - 1] == "--set-json"]
+        flags = [x for s in sets for x in ("--set-json", s)]
+        out = subprocess.run([self.helm_path, "template", "mastodon-helm", str(FIXTURES / "helm" / "mastodon"),
+                              "--set", "image.tag=x", "--set", "mastodon.secrets.secret_key_base=k", "--set",
+                              "redis.auth.password=r", "--set", "postgresql.auth.password=p", *self.base, *flags],
+                             capture_output=True, text=True, check=True).stdout
+        return subprocess.CompletedProcess(args, 0, _json.dumps({"manifest": out}), "")
+
+
+def test_a_streaming_port_mistake_that_the_chart_s_own_ingress_follows_is_refused(helm_binary):
+    from rollback_drill.sut.application import Application
+    from rollback_drill.sut.mistakes import NoOpMistake, prove
+    kube = _RenderingKube(helm_binary, "--set", "ingress.enabled=true")
+    with pytest.raises(NoOpMistake, match="follows it"):
+        prove(kube, Application(), Path("chart"), CONFIG["streaming"], {})
+    # with the team's own Ingress (the chart's off), the same mistake breaks streaming: it is a fault
+    changed = prove(_RenderingKube(helm_binary), Application(), Path("chart"), CONFIG["streaming"], {})
+    assert any(k.startswith("Deployment/") for k in changed)
+
+
+def test_a_db_mistake_behind_an_existing_secret_is_refused_naming_it(helm_binary):
+    from rollback_drill.sut.application import Application
+    from rollback_drill.sut.mistakes import NoOpMistake, prove
+    kube = _RenderingKube(helm_binary, "--set", "postgresql.auth.existingSecret=team-db")
+    with pytest.raises(NoOpMistake, match="postgresql.auth.existingSecret=team-db"):
+        prove(kube, Application(), Path("chart"), CONFIG["db"], {"postgresql": {"auth": {"existingSecret": "team-db"}}})
+
+
+def test_the_plan_says_what_helm_rollback_restarts():
+    from rollback_drill.sut.mistakes import restarts_on_rollback
+    assert "every pod of the release restarts" in restarts_on_rollback({"revisionPodAnnotation": True})
+    assert "every pod" not in restarts_on_rollback({})
