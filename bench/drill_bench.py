@@ -107,7 +107,7 @@ def bench_load(seconds: float = 20.0, users: int = 40) -> dict:
     from rollback_drill.observe.timeline import Timeline
     from rollback_drill.cluster import get_cluster
     tl = Timeline()
-    target = Target(get_cluster().ingress_url, "no-such-host.invalid", "x", "x")
+    target = Target(get_cluster().ingress_url, "no-such-host.invalid", "x", "x", own_ingress=True)
     load = Load(target, tl, LoadConfig(users=users, rps_per_user=20.0, max_seconds=seconds + 5))
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()

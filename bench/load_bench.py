@@ -30,7 +30,7 @@ def one(workers: int, seconds: float, users: int) -> dict:
     from rollback_drill.observe.probes import Target
     from rollback_drill.observe.timeline import Timeline
     tl = Timeline()
-    target = Target(get_cluster().ingress_url, "no-such-host.invalid", "x", "x")
+    target = Target(get_cluster().ingress_url, "no-such-host.invalid", "x", "x", own_ingress=True)
     load = Load(target, tl, LoadConfig(users=users, rps_per_user=20.0, max_seconds=seconds + 30, workers=workers))
     s0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     load.start()

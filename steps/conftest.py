@@ -19,6 +19,7 @@ from pytest_bdd import given, parsers, then, when
 
 from rollback_drill import PROJECT_ROOT
 from rollback_drill.cluster import get_cluster
+from rollback_drill.sut.datastores import removed_with
 from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION, teardown
 from rollback_drill.drill.engine import Drill, DrillConfig
 from rollback_drill.drill.mutate import neutered
@@ -33,7 +34,7 @@ OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
 # ---- fixtures ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def cluster():
-    c = get_cluster()
+    c = removed_with(get_cluster())  # its `down` (after a half-up) removes the datastores too
     if not c.status().ready:
         c.up()
     yield c
@@ -68,7 +69,7 @@ def _add(st: dict, journal_holder: dict, res: dict) -> None:
         journal_holder["journal"] = Journal(reports_dir() / f"pytest-{new_run_id()}",
                                             environment_info(st["cluster"], st["runbook"], drill), drill.redactor)
     j = journal_holder["journal"]
-    j.redactor.forms = sorted(set(j.redactor.forms) | set(drill.redactor.forms), key=len, reverse=True)
+    j.redactor.add(drill.redactor.values)  # every drill's secrets: the session journal holds them all
     j.add_scenario(res)
 
 

@@ -50,7 +50,8 @@ def test_every_change_is_put_back_once_newest_first_and_a_failure_is_said():
 def test_the_plan_names_every_change_its_undo_every_runbook_command_and_the_load_bounds(tmp_path):
     from rollback_drill import DEFAULT_RUNBOOK
     from rollback_drill.observe.load import LoadConfig
-    from rollback_drill.sut.existing import Staging, plan_lines
+    from rollback_drill.drill.staging import plan_lines
+    from rollback_drill.sut.existing import Staging
     from rollback_drill.sut.faults import CONFIG
     rb = load_runbook(DEFAULT_RUNBOOK)
     st = Staging("staging", tmp_path / "kubeconfig", "existing", Application(namespace="social"),
@@ -107,7 +108,7 @@ def test_every_difference_from_the_migrated_state_is_listed(tmp_path):
     import shutil
 
     from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
-    from rollback_drill.sut.existing import differences
+    from rollback_drill.drill.staging import differences
     rb = load_runbook(DEFAULT_RUNBOOK)
     for item in ("backup", "k8s"):
         shutil.copytree(FIXTURES / item, tmp_path / item)

@@ -67,3 +67,16 @@ def test_kind_without_docker_or_kind_is_one_clear_line(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ClusterError, match="the kind provider needs docker, kind, helm on PATH"):
         KindCluster().up()
+
+
+def test_the_datastores_go_with_the_cluster_though_the_cluster_does_not_know_them(monkeypatch):
+    """`cluster down` (the CLI's provider) removes the datastores; the provider alone removes only itself."""
+    from rollback_drill.cli import _cluster
+    from rollback_drill.sut import datastores
+    removed: list[str] = []
+    monkeypatch.setattr(datastores.Datastores, "down", lambda self: removed.append(self.listen))
+    monkeypatch.setenv("PATH", "/nonexistent")  # no kind binary: `down` deletes no cluster
+    KindCluster().down()
+    assert removed == []
+    _cluster("kind").down()
+    assert removed == ["127.0.0.1"]

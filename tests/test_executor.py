@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from rollback_drill.runbook import gcloud_standin
+from rollback_drill.sut import cloudsql
 from rollback_drill.evidence.journal import Redactor
 from rollback_drill.runbook.executor import ExecContext, run_commands
 from rollback_drill.runbook.model import parse_commands
@@ -67,5 +67,5 @@ def test_curl_to_the_production_host_goes_to_the_local_ingress():
     (["sql", "backups", "list", "--instance=mastodon-db", "--project=my-proj"], 1, "HTTPError 403"),
 ])
 def test_gcloud_standin_rejects_what_gcloud_rejects(argv, code, msg, capsys):
-    assert gcloud_standin.main(argv) == code
+    assert cloudsql.main(argv) == code
     assert msg in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 Each case runs through the real `gcloud` (isolated config dir, prompts off, no account, no
 network: argument errors come before any network call) and through the stand-in as a
-subprocess (`python -m rollback_drill.runbook.gcloud_standin`, a throw-away state dir holding one
+subprocess (`python -m rollback_drill.sut.cloudsql`, a throw-away state dir holding one
 seeded backup, no PostgreSQL). Both outcomes are put in one of three classes and must agree:
 
 - "usage":    the parser rejected the arguments (exit 2, `argument ...` / `unrecognized arguments`);
@@ -152,7 +152,7 @@ def outcomes(tmp_path_factory):
         "description": "seeded by the differential test", "windowStartTime": "2023-11-14T22:13:20+00:00"}))
     (backups / f"{SEEDED_BACKUP}.dump").write_bytes(b"")
     standin_env = dict(base, ROLLBACK_DRILL_STATE=str(state), ROLLBACK_DRILL_PG_LISTEN="127.0.0.1")
-    standin = [sys.executable, "-m", "rollback_drill.runbook.gcloud_standin"]
+    standin = [sys.executable, "-m", "rollback_drill.sut.cloudsql"]
 
     started = time.monotonic()
     with ThreadPoolExecutor(4) as real_pool, ThreadPoolExecutor(2) as standin_pool:

@@ -8,9 +8,9 @@ import pytest
 
 from rollback_drill import DEFAULT_RUNBOOK
 from rollback_drill.runbook.model import load_runbook
+from rollback_drill.drill.preflight import check_level, run_preflight
 from rollback_drill.runbook.preflight import (IMAGES_NOT_LISTABLE, PERSON_STEP, Check, LevelReadiness,
-                                              check_level, checklist_before, format_table, run_preflight,
-                                              summarize)
+                                              checklist_before, format_table, summarize)
 
 PERSON_ITEMS = ["ロールバック理由を明確にする", "ロールバックレベルを決定する", "チームメンバーに通知する"]
 BACKUP_ITEM = "必要なバックアップファイルが存在する"

@@ -2,7 +2,8 @@
 
 from rollback_drill.drill.recovery import RecoveryCheck
 from rollback_drill.drill.verdict import verdict
-from rollback_drill.observe.detectors import DetectorConfig, check
+from rollback_drill.drill.plan import metric_spec
+from rollback_drill.observe.detectors import DetectorConfig, MetricSpec, check
 from rollback_drill.observe.timeline import ComponentSample, ProbeSample, Timeline
 from rollback_drill.runbook.model import Criterion, Trigger
 
@@ -122,8 +123,9 @@ def test_verdicts():
     assert verdict(**{**base, "interrupted": True}) == "interrupted"
 
 
-def _trigger(kind: str, threshold: float | None) -> Trigger:
-    return Trigger("X1", "Critical", 0.0, Criterion("test", 1, kind, threshold))
+def _trigger(kind: str, threshold: float | None) -> MetricSpec:
+    """A runbook criterion as the drill hands it to the detectors (drill/plan.py metric_spec)."""
+    return metric_spec(Criterion("test", 1, kind, threshold))
 
 
 def test_error_ratio_detector_uses_the_runbook_threshold():

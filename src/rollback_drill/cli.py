@@ -116,9 +116,11 @@ def cluster() -> None:
 
 
 def _cluster(provider: str | None, context: str | None = None):
+    """The provider, made to remove the drill's datastores whenever it goes down."""
     from rollback_drill.cluster import ClusterError, get_cluster
+    from rollback_drill.sut.datastores import removed_with
     try:
-        return get_cluster(provider, context)
+        return removed_with(get_cluster(provider, context))
     except ClusterError as e:
         _fail(str(e))
 
@@ -193,7 +195,8 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
     """Read-only: can each level of the runbook be executed here now? Table per level (+ JSON)."""
     from pathlib import Path as _P
 
-    from rollback_drill.runbook.preflight import format_table, run_preflight
+    from rollback_drill.drill.preflight import run_preflight
+    from rollback_drill.runbook.preflight import format_table
     from rollback_drill.runbook.model import RunbookError, load_runbook
     try:
         rb = load_runbook(runbook_path)
@@ -232,7 +235,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         state = ClusterState(kube.kubeconfig, namespace, context)
         result = run_preflight(kube, rb, wd, backups, images_present, state, app)
         if context:  # what `run --sut existing` checks before it changes anything
-            from rollback_drill.sut.existing import differences
+            from rollback_drill.drill.staging import differences
             result["migrated_state_differences"] = differences(kube, app, rb, 1, wd)
     except Exception as e:  # noqa: BLE001 - an unreadable kubeconfig or cluster: one line, exit 4
         from rollback_drill.settings import first_line

@@ -3,11 +3,12 @@
 import pytest
 
 from rollback_drill.cluster import get_cluster
+from rollback_drill.sut.datastores import removed_with
 
 
 @pytest.fixture(scope="session")
 def cluster():
-    c = get_cluster()
+    c = removed_with(get_cluster())  # its `down` (after a half-up) removes the datastores too
     if not c.status().ready:
         c.up()
     return c

@@ -8,7 +8,7 @@ from rollback_drill import DEFAULT_RUNBOOK
 from rollback_drill.drill.engine import Drill
 from rollback_drill.observe.cluster_state import ClusterState
 from rollback_drill.runbook.model import load_runbook, parse_runbook_text
-from rollback_drill.runbook.preflight import resource_versions, run_preflight
+from rollback_drill.drill.preflight import resource_versions, run_preflight
 from rollback_drill.sut.deploy import LOCAL
 
 TEXT = DEFAULT_RUNBOOK.read_text(encoding="utf-8")

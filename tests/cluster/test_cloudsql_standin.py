@@ -15,7 +15,7 @@ from rollback_drill.sut.datastores import DatastoreError
 
 
 def gcloud(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rollback_drill.runbook.gcloud_standin", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "rollback_drill.sut.cloudsql", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 

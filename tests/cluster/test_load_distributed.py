@@ -11,7 +11,7 @@ from rollback_drill.observe.timeline import Timeline
 
 def test_two_workers_give_the_master_every_request_and_the_aggregate_stats(cluster):
     tl = Timeline()
-    load = Load(Target(cluster.ingress_url, "no-such-host.invalid", "x", "x"), tl,
+    load = Load(Target(cluster.ingress_url, "no-such-host.invalid", "x", "x", own_ingress=True), tl,
                 LoadConfig(users=10, rps_per_user=10.0, max_seconds=30, workers=2))
     load.start()
     procs = list(load.workers)

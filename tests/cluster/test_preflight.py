@@ -7,7 +7,8 @@ can be listed, so every other item is checked.
 import shutil
 
 from rollback_drill import DEFAULT_RUNBOOK
-from rollback_drill.runbook.preflight import format_table, resource_versions, run_preflight
+from rollback_drill.drill.preflight import resource_versions, run_preflight
+from rollback_drill.runbook.preflight import format_table
 from rollback_drill.runbook.model import load_runbook
 
 

@@ -2,12 +2,20 @@
 
 A drill only ever needs: a kubeconfig it may use, the Ingress URL on 127.0.0.1, a way to make
 locally built images available to the runtime, and up/down. Everything else is provider detail.
+The cluster knows no runbook and no system under test: what runs beside it and must go with it
+is handed in (`Cluster.add_teardown`). Modules:
+
+- local.py, kind.py, existing.py — the providers
+- kube.py — the harness's Kubernetes access (API client; kubectl/helm where the CLI is the convention)
+- images.py — the offline OCI image pipeline, and the node's pause image
+- pki.py — the local cluster's certificates
 """
 
 from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +46,7 @@ class Cluster(abc.ABC):
     """The one interface every provider implements."""
 
     name: str
+    _teardowns: tuple[Callable[[], None], ...] = ()
 
     @property
     @abc.abstractmethod
@@ -63,7 +72,19 @@ class Cluster(abc.ABC):
 
     @abc.abstractmethod
     def down(self) -> None:
-        """Tear down everything of ours, also after a failed up."""
+        """Tear down everything of ours, also after a failed up (the teardowns added included)."""
+
+    def add_teardown(self, remove: Callable[[], None]) -> "Cluster":
+        """Have every `down` (also the one after a failed `up`) remove something the layers above run
+        beside the cluster — the system under test's datastores listen on the local provider's bridge
+        and live on the runner's Docker. The cluster does not know what they are: whoever composes a
+        cluster with them adds them (sut/datastores.py `removed_with`)."""
+        self._teardowns = (*self._teardowns, remove)
+        return self
+
+    def _run_teardowns(self) -> None:
+        for remove in self._teardowns:
+            remove()
 
     @abc.abstractmethod
     def status(self) -> ClusterStatus: ...

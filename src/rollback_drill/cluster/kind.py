@@ -101,12 +101,11 @@ class KindCluster(Cluster):
         return self.status()
 
     def down(self) -> None:
-        """The kind cluster, and the datastores' containers and volume the drills made on the runner's
-        Docker (tests/test_after_down.py checks that nothing remains)."""
+        """The kind cluster, then the teardowns added to it: the datastores' containers and volume the
+        drills made on the runner's Docker (tests/test_after_down.py checks that nothing remains)."""
         if shutil.which("kind"):
             subprocess.run(["kind", "delete", "cluster", "--name", CLUSTER_NAME], capture_output=True)
-        from rollback_drill.sut.datastores import Datastores
-        Datastores("127.0.0.1").down()  # by their label; without a Docker engine there is nothing to remove
+        self._run_teardowns()
 
     def status(self) -> ClusterStatus:
         ok, version, why = server_version(self.kubeconfig)

@@ -29,6 +29,7 @@ from rollback_drill import PROJECT_ROOT
 from rollback_drill.cluster.kube import server_version
 from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
 from rollback_drill.cluster import pki
+from rollback_drill.cluster.images import pause_image
 from rollback_drill.settings import cache_dir, state_dir
 from rollback_drill.untrusted import write_private
 
@@ -193,8 +194,7 @@ class LocalCluster(Cluster):
             raise
 
     def down(self) -> None:
-        from rollback_drill.sut.datastores import Datastores
-        Datastores(NODE_IP).down()  # they listen on our bridge: stop them before it goes
+        self._run_teardowns()  # the datastores listen on our bridge: stop them before it goes
         for comp in reversed(ORDER):
             if comp == "containerd":
                 self._kill_containers()
@@ -337,7 +337,6 @@ class LocalCluster(Cluster):
             "--leader-elect=false", "--bind-address=127.0.0.1"])
 
     def _start_node(self, bins: Path) -> None:
-        from rollback_drill.sut.images import pause_image
         pause = pause_image()
         cri = self.root / "containerd"
         cni = self.root / "cni"

@@ -17,6 +17,7 @@ from typing import Callable
 from rollback_drill.cluster import Cluster, ClusterError
 from rollback_drill.cluster.kube import current_context
 from rollback_drill.settings import first_line
+from rollback_drill.drill.plan import metric_spec
 from rollback_drill.drill.recovery import Recovery, RecoveryCheck
 from rollback_drill.drill.result import result
 from rollback_drill.drill.verify import verify
@@ -41,7 +42,7 @@ from rollback_drill.sut.faults import Fault, fault_for, inject
 from rollback_drill.sut.mistakes import proven_mistake
 from rollback_drill.sut.profile import Profile, load_profile
 from rollback_drill.observe.k8s_watch import K8sWatch
-from rollback_drill.runbook.gcloud_standin import abandon_restores
+from rollback_drill.sut.cloudsql import abandon_restores
 
 SERVING_WINDOW_S = 2.0  # answers this recent tell which stack users are being served by when a command runs
 
@@ -280,7 +281,8 @@ class Drill:
         last = Detection(False, None, "not evaluated")
         while self.tl.now() < t_inject + timeout:
             gevent.sleep(0.1)
-            last = check(self.trigger, self.tl, self.tl.now(), t_inject, self.cfg.detector, self.baseline)
+            last = check(metric_spec(self.trigger.criterion), self.tl, self.tl.now(), t_inject, self.cfg.detector,
+                         self.baseline)
             if last.fired:
                 self.tl.mark("detect", last.t)
                 break

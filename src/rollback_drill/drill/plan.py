@@ -9,10 +9,15 @@ what it restores, its commands and the objects each command touches.
 from __future__ import annotations
 
 from rollback_drill.drill.mutate import is_optional
-from rollback_drill.observe.detectors import PROBE_FOR_KIND, DetectorConfig
+from rollback_drill.observe.detectors import PROBE_FOR_KIND, DetectorConfig, MetricSpec
 from rollback_drill.runbook.meaning import objects_touched
 from rollback_drill.runbook.model import Criterion, Runbook, declare_hint
 from rollback_drill.sut.faults import NoFault, describe
+
+
+def metric_spec(c: Criterion) -> MetricSpec:
+    """The criterion as the detectors take it: plain data, so observe/ never imports the runbook."""
+    return MetricSpec(c.kind, c.threshold, c.text)
 
 
 def detector_of(c: Criterion, cfg: DetectorConfig | None = None) -> str:

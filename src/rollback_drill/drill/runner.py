@@ -22,6 +22,7 @@ from rollback_drill.drill.engine import Drill, DrillConfig, DrillError
 from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import Command, Runbook, RunbookError, declare_hint, load_runbook
+from rollback_drill.sut.datastores import removed_with
 from rollback_drill.sut.faults import NoFault, describe, fault_for
 from rollback_drill.settings import first_line
 from rollback_drill.sut.profile import Profile
@@ -163,7 +164,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         return code
     with guarded(echo) as g:
         try:
-            cluster = get_cluster(provider)
+            cluster = removed_with(get_cluster(provider))
             if not cluster.status().ready:
                 if cluster.name != "local":
                     st = cluster.status()
@@ -227,7 +228,8 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
     """Read-only: refusals (exit 2), an unreachable or unreadable cluster (exit 4), else print the plan
     and return (cluster, kube)."""
     from rollback_drill.cluster.existing import ExistingCluster
-    from rollback_drill.sut.existing import NotAsAssumed, differences, plan_lines, stub_namespace_free
+    from rollback_drill.drill.staging import differences, plan_lines
+    from rollback_drill.sut.existing import NotAsAssumed, stub_namespace_free
     from rollback_drill.sut.mistakes import NoOpMistake, merged_values, proven_mistake, restarts_on_rollback
     try:
         cluster = ExistingCluster(staging.context)
@@ -268,7 +270,8 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
 
 def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, cluster, kube,
                    echo) -> int:
-    from rollback_drill.sut.existing import attach_existing, provision_stub
+    from rollback_drill.drill.staging import attach_existing
+    from rollback_drill.sut.existing import provision_stub
 
     def provision(changes):
         if staging.sut == "stub":
@@ -411,7 +414,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         ms = [m for m in ms if m.id in only]
     t0 = time.monotonic()
     with guarded(echo) as g:
-        cluster = get_cluster(provider)
+        cluster = removed_with(get_cluster(provider))
         if not cluster.status().ready:
             echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up'")
             return EXIT_HARNESS

@@ -2,14 +2,14 @@
 
 The threshold comes from the runbook (5xx > 50 %, > 10 %, > 5 %, 3x normal response time);
 the window, the minimum sample and the probe mapping are configuration with defaults here, and
-the evidence states which were used.
+the evidence states which were used. A criterion arrives as a `MetricSpec`, plain data the drill
+derives from the runbook (drill/plan.py `metric_spec`): observation never reads the runbook.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from rollback_drill.runbook.model import Trigger
 from rollback_drill.observe.timeline import Timeline
 
 # Which steady-state probe tells each criterion kind.
@@ -17,6 +17,17 @@ from rollback_drill.observe.timeline import Timeline
 # (drill/engine.py DataProbes: the pre-migration rows read back as they were written).
 PROBE_FOR_KIND = {"db": "db", "login": "login", "jobs": "jobs", "media": "media", "streaming": "streaming",
                   "feature": "streaming", "data": "data"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a detector measures: the criterion's kind (runbook/meaning.py's kinds), its threshold
+    (a ratio, 0.5 for 50 %, or a latency factor, 3.0 for 3x; None when the text states no number)
+    and its text as written (said when nobody can measure it)."""
+
+    kind: str
+    threshold: float | None = None
+    text: str = ""
 
 
 @dataclass
@@ -44,10 +55,10 @@ def baseline_latency(tl: Timeline, t_inject: float, cfg: DetectorConfig) -> floa
     return tl.latency_quantile(t_inject - cfg.baseline_s, t_inject, 0.5)
 
 
-def check(trigger: Trigger, tl: Timeline, t: float, t_inject: float, cfg: DetectorConfig,
+def check(spec: MetricSpec, tl: Timeline, t: float, t_inject: float, cfg: DetectorConfig,
           baseline: float | None) -> Detection:
-    """Evaluate the trigger's criterion at time t (only on data after the injection)."""
-    c = trigger.criterion
+    """Evaluate the trigger's criterion, as `spec`, at time t (only on data after the injection)."""
+    c = spec
     start = max(t_inject, t - cfg.window_s)
     if c.kind == "error_ratio":
         ratio, n = tl.error_ratio(start, t)

@@ -1,7 +1,8 @@
 """Explicit, listed substitutions for runbook commands that cannot run on a drill cluster as written.
 
-- `gcloud sql ...` goes to a Cloud SQL stand-in over the drill's real PostgreSQL (see
-  gcloud_standin.py), put first on PATH. It rejects what real gcloud rejects.
+- `gcloud sql ...` goes to a Cloud SQL stand-in over the drill's real PostgreSQL (the emulated
+  environment's sut/cloudsql.py; the shim written here, first on PATH, names it only as the module
+  to run). It rejects what real gcloud rejects.
 - `curl https://<production host>/...` goes to the Ingress on 127.0.0.1 with the Host header.
 - Manual steps (ブラウザから手動) are performed by the login probe.
 
@@ -41,7 +42,7 @@ def prepare_shims(shim_dir: Path, path: str) -> Path:
     g = shim_dir / "gcloud"
     g.write_text("#!/bin/sh\n"
                  "for a in \"$@\"; do\n"
-                 f"  [ \"$a\" = sql ] && exec {shlex.quote(sys.executable)} -m rollback_drill.runbook.gcloud_standin \"$@\"\n"
+                 f"  [ \"$a\" = sql ] && exec {shlex.quote(sys.executable)} -m rollback_drill.sut.cloudsql \"$@\"\n"
                  "done\n"
                  f"{other}\n")
     g.chmod(0o755)

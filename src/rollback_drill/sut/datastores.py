@@ -10,7 +10,7 @@ on the drill cluster's bridge address only, where the pods reach them through th
 `rollback-drill-pgdata`; `cluster down` removes containers, volume and anything else labelled ours.
 
 PostgreSQL keeps "Cloud SQL" backups (pg_dump custom format plus a metadata file); the gcloud
-stand-in (runbook/gcloud_standin.py) lists and restores them.
+stand-in (sut/cloudsql.py) lists and restores them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rollback_drill.cluster import Cluster
 from rollback_drill.settings import state_dir
 
 PG_PORT, REDIS_PORT = 15432, 16379
@@ -268,3 +269,12 @@ class Datastores:
             p.unlink()
         env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
         subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), "flushall"], capture_output=True, env=env)
+
+
+def removed_with(cluster: Cluster) -> Cluster:
+    """`cluster`, made to remove the drill's datastores whenever it goes down (also after a failed
+    `up`): on the local provider they listen on its bridge and must stop before the bridge goes; on
+    kind they live on the runner's Docker beside it. The cluster knows nothing of them, so whoever
+    brings a cluster up or down for a drill (the CLI, the runner, the tests' fixtures) calls this.
+    `Datastores.down` finds them by their label, so the listen address plays no part."""
+    return cluster.add_teardown(lambda: Datastores("127.0.0.1").down())

@@ -13,7 +13,7 @@
   `kubectl apply -f backup/ingress-mastodon.yaml` therefore changes what users get only after the
   delay, exactly as on GKE. Each change seen and each reprogramming is an event on the drill's clock.
 - The Cloud SQL restore duration reaches the gcloud stand-in through the executor's environment
-  (runbook/gcloud_standin.py).
+  (sut/cloudsql.py).
 
 Everything this module changes is recorded, with how to undo it, in the drill's ChangeLog
 (sut/changes.py: one log of every harness change) and put back by `stop()` (also on Ctrl-C and on

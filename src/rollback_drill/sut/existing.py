@@ -12,6 +12,10 @@ Two ways, chosen with `--sut`:
 Either way nothing changes before the plan (`plan_lines`) was printed and `--yes` given, every
 change is in the drill's ChangeLog (sut/changes.py), and the runbook's commands act through a
 private kubeconfig whose context is the allowed one and whose namespace is the application's.
+
+The runbook's part — which Ingress file a level applies, its preflight items, its commands in the
+plan — is read by the drill (drill/staging.py) and handed in here as data: the system under test
+knows no runbook text.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from rollback_drill.cluster.kube import Kube
-from rollback_drill.runbook.model import Runbook
 from rollback_drill.settings import first_line, state_dir
 from rollback_drill.sut.application import Application
 from rollback_drill.sut.changes import ChangeLog
@@ -151,24 +155,13 @@ def write_context_kubeconfig(source: Path, context: str, namespace: str, target:
     return target
 
 
-def backup_ingress_backends(workdir: Path, runbook: Runbook, level: int) -> tuple[Path | None, list[str]]:
-    """The Ingress file the level applies to put traffic back, and the Services it routes to."""
-    from rollback_drill.observe.cluster_state import ingress_backends
-    from rollback_drill.runbook.analysis import switches_traffic
-    for c in runbook.level(level).commands:
-        if switches_traffic(c, workdir):
-            path = workdir / c.text.split()[-1]
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "Ingress"]
-            return path, sorted({b for d in docs for b in ingress_backends(d)})
-    return None, []
-
-
-def differences(kube: Kube, app: Application, runbook: Runbook, level: int, workdir: Path) -> list[str]:
-    """How the team's release differs from the just-migrated state the runbook assumes (read-only)."""
+def differences(kube: Kube, app: Application, as_the_level_assumes: Callable[[], list[str]] = list) -> list[str]:
+    """How the team's release differs from the just-migrated state the runbook assumes (read-only).
+    `as_the_level_assumes`: the differences from what the drilled level itself assumes (its Ingress
+    file, its preflight items), asked for last and only once the namespace exists (drill/staging.py)."""
     from kubernetes.client.rest import ApiException
 
     from rollback_drill.observe.cluster_state import ingress_backends
-    from rollback_drill.runbook.preflight import check_level
     out: list[str] = []
     if not kube.namespace_exists():
         return [f"namespace {app.namespace} does not exist"]
@@ -197,14 +190,7 @@ def differences(kube: Kube, app: Application, runbook: Runbook, level: int, work
         now = ingress_backends(ing)
         if not now or not set(now) <= set(app.helm_stack):  # the chart names its Services as its Deployments
             out.append(f"Ingress {app.ingress} routes to {now}, not to the release's Services")
-    path, before = backup_ingress_backends(workdir, runbook, level)
-    # a level that applies no Ingress file is the runbook's problem, which the drill shows: not refused
-    if path is not None and not set(before) & set(app.old_stack):
-        out.append(f"{path} routes to {before}, not to the old stack {list(app.old_stack)}")
-    for c in check_level(kube, runbook, level, workdir, [], None, app).checks:
-        if c.ok is False:
-            out.append(f"{c.what}: {c.why}")
-    return out
+    return out + as_the_level_assumes()
 
 
 def app_services(kube: Kube, app: Application) -> list[str]:
@@ -212,9 +198,10 @@ def app_services(kube: Kube, app: Application) -> list[str]:
     return [d for d in app.old_stack if kube.read("service", d) is not None]
 
 
-def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision: int | None,
+def plan_lines(st: Staging, level: int, commands: list[tuple[int, str]], fault, load, revision: int | None,
                restarts: str = "") -> list[str]:
-    """What the drill will do on the team's cluster, before anything is done."""
+    """What the drill will do on the team's cluster, before anything is done. `commands`: the level's
+    commands as (line, text), run as written."""
     a = st.app
     lines = [f"plan: Level {level} drill on context '{st.context}', namespace {a.namespace} (--sut {st.sut})"]
     lines.append("  the harness will change, and put back at the end, on Ctrl-C or on an error:")
@@ -234,7 +221,7 @@ def plan_lines(st: Staging, runbook: Runbook, level: int, fault, load, revision:
         lines.append(f"    - the stub's fault switch {json.dumps(fault.switches)} in ConfigMap {a.faults_configmap}")
     lines.append(f"  the runbook's Level {level} runs as written (its changes are the drill; the harness does not "
                  f"undo them):")
-    lines += [f"    line {c.line}: {c.text}" for c in runbook.level(level).commands]
+    lines += [f"    line {line}: {text}" for line, text in commands]
     lines.append(f"  load: {load.users} users x {load.rps_per_user:g} req/s for at most {load.max_seconds:.0f} s, "
                  f"probes every 0.5 s, to {st.target_url} (Host: {a.host})")
     lines.append("  nothing else is created, changed, scaled or restored.")
@@ -267,8 +254,9 @@ def provision_stub(st: Staging, kube: Kube, changes: ChangeLog, log):
     return env
 
 
-def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
-    """The team's release as it is (after `differences` found none): nothing is changed here."""
+def attach_existing(st: Staging, kube: Kube, ingress_before: list[str]):
+    """The team's release as it is (after `differences` found none): nothing is changed here.
+    `ingress_before`: the Services the level's Ingress file routes to (drill/staging.py reads it)."""
     from rollback_drill.sut.deploy import SNAPSHOT, Environment
     user, password = os.environ.get(PROBE_USER_ENV, ""), os.environ.get(PROBE_PASSWORD_ENV, "")
     creds = Credentials("", "", "", password)
@@ -276,7 +264,7 @@ def attach_existing(st: Staging, kube: Kube, runbook: Runbook, level: int):
     env = Environment(kube, st.workdir, st.target_url, st.app.host, creds, None, "", app=st.app,
                       chart_dir=st.chart, probe_user=user, extra_secrets=kube.secret_values() + [password, client[1]],
                       snapshot_dir=st.run_dir, probe_client=client)
-    _, before = backup_ingress_backends(st.workdir, runbook, level)
+    before = list(ingress_before)
     if not before:  # the level switches nothing back: users must still end up on the old stack's Services
         before = sorted(s for s in app_services(kube, st.app))
     (st.run_dir / SNAPSHOT).write_text(json.dumps({

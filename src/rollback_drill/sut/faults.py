@@ -16,6 +16,9 @@ release's values, applied with `helm upgrade --reuse-values` at the official mas
 paths, so the pods roll and really run misconfigured — a wrong database password, a sidekiq worker
 whose queue list lost the queues Mastodon's jobs use. They need no switch in the application, so
 they are what a drill of a team's own release can use; only criteria with such a mistake have one.
+
+The system under test knows no runbook text: the drill hands in the criterion as data (anything
+with the `Criterion` protocol's fields below; the runbook's own Criterion has them).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from rollback_drill.cluster.kube import Kube
-from rollback_drill.runbook.model import Criterion
 from rollback_drill.sut.application import Application
 
 PERFORMANCE_FACTOR = 2.0  # "performance clearly degraded" states no number: the detector's default
@@ -38,6 +41,23 @@ class Fault:
     switches: dict  # written as faults.json; empty = none
     description: str
     values: dict | None = None  # a configuration mistake: chart value path -> value (helm upgrade --reuse-values)
+
+
+class Criterion(Protocol):
+    """What a fault is chosen and sized from: the criterion's kind and threshold (a ratio, 0.5 for
+    50 %, or a latency factor), and its line and text, quoted when no fault fits."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def threshold(self) -> float | None: ...
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 class NoFault(KeyError):

@@ -1,5 +1,9 @@
 """A Cloud SQL stand-in for the runbook's `gcloud sql backups|operations` commands.
 
+It is part of the emulated environment, beside the PostgreSQL it fronts (sut/datastores.py), not
+of reading a runbook: runbook/substitutions.py only writes the `gcloud` shim that routes
+`gcloud … sql …` here (`python -m rollback_drill.sut.cloudsql`).
+
 Why: the drill's database is a real PostgreSQL, not Cloud SQL, yet the runbook's Level 3 must
 run as written. For `sql backups list|restore` and `sql operations list` the stand-in's parser
 follows gcloud 528's (checked against the real CLI by tests/test_gcloud_differential.py):
@@ -340,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 def _restore_as_an_operation(ds: Datastores, name: str, args, group: str) -> int:
     _record_op(ds, {"name": name, "type": "RESTORE_VOLUME", "insert": datetime.now(timezone.utc).isoformat(),
                     "start": "", "end": "", "status": "PENDING"})
-    finisher = subprocess.Popen([sys.executable, "-m", "rollback_drill.runbook.gcloud_standin", "--finish-restore",
+    finisher = subprocess.Popen([sys.executable, "-m", "rollback_drill.sut.cloudsql", "--finish-restore",
                                  name, args.backup_id], start_new_session=True, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _update_op(ds, name, pid=finisher.pid)
