@@ -53,8 +53,11 @@ def test_a_new_finding_turns_the_night_red_keyed_by_class_line_and_command(tmp_p
     base = _baseline(tmp_path, N.read_night(tmp_path / "a"))
     reworded = dict(KNOWN, problem="the same finding, reworded")
     _journal(tmp_path / "b" / "run", 6.0, [reworded, NEW])
-    changes, _ = N.compare(N.read_night(tmp_path / "b"), base, [])
+    history = [N.read_night(tmp_path / "a").to_history("a")]
+    changes, _ = N.compare(N.read_night(tmp_path / "b"), base, history)
     assert len(changes) == 1 and "new finding" in changes[0] and "|37|" in changes[0]
+    first, notes = N.compare(N.read_night(tmp_path / "b"), base, [])  # the first night: listed, not red
+    assert first == [] and any("first night" in n and "|37|" in n for n in notes)
 
 
 def test_a_finding_seen_on_some_earlier_nights_is_intermittent_not_new(tmp_path):
@@ -84,7 +87,7 @@ def test_a_changed_verdict_and_a_new_survivor_are_red(tmp_path):
     (tmp_path / "b" / "mutation.json").write_text(json.dumps({"levels": [{"level": 1, "trigger": "C1", "survivors": [
         {"id": "delete:4", "step": "delete line 42: kubectl wait", "optional": False},
         {"id": "delete:6", "step": "delete line 48: kubectl scale", "optional": True}]}]}))
-    changes, _ = N.compare(N.read_night(tmp_path / "b"), base, [])
+    changes, _ = N.compare(N.read_night(tmp_path / "b"), base, [N.read_night(tmp_path / "a").to_history("a")])
     assert any("verdict not_recovered" in c for c in changes)
     assert [c for c in changes if "surviving mutant" in c] == ["new surviving mutant: L1/C1|delete line 42: kubectl wait"]
 

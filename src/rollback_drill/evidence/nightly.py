@@ -6,7 +6,8 @@ acknowledges them in a baseline kept in the repository (like a lint baseline: ea
 reason), and a night is red only when something changed since:
 
 - a finding not in the baseline (keyed by class, line and command, never by message text) that no
-  earlier night ever saw — one seen on some nights and not others is timing-dependent: reported with
+  earlier night ever saw (on the first night, with no history, there is nothing it changed since:
+  what the baseline lacks is listed for the team to acknowledge, the night stays green) — one seen on some nights and not others is timing-dependent: reported with
   how often it was seen, never "new" because of timing alone;
 - a surviving mutant not in the baseline;
 - a verdict of the same scenario (level, trigger, profile) other than the baseline's;
@@ -186,11 +187,15 @@ def compare(night: Night, base: Baseline, history: list[dict]) -> tuple[list[str
         notes.append(f"the baseline was made with harness {base.harness}, this night ran {HARNESS_VERSION}: a "
                      f"change below may be the harness's, not the runbook's")
     seen_before = [set(e.get("findings") or []) for e in history]
+    first_night = not history  # nothing to have changed since: what the baseline lacks is listed, not red
     for key, scenario in sorted(night.findings.items()):
         if key in base.findings:
             continue
         k = sum(key in s for s in seen_before)
-        if k:
+        if first_night:
+            notes.append(f"first night: finding not in the baseline (acknowledge it with its reason, or fix the "
+                         f"runbook): {key} in {scenario}")
+        elif k:
             notes.append(f"intermittent finding (seen {k} of {len(seen_before)} earlier nights, timing-dependent): "
                          f"{key} in {scenario}")
         else:
@@ -199,7 +204,8 @@ def compare(night: Night, base: Baseline, history: list[dict]) -> tuple[list[str
         notes.append(f"acknowledged finding not seen tonight (fixed in the runbook? then drop it from the "
                      f"baseline): {key}")
     for key in sorted(night.survivors - set(base.survivors)):
-        changes.append(f"new surviving mutant: {key}")
+        (notes if first_night else changes).append(f"{'first night: ' if first_night else ''}new surviving mutant: "
+                                                   f"{key}")
     for key, verdict in sorted(night.verdicts.items()):
         want = base.verdicts.get(key)
         if want is None:
