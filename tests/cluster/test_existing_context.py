@@ -303,6 +303,7 @@ def _rollback(env: dict, revision: int) -> None:
     sh(env, "helm", "rollback", "mastodon-helm", str(revision), "-n", TEAM_NS, "--wait", "--timeout", "180s")
 
 
+@pytest.mark.nightly  # the same refusal is rendered by helm template in every run (tests/test_mistakes.py)
 def test_a_db_mistake_on_a_release_with_an_existing_secret_is_refused_as_a_no_op(staging_env, team):
     """With postgresql.auth.existingSecret the pods read DB_PASS from the team's Secret: a --set of
     postgresql.auth.password changes nothing they read, and the drill says so instead of drilling nothing."""
