@@ -3,12 +3,16 @@
 Each case runs through the real `gcloud` (isolated config dir, prompts off, no account, no
 network: argument errors come before any network call) and through the stand-in as a
 subprocess (`python -m rollback_drill.sut.cloudsql`, a throw-away state dir holding one
-seeded backup, no PostgreSQL). Both outcomes are put in one of three classes and must agree:
+seeded backup and one finished operation, no PostgreSQL). Both outcomes are put in one of four
+classes and must agree:
 
 - "usage":    the parser rejected the arguments (exit 2, `argument ...` / `unrecognized arguments`);
 - "project":  the --project value is not a project ID (exit 1, gcloud's property validator);
+- "instance-name": `sql backups describe --instance=P:I` (exit 1, api_lib/sql/validate.py
+              ValidateInstanceName, which that command runs before it needs an account);
 - "accepted": past the parser. Real gcloud: the missing account (exit 1). Stand-in: success, an
-              API-style error (`HTTPError 4xx/5xx`, exit 1) or its explicit "does not implement".
+              API-style error (`HTTPError 4xx/5xx`, gcloud's "no instance found" / unset instance
+              reference / "taking longer than expected", exit 1) or its explicit "does not implement".
 
 Anything else is its own class ("other: ..."), so an unexpected answer fails instead of being
 counted as agreement.
@@ -36,10 +40,14 @@ pytestmark = pytest.mark.skipif(GCLOUD is None and not os.environ.get("CI"),
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDED_BACKUP = "1700000000000"  # exists in the stand-in's throw-away state; PostgreSQL does not
+SEEDED_OP = "7b1d2c3e-0000-4000-8000-seeded0000op"  # a DONE operation in the same state
 
 R = "sql backups restore".split()
 L = "sql backups list".split()
 O = "sql operations list".split()
+W = "sql operations wait".split()
+BD = "sql backups describe".split()
+ID = "sql instances describe".split()
 
 # (name, arguments after `gcloud`)
 CASES: list[tuple[str, list[str]]] = [
@@ -94,10 +102,53 @@ CASES: list[tuple[str, list[str]]] = [
     ("list: bad project before bad --limit", L + ["--project=BAD", "--limit=abc"]),
     ("restore: bad project, no ID", R + ["--project=BAD"]),
 ]
+# the forms a team writes when it fixes the restore step (issue 21 item 4): the nightly runs them
+# against the real CLI (each real gcloud start costs ~2 s of the suite's 2 cores)
+FIX_CASES: list[tuple[str, list[str]]] = [
+    ("wait: as the restore's message says", W + ["--project", "rollback-drill", SEEDED_OP]),
+    ("wait: --timeout=600", W + [SEEDED_OP, "--timeout=600"]),
+    ("wait: several, --timeout unlimited", W + [SEEDED_OP, SEEDED_OP, "--timeout", "unlimited"]),
+    ("wait: --timeout=0", W + ["--timeout=0", SEEDED_OP]),
+    ("wait: operation URL", W + [f"https://sqladmin.googleapis.com/sql/v1beta4/projects/rollback-drill/"
+                                 f"operations/{SEEDED_OP}"]),
+    ("wait: --format=json -q", W + [SEEDED_OP, "--format=json", "-q"]),
+    ("wait: unknown operation", W + ["no-such-operation"]),
+    ("wait: no operation", W + ["--timeout=600"]),
+    ("wait: --timeout=abc", W + [SEEDED_OP, "--timeout=abc"]),
+    ("wait: --timeout=-1", W + [SEEDED_OP, "--timeout=-1"]),
+    ("wait: --timeout=1.5", W + [SEEDED_OP, "--timeout=1.5"]),
+    ("wait: --timeout without value", W + [SEEDED_OP, "--timeout"]),
+    ("wait: --instance", W + [SEEDED_OP, "--instance=mastodon-db"]),
+    ("wait: --async", W + [SEEDED_OP, "--async"]),
+    ("wait: abbreviated --time", W + [SEEDED_OP, "--time=600"]),
+    ("wait: -t", W + [SEEDED_OP, "-t", "600"]),
+    ("wait: uppercase project", W + [SEEDED_OP, "--project=My-Project"]),
+    ("backups describe: seeded", BD + [SEEDED_BACKUP, "--instance=mastodon-db"]),
+    ("backups describe: -i, json", BD + [SEEDED_BACKUP, "-i", "mastodon-db", "--format=json"]),
+    ("backups describe: no --instance", BD + [SEEDED_BACKUP]),
+    ("backups describe: unknown ID", BD + ["1234567890123", "--instance=mastodon-db"]),
+    ("backups describe: a backup NAME", BD + ["projects/rollback-drill/backups/abc"]),
+    ("backups describe: no ID", BD + ["--instance=mastodon-db"]),
+    ("backups describe: two IDs", BD + [SEEDED_BACKUP, "1234567890123", "--instance=mastodon-db"]),
+    ("backups describe: --instance without value", BD + [SEEDED_BACKUP, "--instance"]),
+    ("backups describe: --restore-instance", BD + [SEEDED_BACKUP, "--restore-instance=mastodon-db"]),
+    ("backups describe: project:instance", BD + [SEEDED_BACKUP, "--instance=rollback-drill:mastodon-db"]),
+    ("instances describe", ID + ["mastodon-db"]),
+    ("instances describe: value(state)", ID + ["mastodon-db", "--format=value(state)"]),
+    ("instances describe: json, project", ID + ["mastodon-db", "--format=json", "--project=rollback-drill"]),
+    ("instances describe: other instance", ID + ["other-db"]),
+    ("instances describe: no INSTANCE", ID),
+    ("instances describe: --instance", ID + ["--instance=mastodon-db"]),
+    ("instances describe: two instances", ID + ["mastodon-db", "other-db"]),
+    ("instances describe: unknown flag", ID + ["mastodon-db", "--async"]),
+]
 
 _USAGE = re.compile(r"^ERROR: \(gcloud[.\w]*\) (argument [^\n]*: |unrecognized arguments:"
                     r"|the following arguments are required:)", re.M)
 _PROJECT = re.compile(r"^ERROR: \(gcloud\) The project property must be set to a valid project ID", re.M)
+_INSTANCE_NAME = re.compile(r"^ERROR: \(gcloud\.sql\.[.\w]+\) Instance names cannot contain the ':' character", re.M)
+_STANDIN_PAST_PARSER = re.compile(r"HTTPError [45]\d\d|stand-in does not implement|There was no instance found at "
+                                  r"|is required but was not provided|is taking longer than expected")
 
 
 def _common(rc: int, err: str) -> str | None:
@@ -105,6 +156,8 @@ def _common(rc: int, err: str) -> str | None:
         return "usage"
     if rc == 1 and _PROJECT.search(err):
         return "project"
+    if rc == 1 and _INSTANCE_NAME.search(err):
+        return "instance-name"
     return None
 
 
@@ -126,7 +179,7 @@ def classify_standin(rc: int, err: str) -> str:
     cls = _common(rc, err)
     if cls:
         return cls
-    if rc == 0 or (rc == 1 and re.search(r"HTTPError [45]\d\d|stand-in does not implement", err)):
+    if rc == 0 or (rc == 1 and _STANDIN_PAST_PARSER.search(err)):
         return "accepted"
     return _other(rc, err)
 
@@ -138,6 +191,15 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
+    return _outcomes(tmp_path_factory, CASES)
+
+
+@pytest.fixture(scope="module")
+def fix_outcomes(tmp_path_factory):
+    return _outcomes(tmp_path_factory, FIX_CASES)
+
+
+def _outcomes(tmp_path_factory, cases):
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("CLOUDSDK_", "GOOGLE_", "ROLLBACK_DRILL_", "BOTO"))}
     gcloud_env = dict(base, CLOUDSDK_CONFIG=str(tmp_path_factory.mktemp("gcloud-config")),
@@ -151,24 +213,40 @@ def outcomes(tmp_path_factory):
         "id": SEEDED_BACKUP, "instance": "mastodon-db", "status": "SUCCESSFUL", "type": "ON_DEMAND",
         "description": "seeded by the differential test", "windowStartTime": "2023-11-14T22:13:20+00:00"}))
     (backups / f"{SEEDED_BACKUP}.dump").write_bytes(b"")
+    (backups / "operations.json").write_text(json.dumps([{
+        "name": SEEDED_OP, "type": "RESTORE_VOLUME", "insert": "2023-11-14T22:20:00+00:00",
+        "start": "2023-11-14T22:20:05+00:00", "end": "2023-11-14T22:41:10+00:00", "status": "DONE"}]))
     standin_env = dict(base, ROLLBACK_DRILL_STATE=str(state), ROLLBACK_DRILL_PG_LISTEN="127.0.0.1")
     standin = [sys.executable, "-m", "rollback_drill.sut.cloudsql"]
 
     started = time.monotonic()
     with ThreadPoolExecutor(4) as real_pool, ThreadPoolExecutor(2) as standin_pool:
-        real = [real_pool.submit(_run, [GCLOUD, *argv], gcloud_env) for _, argv in CASES]
-        ours = [standin_pool.submit(_run, [*standin, *argv], standin_env) for _, argv in CASES]
-        results = [(name, argv, r.result(), s.result()) for (name, argv), r, s in zip(CASES, real, ours)]
-    print(f"\n{len(CASES)} cases through gcloud and the stand-in in {time.monotonic() - started:.1f}s")
+        real = [real_pool.submit(_run, [GCLOUD, *argv], gcloud_env) for _, argv in cases]
+        ours = [standin_pool.submit(_run, [*standin, *argv], standin_env) for _, argv in cases]
+        results = [(name, argv, r.result(), s.result()) for (name, argv), r, s in zip(cases, real, ours)]
+    print(f"\n{len(cases)} cases through gcloud and the stand-in in {time.monotonic() - started:.1f}s")
     return results
 
 
 def test_corpus_is_the_size_asked_for():
-    assert 25 <= len(CASES) <= 40
-    assert len({name for name, _ in CASES}) == len(CASES)
+    # 40 for backups list|restore and operations list, 34 for wait and the two describes
+    assert 25 <= len(CASES) <= 45 and 25 <= len(FIX_CASES) <= 45
+    names = [name for name, _ in CASES + FIX_CASES]
+    assert len(set(names)) == len(names)
 
 
 def test_standin_rejects_exactly_what_gcloud_rejects(outcomes):
+    _agree(outcomes)
+
+
+@pytest.mark.nightly
+def test_the_forms_a_team_writes_to_fix_the_restore_step_agree_with_gcloud(fix_outcomes):
+    _agree(fix_outcomes)
+    seen = {classify_gcloud(rc, err) for _, _, (rc, err), _ in fix_outcomes}
+    assert {"usage", "instance-name", "accepted"} <= seen, seen
+
+
+def _agree(outcomes) -> None:
     mismatches = []
     for name, argv, (g_rc, g_err), (s_rc, s_err) in outcomes:
         g, s = classify_gcloud(g_rc, g_err), classify_standin(s_rc, s_err)
@@ -179,6 +257,6 @@ def test_standin_rejects_exactly_what_gcloud_rejects(outcomes):
 
 
 def test_every_class_is_exercised(outcomes):
-    """The corpus must reach all three classes on the real gcloud, or the comparison proves little."""
+    """The corpus must reach every class on the real gcloud, or the comparison proves little."""
     seen = {classify_gcloud(rc, err) for _, _, (rc, err), _ in outcomes}
     assert {"usage", "project", "accepted"} <= seen, seen

@@ -30,7 +30,7 @@ def test_a_modelled_restore_runs_as_an_operation_and_the_database_is_away_while_
         r = gcloud(env, "sql", "backups", "restore", backup["id"], "--restore-instance=mastodon-db",
                    "--backup-instance=mastodon-db")
         assert r.returncode == 1 and "is taking longer than expected" in r.stderr, (r.stdout, r.stderr)
-        assert "gcloud beta sql operations wait" in r.stderr
+        assert "gcloud sql operations wait --project" in r.stderr
         ops = gcloud(env, "sql", "operations", "list", "--instance=mastodon-db", "--limit=1")
         assert ops.returncode == 0 and "RESTORE_VOLUME" in ops.stdout and "RUNNING" in ops.stdout, ops.stdout
         with pytest.raises(DatastoreError, match="does not exist"):
