@@ -17,7 +17,6 @@ import hashlib
 import ipaddress
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -94,11 +93,6 @@ def backup_id(value: object, where: str = "") -> str:
     return text
 
 
-def shell_word(value: str) -> str:
-    """A value from outside the runbook as one quoted shell word."""
-    return shlex.quote(value)
-
-
 # ---- paths ---------------------------------------------------------------------------------------
 
 def record_key(*parts: str) -> str:
@@ -108,15 +102,6 @@ def record_key(*parts: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", "--".join(parts)).strip("._")[:48] or "x"
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     return f"{slug}-{digest}"
-
-
-def inside(folder: Path, name: str) -> Path:
-    """`folder/name`, refused if it would resolve outside `folder` (a name is never a path)."""
-    base = folder.resolve()
-    path = (base / name).resolve()
-    if path.parent != base:
-        raise Untrusted(f"{name!r} would be a path outside {base}")
-    return path
 
 
 def write_private(path: Path, text: str) -> Path:

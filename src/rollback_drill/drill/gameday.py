@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from rollback_drill.runbook.meaning import OPTIONAL_WORDS, norm, objects_touched
-from rollback_drill.runbook.model import Command, RunbookError
+from rollback_drill.runbook.model import Command, RunbookError, read_text
 from rollback_drill.sut.application import Application
 
 DEFAULT_NAMESPACE = Application().namespace
@@ -120,13 +120,7 @@ class OperatorScript:
     @classmethod
     def read(cls, path: str | Path) -> "OperatorScript":
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ScriptError(p, 0, "the operator script does not exist") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ScriptError(p, 0, f"the operator script cannot be read as UTF-8 text ({e})") from None
-        return cls.parse(text, p)
+        return cls.parse(read_text(p, "the operator script", "give the path of the script file", ScriptError), p)
 
     @property
     def commands(self) -> list[str]:

@@ -10,7 +10,6 @@ and Level 3 there restores a real Cloud SQL instance only with --real-gcloud.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from rollback_drill import untrusted
 from rollback_drill.untrusted import ALLOWED_TARGETS_ENV, Untrusted

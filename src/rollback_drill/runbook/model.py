@@ -536,6 +536,16 @@ def apply_sidecar(rb: Runbook, side: Path) -> None:
     S.apply(rb, S.read(side))
 
 
+def read_text(p: Path, what: str, hint: str, error: type[RunbookError] = RunbookError) -> str:
+    """A file a person gives (a runbook, an operator script) as UTF-8 text, or one line saying why not."""
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(p, 0, f"{what} file does not exist ({hint})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(p, 0, f"{what} cannot be read as UTF-8 text ({e})") from None
+
+
 def load_runbook(path: str | Path) -> Runbook:
     """Read and parse a runbook file (and its sidecar); unreadable files get the same one-line error."""
     p = Path(path)
@@ -543,12 +553,7 @@ def load_runbook(path: str | Path) -> Runbook:
         mds = sorted(x.name for x in p.glob("*.md"))[:3]
         raise RunbookError(p, 0, "is a directory, not a runbook: give the runbook's Markdown file"
                            + (f" (here: {', '.join(mds)})" if mds else ""))
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunbookError(p, 0, "the runbook file does not exist (give the path of its Markdown file)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunbookError(p, 0, f"the runbook cannot be read as UTF-8 text ({e})") from None
+    text = read_text(p, "the runbook", "give the path of its Markdown file")
     if "\x00" in text:
         raise RunbookError(p, 0, "the runbook is a binary file, not Markdown text")
     from rollback_drill.runbook import sidecar as S
