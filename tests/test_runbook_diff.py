@@ -37,16 +37,34 @@ def test_the_same_file_changes_nothing():
 
 
 @pytest.mark.parametrize("name", ["reordered.ja", "table.ja", "sections-order.ja", "console-output.ja", "kanji.ja",
-                                  "titles-disagree.ja", "extra-sections.ja"])
+                                  "extra-sections.ja", "level-list.ja"])
 def test_surface_forms_and_moved_lines_change_nothing(name):
     """Other lines, other order, other headings: the same reading, nothing listed."""
     assert diff_readings(ORIGINAL, variant(name)) == []
 
 
-def test_a_translation_only_rewords_the_checklists():
+def test_titles_that_say_otherwise_are_listed_as_wording_only():
+    """A level's title is not what the drill acts on (its commands decide), but the owner sees the edit."""
+    changes = diff_readings(ORIGINAL, variant("titles-disagree.ja"))
+    assert [(c.where, c.field) for c in changes] == [("Level 1", "title"), ("Level 2", "title"), ("Level 3", "title")]
+    text = report(ORIGINAL, variant("titles-disagree.ja"), changes)
+    assert "the same reading" in text.splitlines()[0] and "wording only" in text.splitlines()[1]
+
+
+def test_a_translation_changes_no_field_and_lists_its_words():
     changes = diff_readings(ORIGINAL, variant("en"))
-    assert {c.field for c in changes} == {"items reworded"}
+    assert {c.field for c in changes} == {"items reworded", "words", "title", "when"}
+    words = [c for c in changes if c.field == "words"]
+    assert len(words) == len(ORIGINAL["criteria"])  # every criterion, each with its old and new words
+    assert ("Users cannot log in" in {c.new for c in words}) and all(c.old != c.new for c in words)
     assert "the same reading" in report(ORIGINAL, variant("en"), changes).splitlines()[0]
+
+
+def test_a_criterion_reworded_with_the_same_meaning_is_listed_not_counted():
+    new = edited("- [ ] ユーザーがログインできない", "- [ ] 利用者がログインできなくなった")
+    changes = diff_readings(ORIGINAL, new)
+    assert fields(changes) == [("criterion Critical login", "words", "ユーザーがログインできない", "利用者がログインできなくなった")]
+    assert "the same reading" in report(ORIGINAL, new, changes).splitlines()[0]
 
 
 def test_threshold_comparator_and_deadline_edits_are_listed():

@@ -26,7 +26,7 @@ TEXT = FIXTURE.read_text(encoding="utf-8")
     ("レスポンスタイムが通常の3倍を超える", "latency_factor", ">", 3.0), ("Response time more than twice normal", "latency_factor", ">", 2.0),
     ("5xx エラー率が10%未満", "unread", "<", 0.1), ("5xx error rate below 10%", "unread", "<", 0.1),
     ("5xx エラー率が10%以下", "unread", "<=", 0.1), ("レスポンスタイムが3秒以上", "unread", "", None),
-    ("p95 latency above 500 ms", "unread", "", None), ("Success rate below 90%", "unread", "", None)])
+    ("p95 latency above 500 ms", "unread", "", None), ("Success rate below 90%", "unread", "<", None)])
 def test_comparators_and_thresholds_exactly_as_said(text, kind, comparator, threshold):
     c = classify_criterion(text, 1)
     assert (c.kind, c.comparator, c.threshold) == (kind, comparator, threshold)
@@ -204,3 +204,16 @@ def test_runbook_command_reads_restores_from_commands_and_warns():
     assert out.count("warning: ") == 3
     code, out = _cli(FIXTURE, "--explain")
     assert code == 0 and "line 60: removes the Helm release (helm uninstall mastodon)" in out
+
+
+def test_a_step_heading_one_level_up_does_not_take_the_next_steps_commands():
+    """'## 手順2' above '### 手順3…5': steps are siblings by meaning; each keeps only its own commands."""
+    want = [(s.number, [c.text for c in s.commands]) for s in parse_runbook_text(TEXT).steps]
+    got = [(s.number, [c.text for c in s.commands]) for s in parse_runbook_text(TEXT.replace("### 手順2", "## 手順2")).steps]
+    assert got == want and want[1] == (2, [])
+
+
+def test_a_level_written_under_another_level_keeps_its_own_commands():
+    edited = TEXT.replace("### Level 1:", "## Level 1:")
+    rb, orig = parse_runbook_text(edited), parse_runbook_text(TEXT)
+    assert [c.text for c in rb.level(1).commands] == [c.text for c in orig.level(1).commands]

@@ -55,6 +55,28 @@ def _table(t):
     return re.sub(r"(^#+ (?:Critical|High|Medium)[^\n]*\n)((?:- [^\n]*\n)+)", sec, t, flags=re.M)
 
 
+def _level_list(t):
+    """The levels section's level headings as the items of an ordered list, their content indented under them."""
+    lines = t.split("\n")
+    out, depth, n, fence = [], 0, 0, False
+    for line in lines:
+        if re.match(r"^\s*(```|~~~)", line):
+            fence = not fence
+        m = None if fence else re.match(r"^(#+) ", line)
+        if m and "ロールバックレベル" in line:
+            depth = len(m.group(1))
+            out.append(line)
+            continue
+        elif m and depth and len(m.group(1)) <= depth:
+            depth = 0
+        elif m and depth:
+            n += 1
+            out.append(f"{n}. **{line[len(m.group(0)):]}**")
+            continue
+        out.append("   " + line if depth and n and line.strip() else line)
+    return "\n".join(out)
+
+
 FORMS = {
     "bullets": lambda t: re.sub(r"^- \[ \] ", "- ", t, flags=re.M),
     "stars": lambda t: re.sub(r"^- (\[ \] )?", r"* \1", t, flags=re.M),
@@ -76,6 +98,7 @@ FORMS = {
     "front_matter": lambda t: "---\ntitle: 手順書\nlevels: 5\n---\n" + t,
     "extra": lambda t: t.replace("## 緊急連絡先", "## 参考\n\n- 2023年は5xxが80%、所要時間45分\n\n## 緊急連絡先"),
     "order": _sections_order,
+    "level_list": _level_list,
     "crlf_bom": lambda t: "\ufeff" + t.replace("\n", "\r\n"),
 }
 

@@ -52,7 +52,7 @@ ORIGINAL = load_runbook(ORIGINAL_PATH)
 SAME = ["bullets.ja", "comparators.ja", "console-output.ja", "console.en", "crlf-bom.ja", "deadline-naochi.ja",
         "deadline-words.en", "deadline-words.ja", "deeper.ja", "durations-words.en", "durations-words.ja",
         "emphasis.ja", "en", "extra-sections.ja", "fence-info.ja", "front-matter.ja", "fullwidth.ja",
-        "heading-depth.ja", "indented-code.ja", "kanji.ja", "label-list.ja", "level-h2.ja", "lv.ja", "one-table.ja",
+        "heading-depth.ja", "indented-code.ja", "kanji.ja", "label-list.ja", "level-h2.ja", "level-list.ja", "lv.ja", "one-table.ja",
         "ordered-lists.ja", "prompts.ja", "prose-thresholds.en", "roman.ja", "sections-order.ja", "table.ja",
         "target-label.ja", "target-remark.ja", "tier.ja", "tiers.en", "tilde-fences.ja", "titles-disagree.ja",
         "without-delay.en"]

@@ -3,8 +3,9 @@
 Two readings (the dicts of drill/plan.py `reading()`) are compared by meaning, never by line:
 a criterion is matched by its severity and kind (the n-th 5xx criterion of Critical with the n-th
 of the other), a level and a step by their number, a checklist by its phase. Moving a paragraph,
-rewording a title or translating the file therefore lists nothing; a changed threshold, comparator,
-deadline, target, restored state or command is listed with the line it has in each file.
+rewording a title or translating the file therefore changes nothing of the reading (the new words are
+listed last, marked wording only); a changed threshold, comparator, deadline, target, restored state or
+command is listed as a change with the line it has in each file.
 
 Pure: no file is read here except by `other_reading`, which only decides what OTHER is (a runbook
 or a drill journal) and refuses, in one line, what cannot be compared.
@@ -24,6 +25,9 @@ from rollback_drill.runbook.model import Runbook, RunbookError, load_runbook
 
 CRITERION_FIELDS = ("kind", "comparator", "threshold", "decision_deadline_s", "severity")
 LEVEL_FIELDS = ("target", "restores")
+# Fields the drill does not act on (the words of a criterion, a level's title and 'when', a step's title):
+# listed after the changes so the owner sees every edit, never counted as a change of the reading.
+WORDING = ("items reworded", "words", "title", "when")
 JOURNAL_SCHEMA = "rollback-drill/journal"  # evidence/journal.py SCHEMA (not imported: this module stays pure)
 
 
@@ -43,6 +47,9 @@ class Change:
         lines = _lines(self.old_line, self.new_line)
         if self.field == "items reworded":
             return f"{self.where}: {len(self.new)} item(s) reworded, what the drill checks unchanged"
+        if self.field in WORDING:
+            return f"{self.where}{lines}: {self.field} reworded: {_show(self.old)!r} -> {_show(self.new)!r} " \
+                   "(wording only: not what the drill acts on)"
         if self.field.endswith(" added"):
             what = f"{self.field}: {_show(self.new)}"
         elif self.field.endswith(" removed"):
@@ -111,10 +118,13 @@ def diff_criteria(old: list[dict], new: list[dict]) -> list[Change]:
     out: list[Change] = []
     for a, b in sorted(pairs, key=lambda p: p[1]["line"]):
         name = f"{_criterion_name(a)} {b['text']!r}"  # the words as the edited file says them
+        before = len(out)
         for f in CRITERION_FIELDS:
             if a.get(f) != b.get(f):
                 va, vb = (_threshold(a), _threshold(b)) if f == "threshold" else (a.get(f), b.get(f))
                 out.append(Change(name, _FIELD_NAMES.get(f, f), va, vb, a["line"], b["line"]))
+        if len(out) == before and norm(a["text"]) != norm(b["text"]):  # only the words changed
+            out.append(Change(_criterion_name(a), "words", a["text"], b["text"], a["line"], b["line"]))
     out += [Change(_criterion_name(c), "criterion removed", c["text"], None, c["line"], None) for c in removed]
     out += [Change(_criterion_name(c), "criterion added", None, c["text"], None, c["line"]) for c in added]
     return out
@@ -182,11 +192,14 @@ def diff_levels(old: list[dict], new: list[dict]) -> list[Change]:
         if a["restores"] != b["restores"]:
             out.append(Change(where, "restores", a["restores"], b["restores"], a.get("line"), b.get("line")))
         out += diff_commands(where, a["commands"], b["commands"])
+        for f in ("title", "when"):
+            if norm(a.get(f) or "") != norm(b.get(f) or ""):
+                out.append(Change(where, f, a.get(f), b.get(f), a.get("line"), b.get("line")))
     return out
 
 
 def diff_steps(old: list[dict], new: list[dict]) -> list[Change]:
-    """Per step number: steps added or removed, and their commands (a reworded title is not a change)."""
+    """Per step number: steps added or removed, their commands, and a reworded title (wording only)."""
     o, n = _by_number(old), _by_number(new)
     out: list[Change] = []
     for num in sorted(o.keys() | n.keys()):
@@ -197,6 +210,8 @@ def diff_steps(old: list[dict], new: list[dict]) -> list[Change]:
             out.append(Change(where, "step added", None, n[num]["title"]))
         else:
             out += diff_commands(where, o[num]["commands"], n[num]["commands"])
+            if norm(o[num]["title"]) != norm(n[num]["title"]):
+                out.append(Change(where, "title", o[num]["title"], n[num]["title"]))
     return out
 
 
@@ -246,10 +261,11 @@ def diff_readings(old: dict, new: dict) -> list[Change]:
 
 
 def report(old: dict, new: dict, changes: list[Change]) -> str:
-    """The text the owner reads: which file against which, then one line per change; reworded checklist
-    items (no change of meaning) are listed last and not counted as changes."""
+    """The text the owner reads: which file against which, then one line per change; wording the drill does
+    not act on (criteria's words, titles, 'when', checklist items said otherwise) is listed last and not
+    counted as a change."""
     head = f"{old['path']} -> {new['path']}: "
-    meaning = [c for c in changes if c.field != "items reworded"]
+    meaning = [c for c in changes if c.field not in WORDING]
     if meaning:
         head += f"{len(meaning)} field(s) of the reading changed"
     else:

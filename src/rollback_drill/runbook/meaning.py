@@ -238,6 +238,7 @@ class Meaning:
     comparator: str = ""  # ">" | ">="
     threshold: float | None = None  # 0.5 for 50 %, 3.0 for 3x
     unit: str = ""  # "ratio" | "x baseline"
+    why: str = ""  # for an unread criterion: what in the sentence the drill does not measure
 
 
 _PCT = r"(\d+(?:\.\d+)?)\s*%"
@@ -291,26 +292,31 @@ def criterion_meaning(text: str) -> Meaning:
     then what the sentence is about."""
     t = _prose_numbers(norm(text))
     latency = any(w in t for w in _LATENCY)
+    if re.search(r"success|成功|正常応答", t) and re.search(_PCT, t):
+        m = re.search(_PCT, t)
+        return Meaning("unread", comparator_near(t, m.start(), m.end()) or "",
+                       why="a success rate also counts failures a 5xx share does not (4xx, timeouts), so it is not "
+                       "converted into one")
     if re.search(_ERR, t) and re.search(_PCT, t):
         m = re.search(_PCT, t)
         comp = comparator_near(t, m.start(), m.end()) or ">"
-        if "success" in t or "成功" in t:
-            return Meaning("unread", comp)
         if comp.startswith("<"):
-            return Meaning("unread", comp, float(m.group(1)) / 100.0, "ratio")
+            return Meaning("unread", comp, float(m.group(1)) / 100.0, "ratio",
+                           why=f"the threshold points down ({comp}): the drill measures a rise of the 5xx share")
         return Meaning("error_ratio", comp, float(m.group(1)) / 100.0, "ratio")
     m = re.search(r"(\d+(?:\.\d+)?)\s*(?:倍|x(?![a-z])|×|times)", t)
     if latency and m:
         comp = comparator_near(t, m.start(), m.end()) or ">"
         if comp.startswith("<"):
-            return Meaning("unread", comp, float(m.group(1)), "x baseline")
+            return Meaning("unread", comp, float(m.group(1)), "x baseline",
+                           why=f"the threshold points down ({comp}): the drill measures a slow-down")
         return Meaning("latency_factor", comp, float(m.group(1)), "x baseline")
     if latency and re.search(_ABSOLUTE_TIME, t):
-        return Meaning("unread")  # an absolute latency: the drill measures a factor of the baseline
+        return Meaning("unread", why="an absolute latency: the drill measures a factor of the pre-fault latency")
     for kind, words in _ABOUT:
         if any(w in t for w in words):
             return Meaning(kind)
-    return Meaning("unread")
+    return Meaning("unread", why="no metric the drill knows is named")
 
 
 _ABOUT: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -45,6 +45,7 @@ class Criterion:
     comparator: str = ""  # ">" or ">=" where the criterion states a number
     unit: str = ""  # "ratio" | "x baseline"
     declared_in: str = ""  # the sidecar, when the kind or threshold was declared there
+    why: str = ""  # for an unread criterion: why the reader did not take it (runbook/meaning.py)
 
     @property
     def person_decides(self) -> bool:
@@ -190,7 +191,7 @@ def parse_duration_range(text: str) -> tuple[float, float] | None:
 
 def classify_criterion(text: str, line: int) -> Criterion:
     m = M.criterion_meaning(text)
-    return Criterion(text, line, m.kind, m.threshold, m.comparator, m.unit)
+    return Criterion(text, line, m.kind, m.threshold, m.comparator, m.unit, why=m.why)
 
 
 def _check_range(path: Path, c: Criterion) -> None:
@@ -340,6 +341,58 @@ def _check_structure(doc: MD.Document, structure: Structure | None) -> None:
     structure.check_used([h.text for h in doc.headings], headers)
 
 
+def _own_body(doc: MD.Document, i: int, kinds: dict[int, str]) -> list[MD.Block]:
+    """Heading i's blocks and those of the headings below it, except the parts of another step or level
+    written below it (a step heading one level up must not take the next steps' commands as its own)."""
+    out = list(doc.headings[i].blocks)
+    skip: set[int] = set()
+    for j in doc.subtree(i):
+        if j in skip:
+            continue
+        if kinds.get(j) in ("step", "level"):
+            skip.update(doc.subtree(j))
+            continue
+        out += doc.headings[j].blocks
+    return out
+
+
+def _levels_from_list_items(doc: MD.Document, structure: Structure | None) -> None:
+    """Levels written as the items of a list ('1. **Level 1: …**' with the duration, labels and code block
+    indented under it) read as if each were a heading one deeper than their section: the reader of levels
+    then sees one shape. Only top-level items of a levels section whose first line names a level count; the
+    item's further lines stay with it as a paragraph."""
+    out: list[MD.Heading] = []
+    for h in doc.headings:
+        out.append(h)
+        if M.section_kind(h.text) != "levels" and not M.level_heading(h.text):
+            continue
+
+        def names_level(b: MD.Block) -> bool:
+            if not isinstance(b, MD.Item) or b.depth != 0 or not b.lines:
+                return False
+            first = b.lines[0][1]
+            return bool(M.level_heading(first) or (structure is not None and structure.level(first) is not None))
+
+        if M.level_heading(h.text) or not any(names_level(b) for b in h.blocks):
+            continue
+        kept: list[MD.Block] = []
+        current: MD.Heading | None = None
+        for b in h.blocks:
+            if names_level(b):
+                assert isinstance(b, MD.Item)
+                current = MD.Heading(h.depth + 1, b.lines[0][1], b.line)
+                rest = b.lines[1:]
+                if rest:
+                    current.blocks.append(MD.Para(rest[0][0], " ".join(s for _, s in rest), rest))
+                out.append(current)
+            elif current is not None:
+                current.blocks.append(b)
+            else:
+                kept.append(b)
+        h.blocks = kept
+    doc.headings = out
+
+
 def parse_runbook_text(text: str, path: str | Path = "<runbook>", structure: Structure | None = None) -> Runbook:
     """The runbook's reading; `structure` (the sidecar's levels / table_columns) says how to read headings
     and table columns the reader does not recognise."""
@@ -354,6 +407,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>", structure: Str
         raise RunbookError(path, 1, f"the runbook is written in {lang}; it can be read only in Japanese or English "
                            "(keep a Japanese or English copy of it for the drill)")
     doc = MD.parse(text)
+    _levels_from_list_items(doc, structure)
     H = doc.headings
     kinds: dict[int, str] = {}
     for i, h in enumerate(H):
@@ -462,7 +516,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>", structure: Str
             raise RunbookError(path, sec.line, f"Level {number} again (the first is at line {seen_levels[number]}): "
                                "expected distinct level numbers")
         seen_levels[number] = sec.line
-        body = doc.body(i)
+        body = _own_body(doc, i, kinds)
         dur = _label(body, "target")
         if dur is None:
             raise RunbookError(path, sec.line, f"expected a line '**所要時間**: N-M分' (or '**Duration**: 1–2 min') "
@@ -498,7 +552,7 @@ def parse_runbook_text(text: str, path: str | Path = "<runbook>", structure: Str
     for i, h in enumerate(H):
         if kinds.get(i) == "step" and i not in crit_tree and i not in level_tree:
             head = M.step_heading(h.text)
-            cmds, manual = _commands(doc.body(i))
+            cmds, manual = _commands(_own_body(doc, i, kinds))
             rb.steps.append(Step(head[0], head[1], h.line, tuple(cmds), tuple(manual)))
     for i in _first(doc, kinds, "checklist"):
         for j in doc.subtree(i):
@@ -526,7 +580,7 @@ def sidecar_path(path: Path) -> Path | None:
 
 def declare_hint(path: str | Path, c: Criterion) -> str:
     name = Path(path).with_suffix(".drill.yaml").name
-    return (f"declare it in {name} beside the runbook, e.g.\n  criteria:\n    - line: {c.line}\n"
+    return ((f"{c.why}; " if c.why and c.kind == "unread" else "") + f"declare it in {name} beside the runbook, e.g.\n  criteria:\n    - line: {c.line}\n"
             f"      kind: {' | '.join(KNOWN_KINDS)}\n      threshold: 0.1   # for error_ratio (10 %) or latency_factor (3)")
 
 
