@@ -61,7 +61,9 @@ def bench_suite() -> dict:
 
 def bench_recovery() -> dict:
     from rollback_drill.cluster import get_cluster
+    from rollback_drill.drill import pipeline
     from rollback_drill.drill.engine import Drill
+    from rollback_drill.drill.pipeline import DrillPlan
     from rollback_drill.runbook.model import load_runbook
     from rollback_drill import DEFAULT_RUNBOOK
     cluster = get_cluster()
@@ -70,12 +72,7 @@ def bench_recovery() -> dict:
     poll = subprocess.Popen([sys.executable, "-c", POLLER, drill.env.ingress_url + "/health", "ykzts.technology", "120"],
                             stdout=subprocess.PIPE, text=True)
     try:
-        drill.start_traffic()
-        drill.inject("C1")
-        drill.wait_detection()
-        drill.decide()
-        drill.rollback(1)
-        drill.wait_recovery()
+        pipeline.run(drill, DrillPlan(1, "C1", verify="never"))
     finally:
         drill.close()
         poll.terminate()

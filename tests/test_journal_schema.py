@@ -15,6 +15,7 @@ import pytest
 from rollback_drill import DEFAULT_RUNBOOK, FIXTURES, PROJECT_ROOT
 from rollback_drill.cluster import ClusterStatus
 from rollback_drill.drill.engine import DrillConfig
+from rollback_drill.drill.pipeline import DrillPlan
 from rollback_drill.drill.mutate import Mutant, MutantOutcome, summary
 from rollback_drill.drill.recovery import LABELS, Condition, Recovery
 from rollback_drill.drill.result import result
@@ -95,7 +96,8 @@ def _drill(runbook, level_no: int = 1, trigger_id: str = "C1", profile: str = "l
                                    "users": 6, "rps_per_user": 5.0, "workers": 0},
               changes=ChangeLog(), emulation=NS(changes=["Ingress class traefik delayed 2 s"],
                                                 reverted=["Ingress class traefik delay removed"]),
-              phase="done", env=NS(image="localhost/mastodon-stub:3f2a9c41d7e0"))
+              phase="done", env=NS(image="localhost/mastodon-stub:3f2a9c41d7e0"),
+              plan=DrillPlan(level_no, "C1", "a mutant", runbook.level(level_no).commands[:2], 30.0, "if_recovered"))
 
 
 @pytest.fixture(scope="module")

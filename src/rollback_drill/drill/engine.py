@@ -136,6 +136,7 @@ class Drill:
         self.target: RestoreTarget | None = None
         self.recovery: Recovery | None = None
         self.phase = "not started"
+        self.plan = None  # the DrillPlan being run (drill/pipeline.py sets it; saved in the result)
         self._assessing: gevent.Greenlet | None = None
         self._ran: dict[str, list[Command]] = {}  # step -> its commands run so far (what a wait follows)
         self._level_pods: dict[str, set[str]] = {}  # step -> pod UIDs in the namespace when the level began

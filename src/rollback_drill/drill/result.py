@@ -37,6 +37,7 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
                 decision_slack_s=drill.cfg.decision_slack_s, checks_ok=checks_ok, interrupted=interrupted)
     return {
         "name": name,
+        "plan": drill.plan.to_dict() if drill.plan is not None else None,  # what was drilled, as data
         "trigger": None if trig is None else {
             "id": trig.id, "severity": trig.severity, "criterion": trig.criterion.text,
             "kind": trig.criterion.kind, "threshold": trig.criterion.threshold,

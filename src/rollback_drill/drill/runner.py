@@ -13,15 +13,17 @@ from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust pat
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import gevent
 
 from rollback_drill.cluster import ClusterError, get_cluster
+from rollback_drill.drill import pipeline
 from rollback_drill.drill.engine import Drill, DrillConfig, DrillError
+from rollback_drill.drill.pipeline import DrillPlan
 from rollback_drill.evidence.journal import EvidenceError, Journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
-from rollback_drill.runbook.model import Command, Runbook, RunbookError, declare_hint, load_runbook
+from rollback_drill.runbook.model import Runbook, RunbookError, declare_hint, load_runbook
 from rollback_drill.sut.datastores import removed_with
 from rollback_drill.sut.faults import NoFault, describe, fault_for
 from rollback_drill.settings import first_line
@@ -61,40 +63,6 @@ def environment_info(cluster, runbook, drill: Drill | None) -> dict:
             # the reading itself, so that `runbook PATH --diff journal.json` shows what an edit changed since
             "runbook": {"path": runbook.path, "sha256": runbook.sha256, "reading": reading(runbook)},
             "config": drill.cfg.to_dict() if drill else None}
-
-
-def drive(drill: Drill, level_no: int, trigger_id: str, echo: Callable[[str], None],
-          commands: tuple[Command, ...] | None = None, recovery_limit_s: float | None = None,
-          verify: bool = True, verify_only_if_recovered: bool = False) -> None:
-    """The drill's phases in order; `drill.phase` always names the one in progress."""
-    echo("drill: load and probes on, waiting for steady state")
-    drill.start_traffic()
-    if level_no == 3:
-        # The last resort comes after Level 2: then the migration's damage to data is found.
-        echo("drill: Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows")
-        drill.run_level_first(2)
-        drill.corrupt_data()
-        det = drill.wait_detection()
-        echo(f"drill: detection: {det.reason}")
-    elif drill.runbook.trigger(trigger_id).criterion.person_decides:
-        drill.declare(trigger_id, "on-call SRE (declared in the drill)")
-    else:
-        drill.inject(trigger_id)
-        echo(f"drill: injected {drill.fault.name} for {trigger_id}: {drill.fault.description}")
-        det = drill.wait_detection()
-        echo(f"drill: detection: {det.reason}")
-    if not drill.detection or not drill.detection.fired:
-        return
-    drill.decide()
-    echo(f"drill: running Level {level_no} commands")
-    drill.rollback(level_no, commands)
-    echo("drill: waiting for recovery")
-    drill.wait_recovery(recovery_limit_s)
-    if verify and (drill.recovered is not None or not verify_only_if_recovered):
-        drill.verify()
-    drill.phase = "done"
-    drill.stop_traffic()
-    drill.end_emulation()
 
 
 def preconditions(level_no: int, trigger_id: str, runbook_path: str,
@@ -188,7 +156,7 @@ def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         drill.prepare()
         g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),
                                       drill.redactor)
-        drive(drill, level_no, trigger_id, echo)
+        pipeline.run(drill, DrillPlan(level_no, trigger_id), echo)
         res = drill.result(f"Level {level_no} under {drill.trigger.id}")
         journal.add_scenario(res)
         finish_run(journal)
@@ -290,7 +258,7 @@ def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cf
         journal.data["environment"]["target"] = {"context": staging.context, "sut": staging.sut,
                                                  "namespace": staging.app.namespace,
                                                  "release": staging.app.release, "url": staging.target_url}
-        drive(drill, level_no, trigger_id, echo)
+        pipeline.run(drill, DrillPlan(level_no, trigger_id), echo)
         echo("drill: putting back what the harness changed")
         drill.put_back()  # before the result, which lists what was put back
         res = drill.result(f"Level {level_no} under {drill.trigger.id} on {staging.context}")
@@ -429,7 +397,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             journal = g.journal
             # a mutant that did not recover is killed already: its 手順4 would not change that
             wait = None if limit is None else limit + drill.cfg.stability_s  # the window must fit too
-            drive(drill, level_no, trigger_id, lambda m: None, commands, wait, verify_only_if_recovered=True)
+            pipeline.run(drill, DrillPlan(level_no, trigger_id, name, commands, wait, verify="if_recovered"))
             res = drill.result(name)
             drill.close()
             g.drill = None
