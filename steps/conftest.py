@@ -18,9 +18,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from rollback_drill import PROJECT_ROOT
-from rollback_drill.cluster import get_cluster
-from rollback_drill.sut.datastores import removed_with
-from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION, teardown
+from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION
 from rollback_drill.drill.engine import Drill, DrillConfig
 from rollback_drill.drill.mutate import neutered
 from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
@@ -32,13 +30,7 @@ OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
 
 
 # ---- fixtures ----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def cluster():
-    c = removed_with(get_cluster())  # its `down` (after a half-up) removes the datastores too
-    if not c.status().ready:
-        c.up()
-    yield c
-    teardown(c)
+# `cluster` (session) is the root conftest's (../conftest.py), shared with tests/cluster/.
 
 
 @pytest.fixture(scope="session")
@@ -268,8 +260,18 @@ def decided_in_time(state):
 
 @then("the decision is recorded with who decided and when")
 def decision_recorded(state):
+    """Read back from the evidence, not from the drill's attributes: the scenario as the journal would
+    hold it names who decided, the declaration is the detection (its reason names the person, no
+    measured delay) and its instant is on the drill's clock, after the steady state and with the
+    rollback not yet started."""
     drill: Drill = state["drill"]
-    assert drill.decided_by == state["who"] and "detect" in drill.tl.marks
+    res = drill.result("the decision as recorded")
+    assert res["decided_by"] == state["who"], res["decided_by"]
+    det = res["detection"]
+    assert det["fired"] and state["who"] in det["reason"], det
+    assert res["durations"]["detection_latency_s"] == 0.0, res["durations"]
+    marks = res["timeline"]["marks"]
+    assert marks["steady"] < round(det["t"], 3) == marks["detect"] and "decide" not in marks, marks
 
 
 @then(parsers.parse("the service recovers within the target of Level {n:d}"))

@@ -2,16 +2,7 @@
 
 import pytest
 
-from rollback_drill.cluster import get_cluster
-from rollback_drill.sut.datastores import removed_with
-
-
-@pytest.fixture(scope="session")
-def cluster():
-    c = removed_with(get_cluster())  # its `down` (after a half-up) removes the datastores too
-    if not c.status().ready:
-        c.up()
-    return c
+# `cluster` (session) is the root conftest's (../../conftest.py), shared with the Gherkin drills.
 
 
 @pytest.fixture(scope="module")

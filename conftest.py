@@ -1,0 +1,60 @@
+"""The one root conftest: the test tiers, declared here and nowhere else, and the fixtures every tier
+shares.
+
+Tiers (a marker each, set here from where a test lives or from its own mark):
+
+- unit — pure logic, no cluster: everything under tests/ except tests/cluster/ and after_down checks;
+- cluster — against the real drill cluster: tests/cluster/ and the Gherkin drills under steps/;
+- nightly — long drills left to the nightly workflow (marked @nightly in a feature, or
+  `pytest.mark.nightly`); scripts/test.sh deselects them unless ROLLBACK_DRILL_MARK says otherwise;
+- after_down — checks that nothing of the drill remains after `cluster down` (run last by
+  scripts/test.sh).
+
+`pytest -m unit` therefore runs without a cluster in about a minute; `-m cluster` needs
+`rollback-drill cluster up`.
+"""
+
+from __future__ import annotations
+
+from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+TIERS = {"unit": "pure logic, no cluster (tests/ outside tests/cluster/)",
+         "cluster": "needs the drill cluster (tests/cluster/, steps/)",
+         "nightly": "long drills run by the nightly workflow, not by every CI run (scripts/test.sh deselects them)",
+         "after_down": "checks that run after `cluster down` (scripts/test.sh runs them last)"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, what in TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def tier_of(path: Path) -> str:
+    """'cluster' for tests/cluster/ and steps/, else 'unit' (the after_down and nightly marks are the tests' own)."""
+    rel = path.resolve().relative_to(ROOT).parts
+    return "cluster" if rel[:2] == ("tests", "cluster") or rel[:1] == ("steps",) else "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("after_down") is None:
+            item.add_marker(tier_of(Path(str(item.path))))
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The drill cluster, brought up if it is not (scripts/test.sh and .ci/run bring it up first); at the
+    end of the session the deployed stub is removed and the database emptied."""
+    from rollback_drill.cluster import get_cluster
+    from rollback_drill.sut.datastores import removed_with
+    from rollback_drill.sut.deploy import teardown
+    c = removed_with(get_cluster())  # its `down` (after a half-up) removes the datastores too
+    if not c.status().ready:
+        c.up()
+    yield c
+    teardown(c)
