@@ -62,14 +62,27 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
     j["scenarios"][0]["timeline"]["k8s_events"] = [
         {"t": 3.0, "object": "pod/mastodon-web-1", "reason": "PodReady", "message": "Ready condition true"},
         {"t": 3.5, "object": "ingress/mastodon", "reason": "BackendsChanged", "message": "backends mastodon-web"}]
+    j["scenarios"][0]["timeline"]["load_series"] = [  # users' failures rise after the fault, fall after recovery
+        {"t": float(t), "requests": 20, "failures": f, "errors_5xx": f, "p50_ms": 10, "p95_ms": 20}
+        for t, f in enumerate([0, 0, 18, 19, 19, 18, 10, 2, 0, 0])]
     html_text = report_html(j, [], {"1": [6.0, 6.34, 130.0]})
     assert html_text.count('class="k8s-event"') == 2 and 'class="target"' in html_text
     assert "BackendsChanged ingress/mastodon" in html_text and "target 60-120 s" in html_text
-    page = tmp_path / "report.html"
-    page.write_text(html_text, encoding="utf-8")
-    png = tmp_path / "report.png"
-    p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
-                        f"--screenshot={png}", page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert png.exists() and png.stat().st_size > 10_000, p.stderr[-500:]
+
+    def red_pixels(html: str, name: str) -> int:
+        """Pixels of the 5xx-ratio line's colour (#d62728) in a headless screenshot of the page."""
+        from PIL import Image
+        page, png = tmp_path / f"{name}.html", tmp_path / f"{name}.png"
+        page.write_text(html, encoding="utf-8")
+        p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+                            f"--screenshot={png}", page.as_uri()], capture_output=True, text=True, timeout=120)
+        assert png.exists(), p.stderr[-500:]
+        px = Image.open(png).convert("RGB").tobytes()
+        return sum(1 for i in range(0, len(px), 3) if abs(px[i] - 0xd6) < 40 and px[i + 1] < 90 and px[i + 2] < 90)
+
+    drawn = red_pixels(html_text, "report")
+    assert drawn > 100, f"the 5xx line is not on the rendered page ({drawn} red pixels)"
+    # the check fails where the line is not drawn: the same page without its polyline
+    assert red_pixels(html_text.replace('stroke="#d62728"', 'stroke="none"'), "no-line") < drawn // 10
