@@ -3,6 +3,7 @@ on a corrected copy. The live classes run on a LiveState built here (data, not a
 tests/cluster/test_analysis_live.py runs them on the real one."""
 
 import shutil
+from dataclasses import replace
 from types import SimpleNamespace as NS
 
 import pytest
@@ -181,6 +182,7 @@ def test_no_namespace_is_one_finding_per_step_and_ordering():
 
 
 def test_removing_a_stack_that_still_serves_users_is_found_and_silent_once_traffic_moved():
+    """Without the procedure's context (a stack not serving when the step began): the evidence alone."""
     live = A.LiveState(app_labels={"mastodon-helm-web": {"app.kubernetes.io/instance": "mastodon-helm"},
                                    "mastodon-web": {"app": "mastodon-web"}})
     scale_down = next(c for c in RB.level(1).commands if c.text.startswith("kubectl scale deployment mastodon-helm-web"))
@@ -192,3 +194,34 @@ def test_removing_a_stack_that_still_serves_users_is_found_and_silent_once_traff
     uninstall = next(c for c in RB.level(2).commands if c.text == "helm uninstall mastodon-helm")
     assert [x.observed for x in A.removes_serving(uninstall, live, still, 2.0, "Level 2")] == [
         "12 answers from mastodon-helm-web pods to requests sent in the 2 s before the command"]
+
+
+def test_removing_the_stack_that_served_when_the_level_began_is_decided_by_the_procedure_not_the_race():
+    """Level 1 scales the Helm stack down right after its Ingress switch with nothing waiting for traffic
+    to move: a finding whether or not this cluster's Ingress happened to be quicker than the command
+    (the same drill always gives the same finding); a wait after the switch makes it depend on what
+    users got; removing the serving stack before any switch (Level 2's uninstall) is always one."""
+    live = A.LiveState(app_labels={"mastodon-helm-web": {"app.kubernetes.io/instance": "mastodon-helm"},
+                                   "mastodon-helm-streaming": {"app.kubernetes.io/instance": "mastodon-helm"},
+                                   "mastodon-web": {"app": "mastodon-web"}})
+    cmds = RB.level(1).commands
+    switch = next(c for c in cmds if c.text == "kubectl apply -f backup/ingress-mastodon.yaml")
+    i = next(i for i, c in enumerate(cmds) if c.text.startswith("kubectl scale deployment mastodon-helm-web"))
+    at_start = {"mastodon-helm-web", "mastodon-helm-streaming"}
+    moved = {"mastodon-web-65b54bb955-wgn7c": 15}
+    for answers in (moved, {}):  # traffic already moved here, or nothing answered: the same finding
+        (f,) = A.removes_serving(cmds[i], live, answers, 2.0, "Level 1", at_start, cmds[:i], {switch.line})
+        assert f"nothing between the traffic switch (line {switch.line})" in f.problem
+        assert f.observed.startswith("not seen on this cluster") and "served users when the step began" in f.observed
+    waited = (*cmds[:i], replace(cmds[0], text="sleep 300", line=46))
+    assert A.removes_serving(cmds[i], live, moved, 2.0, "Level 1", at_start, waited, {switch.line}) == []
+    still = {"mastodon-helm-web-5d8f9c7b6-x2k4p": 4}
+    (f,) = A.removes_serving(cmds[i], live, still, 2.0, "Level 1", at_start, waited, {switch.line})
+    assert "traffic had not moved yet" in f.problem and f.observed.startswith("4 answers")
+    worker = next(c for c in cmds if "sidekiq" in c.text and "--replicas=0" in c.text)  # never behind the Ingress
+    assert A.removes_serving(worker, live, moved, 2.0, "Level 1", at_start, cmds[:i], {switch.line}) == []
+    uninstall = next(c for c in RB.level(2).commands if c.text == "helm uninstall mastodon-helm")
+    found = A.removes_serving(uninstall, live, {}, 2.0, "Level 2", at_start, (), set())
+    assert sorted(f.problem.split(" while")[0] for f in found) == [
+        "takes away mastodon-helm-streaming", "takes away mastodon-helm-web"]
+    assert all("no traffic switch comes before it" in f.problem for f in found)

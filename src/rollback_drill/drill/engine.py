@@ -141,6 +141,9 @@ class Drill:
         self._ran: dict[str, list[Command]] = {}  # step -> its commands run so far (what a wait follows)
         self._level_pods: dict[str, set[str]] = {}  # step -> pod UIDs in the namespace when the level began
         self._switch_lines: dict[str, set[int]] = {}  # step -> lines of its commands that switched traffic
+        self._serving_at_start: dict[str, set[str]] = {}  # step -> Deployments the Ingress routed to when it began
+        self._status_state: LiveState | None = None  # the cluster at detection: what 手順1 (status) is judged on
+        self._status_label = ""
         self.emulation: Emulation | None = None
         self.k8s: K8sWatch | None = None
 
@@ -303,13 +306,38 @@ class Drill:
         if step is None or self._assessing is not None:
             return
         label = f"手順{step.number} (status)"
+        # 手順1 is judged on the state the operator finds at detection, read once now: it runs beside the
+        # rollback, whose first commands change what a status command would see a second later (a
+        # finding must not depend on how far the rollback got).
+        self._status_label = label
+        try:
+            self._status_state = LiveState.read(self.state, self.app.ingress)
+        except ApiException:
+            self._status_state = None
 
         def run() -> None:
             self.ctx.findings += no_namespace(step.commands, self.app.namespace, label)
             run_commands(self.ctx, step.commands, None, label, retry_checks=False,
                          timeout=self.cfg.status_command_timeout_s)
+            self._fold_explained_failures(step.commands, label)
 
         self._assessing = gevent.spawn(run)
+
+    def _fold_explained_failures(self, commands: tuple[Command, ...], label: str) -> None:
+        """A status command that looks at an object the detection-time state already lacks (its
+        missing_object finding) fails or not depending on how far the rollback beside it has got: the
+        defect is the one missing_object names, so the run's own failure is folded into it (said in its
+        `observed`, the output in the journal) instead of a second finding that comes and goes."""
+        lines = {c.line for c in commands}
+        missing = {f.line: f for f in self.ctx.findings if f.step == label and f.kind == "missing_object"}
+        kept = []
+        for f in self.ctx.findings:
+            if f.kind == "failed" and f.line in lines and f.line in missing:
+                m = missing[f.line]
+                m.observed = (m.observed + "; " if m.observed else "") + "as run beside the rollback: " + f.problem
+                continue
+            kept.append(f)
+        self.ctx.findings[:] = kept
 
     def monitor(self) -> None:
         """手順5 (monitoring) for the configured window: its commands (a `watch` runs a bounded number
@@ -361,14 +389,17 @@ class Drill:
     def _look_before(self, cmd: Command, step: str) -> None:
         """The cluster just before a runbook command: the findings only the live state shows."""
         try:
-            live = LiveState.read(self.state, self.app.ingress)
+            frozen = step == self._status_label and self._status_state is not None
+            live = self._status_state if frozen else LiveState.read(self.state, self.app.ingress)
             looks = step.startswith("手順") or bool(re.match(r"^\s*kubectl\s+(get|logs|describe|exec|top)\b",
                                                             cmd.text))
             self.ctx.findings += check_objects(cmd, live, step, looks_only=looks)
             self.ctx.findings += scope_listing(cmd, live, self.app.deployments, step)
             self.ctx.findings += wait_race(cmd, self.state, step, tuple(self._ran.get(step, ())),
                                            self._level_pods.get(step))
-            self.ctx.findings += removes_serving(cmd, live, *self._serving_since_last_command(step), step)
+            self.ctx.findings += removes_serving(cmd, live, *self._serving_since_last_command(step), step,
+                                                 self._serving_at_start.get(step), tuple(self._ran.get(step, ())),
+                                                 self._switch_lines.get(step))
         except ApiException as e:  # the analysis must not stop the drill; the gap is said
             self.ctx.findings.append(Finding(cmd.line, cmd.text, "not analysed: the cluster could not be read",
                                              "see the harness log", "not_checked", "low", str(e)[:200], step))
@@ -395,9 +426,11 @@ class Drill:
 
     def _analyse_level(self, level, commands: tuple[Command, ...], step: str) -> None:
         lv = replace(level, commands=commands)
+        live = LiveState.read(self.state, self.app.ingress)
+        self._serving_at_start[step] = set(live.serving)
         self.ctx.findings += applicable_findings(lv, self.env.workdir, step, self.runbook.text)
         self.ctx.findings += no_namespace(commands, self.app.namespace, step)
-        self.ctx.findings += alternatives(commands, LiveState.read(self.state, self.app.ingress), step, {self.app.release})
+        self.ctx.findings += alternatives(commands, live, step, {self.app.release})
 
     def _watch_restored(self) -> None:
         snapshot = self.env.premigration()

@@ -17,8 +17,9 @@ Classes:
 - alternative: an "または" form that fails here, or names an object that could be someone else's;
 - placeholder: example values and placeholders left in commands;
 - duration: a step's stated duration (a comment like 「30秒-1分」) against the measured one;
-- removes_serving: a command that takes away a stack users are still being served by (seen from the
-  answers' origin just before it runs: under GKE's Ingress propagation, Level 1's Helm scale-down).
+- removes_serving: a command that takes away a stack users are served by — decided by the procedure
+  (removed before any traffic switch, or after one with nothing waiting for traffic to move: under
+  GKE's Ingress propagation, Level 1's Helm scale-down), with the answers' origin as evidence when seen.
 """
 
 from __future__ import annotations
@@ -374,23 +375,49 @@ def removed_deployments(cmd: Command, live: LiveState) -> list[str]:
     return []
 
 
-def removes_serving(cmd: Command, live: LiveState, answers: dict[str, int], window_s: float,
-                    step: str) -> list[Finding]:
-    """A command that takes away a stack users are still being served by. `answers`: pod -> answers
-    users got in the last `window_s` seconds (X-Served-By). On a cluster whose Ingress switches at
-    once this is silent; where traffic moves only after the load balancer is reprogrammed (the gke
-    fidelity profile), removing the old stack right after the switch is an outage."""
+# A command that waits for traffic to move (a pause, or a loop polling until it has): only after one
+# is a stack that served users before the switch safe to remove.
+TRAFFIC_WAIT = re.compile(r"^\s*(sleep\b|until\b|while\b|for\b|watch\b.*\b(curl|ingress)\b)")
+
+
+def removes_serving(cmd: Command, live: LiveState, answers: dict[str, int], window_s: float, step: str,
+                    serving_at_start: set[str] | None = None, earlier: tuple[Command, ...] = (),
+                    switch_lines: set[int] | None = None) -> list[Finding]:
+    """A command that takes away a stack users are served by.
+
+    Decided by the procedure, not by the race (so the same drill always gives the same finding): a
+    Deployment the Ingress routed to when the step began (`serving_at_start`) is removed before any
+    traffic switch, or after one with nothing that waits for traffic to move (`earlier`: the step's
+    commands before this one; `switch_lines`: which of them switched traffic). On a cluster whose
+    Ingress switches at once the outage may not be seen, but under GKE's load balancer propagation
+    (minutes) it is. What users got in the last `window_s` seconds (`answers`: pod -> answers,
+    X-Served-By) is the evidence when seen; a stack that was not serving at the start but still
+    answers now is found by that evidence alone."""
+    serving_at_start = serving_at_start or set()
+    switch_lines = switch_lines or set()
+    switches = [i for i, c in enumerate(earlier) if c.line in switch_lines]
+    waited = bool(switches) and any(TRAFFIC_WAIT.match(c.text) for c in earlier[switches[-1] + 1:])
     out = []
     for dep in removed_deployments(cmd, live):
         pods = re.compile(rf"^{re.escape(dep)}-[a-z0-9]+-[a-z0-9]+$")  # <deployment>-<replicaset hash>-<suffix>
         served = sum(n for pod, n in answers.items() if pods.match(pod))
-        if served:
-            out.append(Finding(cmd.line, cmd.text, f"takes away {dep} while users are still being served by it: the "
-                               f"traffic switch before it has not reached users yet",
-                               f"wait until traffic has moved (e.g. watch the answers' origin, or wait for the load "
-                               f"balancer's propagation time) before removing {dep}", "removes_serving", "high",
-                               f"{served} answers from {dep} pods to requests sent in the {window_s:g} s before the command",
-                               step))
+        by_procedure = dep in serving_at_start and not waited
+        if not (by_procedure or served):
+            continue
+        if not switches:
+            why = "no traffic switch comes before it: users are served by it until it is gone"
+        elif not waited:
+            why = (f"nothing between the traffic switch (line {earlier[switches[-1]].line}) and this command waits "
+                   f"for traffic to move: under GKE the load balancer takes minutes to follow an Ingress change")
+        else:
+            why = "traffic had not moved yet"
+        seen = (f"{served} answers from {dep} pods to requests sent in the {window_s:g} s before the command"
+                if served else f"not seen on this cluster (its Ingress moved traffic before the command ran); "
+                f"{dep} served users when the step began")
+        out.append(Finding(cmd.line, cmd.text, f"takes away {dep} while users may still be served by it: {why}",
+                           f"wait until traffic has moved (e.g. watch the answers' origin, or wait for the load "
+                           f"balancer's propagation time) before removing {dep}", "removes_serving", "high",
+                           seen, step))
     return out
 
 
