@@ -26,7 +26,6 @@ from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.model import load_runbook, parse_runbook_text
 from rollback_drill.sut.profile import load_profile
 
-OLD_BACKENDS = ["mastodon-streaming", "mastodon-web"]
 
 
 # ---- fixtures ----------------------------------------------------------------------------------
@@ -319,30 +318,38 @@ def _failing(drill: Drill) -> list[str]:
 
 @then("the Ingress serves the old Kustomize stack")
 def old_stack_serves(state):
+    """The Ingress routes where it routed before the migration (the snapshot deploy took then), and users
+    are answered by the old stack's pods — names from the Application and the snapshot, none written here."""
     drill: Drill = state["drill"]
-    ing = drill.env.kube.get_json("ingress", "mastodon")
+    app, before = drill.app, drill.env.premigration()
+    ing = drill.env.kube.get_json("ingress", app.ingress)
     backends = sorted({p["backend"]["service"]["name"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]})
-    assert backends == OLD_BACKENDS
+    assert backends == sorted(before["ingress"][app.ingress])
     served_by = drill.tl.probe_samples("health")[-1].detail
-    assert served_by.startswith("mastodon-web-") and not served_by.startswith("mastodon-helm"), served_by
+    assert any(served_by.startswith(f"{d}-") for d in app.old_stack), served_by
+    assert not any(served_by.startswith(f"{d}-") for d in app.helm_stack), served_by
 
 
 @then("the Helm release is gone and the old stack serves")
 def helm_gone(state):
     drill: Drill = state["drill"]
-    assert drill.env.kube.helm("status", "mastodon-helm", check=False).returncode != 0
+    assert drill.env.kube.helm("status", drill.app.release, check=False).returncode != 0
     old_stack_serves(state)
 
 
 @then("the GKE objects of the old stack are restored")
 def gke_objects(state):
-    kube = state["drill"].env.kube
-    kube.kubectl("get", "hpa", "mastodon-web")
-    kube.kubectl("get", "backendconfig", "mastodon-web-backend-config", "mastodon-streaming-backend-config")
-    kube.kubectl("get", "frontendconfig", "mastodon-frontend-config")
-    svc = kube.get_json("service", "mastodon-web")
-    ann = svc["metadata"].get("annotations", {}).get("beta.cloud.google.com/backend-config", "")
-    assert json.loads(ann) == {"default": "mastodon-web-backend-config"}
+    """Every object and Service annotation the pre-migration snapshot recorded is back as it was."""
+    drill: Drill = state["drill"]
+    kube, before = drill.env.kube, drill.env.premigration()
+    for kind, name in before["objects"]:
+        kube.kubectl("get", kind, name)
+    for svc, ann in before["annotations"].items():
+        want = ann.get("beta.cloud.google.com/backend-config")
+        if want is None:
+            continue
+        got = kube.get_json("service", svc)["metadata"].get("annotations", {}).get("beta.cloud.google.com/backend-config", "")
+        assert json.loads(got) == json.loads(want), (svc, got)
 
 
 @then("every item of the post-rollback checklist holds")
