@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import gevent
+
 from rollback_drill.drill.engine import Drill
 from rollback_drill.runbook.model import Command, Runbook
 
@@ -49,11 +51,13 @@ class DrillPlan:
 
 @dataclass(frozen=True)
 class Phase:
-    """One named step of a drill: what it says before it runs, and what it does."""
+    """One named step of a drill: what it does, and what the operator's terminal says before and after
+    it (the lines `rollback-drill run` has always printed; "" says nothing)."""
 
     name: str
-    say: str
     run: Callable[[Drill, DrillPlan], None]
+    before: str = ""  # formatted with the plan's level
+    after: Callable[[Drill], str] | None = None
 
 
 def _escalate(drill: Drill, plan: DrillPlan) -> None:
@@ -72,42 +76,64 @@ def _end(drill: Drill, plan: DrillPlan) -> None:
     drill.end_emulation()
 
 
-STEADY = Phase("steady_state", "load and probes on, waiting for steady state", lambda d, p: d.start_traffic())
-ESCALATE = Phase("escalation", "Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows",
-                 _escalate)
-DECLARE = Phase("declaration", "the trigger is declared by a person",
-                lambda d, p: d.declare(p.trigger, "on-call SRE (declared in the drill)"))
-INJECT = Phase("injection", "injecting the fault for the trigger", lambda d, p: d.inject(p.trigger))
-DETECT = Phase("detection", "waiting for detection", lambda d, p: d.wait_detection() and None)
-DECIDE = Phase("decision", "deciding", lambda d, p: d.decide())
-ROLLBACK = Phase("rollback", "running the level's commands", lambda d, p: d.rollback(p.level, p.commands))
-RECOVER = Phase("recovery", "waiting for recovery", lambda d, p: d.wait_recovery(p.recovery_limit_s) and None)
-VERIFY_PHASE = Phase("verification", "手順4 and the 実施後 checklist", _verify)
-END = Phase("end", "load and probes off, emulation put back", _end)
+def _detected(drill: Drill) -> str:
+    return f"detection: {drill.detection.reason if drill.detection else 'none'}"
+
+
+STEADY = Phase("steady_state", lambda d, p: d.start_traffic(), "load and probes on, waiting for steady state")
+ESCALATE = Phase("escalation", _escalate,
+                 "Level 3 is an escalation: running Level 2 first, then damaging pre-migration rows")
+DECLARE = Phase("declaration", lambda d, p: d.declare(p.trigger, "on-call SRE (declared in the drill)"))
+INJECT = Phase("injection", lambda d, p: d.inject(p.trigger),
+               after=lambda d: f"injected {d.fault.name} for {d.trigger.id}: {d.fault.description}")
+DETECT = Phase("detection", lambda d, p: d.wait_detection() and None, after=_detected)
+DECIDE = Phase("decision", lambda d, p: d.decide())
+ROLLBACK = Phase("rollback", lambda d, p: d.rollback(p.level, p.commands), "running Level {level} commands")
+RECOVER = Phase("recovery", lambda d, p: d.wait_recovery(p.recovery_limit_s) and None, "waiting for recovery")
+VERIFY_PHASE = Phase("verification", _verify)
+END = Phase("end", _end)
+
+
+def opening(plan: DrillPlan, runbook: Runbook) -> tuple[Phase, ...]:
+    """From the migrated state under load to the trigger seen: shared by every drill and the game day."""
+    if plan.level == 3:
+        return (STEADY, ESCALATE, DETECT)
+    if runbook.trigger(plan.trigger).criterion.person_decides:
+        return (STEADY, DECLARE)
+    return (STEADY, INJECT, DETECT)
 
 
 def phases(plan: DrillPlan, runbook: Runbook) -> tuple[Phase, ...]:
     """The order of a drill's phases — written here and nowhere else."""
-    if plan.level == 3:
-        start: tuple[Phase, ...] = (ESCALATE, DETECT)
-    elif runbook.trigger(plan.trigger).criterion.person_decides:
-        start = (DECLARE,)
-    else:
-        start = (INJECT, DETECT)
-    return (STEADY, *start, DECIDE, ROLLBACK, RECOVER, VERIFY_PHASE, END)
+    return (*opening(plan, runbook), DECIDE, ROLLBACK, RECOVER, VERIFY_PHASE, END)
+
+
+def _run(drill: Drill, plan: DrillPlan, todo: tuple[Phase, ...], echo: Callable[[str], None],
+         pause_s: float = 0.0) -> bool:
+    """The phases in order; False when a fault nobody detected ends the drill after detection (the
+    verdict says not_detected; nothing is rolled back). `pause_s`: a wait after the steady state (an
+    unannounced game day's failure comes at a moment nobody knows)."""
+    for ph in todo:
+        if ph.before:
+            echo(f"drill: {ph.before.format(level=plan.level)}")
+        ph.run(drill, plan)
+        if ph is STEADY and pause_s > 0:
+            gevent.sleep(pause_s)
+        if ph.after is not None:
+            echo(f"drill: {ph.after(drill)}")
+        if ph in (DETECT, DECLARE) and not (drill.detection and drill.detection.fired):
+            return False
+    return True
+
+
+def start(drill: Drill, plan: DrillPlan, echo: Callable[[str], None] = lambda m: None, pause_s: float = 0.0) -> bool:
+    """The opening phases only (a game day: then a person takes over); True when the trigger was seen."""
+    drill.plan = plan
+    return _run(drill, plan, opening(plan, drill.runbook), echo, pause_s)
 
 
 def run(drill: Drill, plan: DrillPlan, echo: Callable[[str], None] = lambda m: None) -> None:
-    """Every phase of the plan in order. A fault nobody detected ends the drill after detection (the
-    verdict says not_detected; nothing is rolled back). An exception goes on to the caller, whose guard
-    stops the drill at once (`Drill.abort`) and closes it (`Drill.close`)."""
+    """Every phase of the plan in order. An exception goes on to the caller, whose guard stops the drill
+    at once (`Drill.abort`) and closes it (`Drill.close`)."""
     drill.plan = plan
-    for ph in phases(plan, drill.runbook):
-        echo(f"drill: {ph.name}: {ph.say}")
-        ph.run(drill, plan)
-        if ph is INJECT and drill.fault is not None:
-            echo(f"drill: injected {drill.fault.name} for {drill.trigger.id}: {drill.fault.description}")
-        if ph is DETECT or ph is DECLARE:
-            echo(f"drill: detection: {drill.detection.reason if drill.detection else 'none'}")
-            if not drill.detection or not drill.detection.fired:
-                return
+    _run(drill, plan, phases(plan, drill.runbook), echo)
