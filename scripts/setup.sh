@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(containerd runc containernetworking-plugins iptables conntrack debootstrap docker.io redis-tools
-      postgresql-client socat iproute2 kmod openssl curl chromium fonts-ipafont-gothic)
+      postgresql-client socat iproute2 kmod openssl curl chromium fonts-ipafont-gothic tmux procps)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -442,5 +442,38 @@ def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait,
                         full_wait=full_wait, only=tuple(only), out=click.echo))
 
 
+# ---- gameday -------------------------------------------------------------------------------
+@main.command("gameday")
+@click.option("--level", "level_no", type=int, default=None, help="the level the operator is to carry out")
+@click.option("--trigger", "trigger_id", default="C1", show_default=True, help="the failure the harness plays")
+@click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True)
+@click.option("--provider", default=None)
+@click.option("--operator", default="", help="who runs the rollback (named in the evidence)")
+@click.option("--operator-script", "script_path", default=None,
+              help="a scripted operator ('+SECONDS COMMAND', '+SECONDS ack', '+SECONDS ctrl-c'), typed into the shell")
+@click.option("--unannounced", "unannounced_s", type=float, default=None,
+              help="inject at a random moment within this many seconds (default: at once)")
+@click.option("--immediate-allowance", "allowance_s", type=float, default=60.0, show_default=True,
+              help="what 即座 (immediately) allows a person, in seconds: the team's acknowledgement target")
+@click.option("--alert-webhook", "webhook", default=None, help="POST the alert here (loopback or an allowed origin)")
+@click.option("--wait", "wait_s", type=float, default=None, help="how long to wait for recovery after the alert (s)")
+@click.option("--abort", is_flag=True, help="stop the game day running here (the facilitator's stop)")
+def gameday_cmd(level_no, trigger_id, runbook_path, provider, operator, script_path, unannounced_s, allowance_s,
+                webhook, wait_s, abort) -> None:
+    """A person runs the rollback in a recorded shell; the harness plays the failure and keeps the clock."""
+    from rollback_drill.drill import gameday_session
+    if abort:
+        sys.exit(gameday_session.abort())
+    if level_no is None:
+        click.echo("rollback-drill: gameday needs --level N (the level the operator is to carry out)")
+        sys.exit(2)
+    for name, v in (("--unannounced", unannounced_s), ("--immediate-allowance", allowance_s), ("--wait", wait_s)):
+        if v is not None and not v >= 0:
+            click.echo(f"rollback-drill: {name} must be 0 or more seconds, got {v}")
+            sys.exit(2)
+    sys.exit(gameday_session.run_gameday(level_no, trigger_id, runbook_path, provider, click.echo, operator, script_path,
+                                         unannounced_s, allowance_s, webhook, wait_s))
+
+
 if __name__ == "__main__":
     main()

@@ -69,6 +69,7 @@ class DrillConfig:
     db_size_gb: float | None = None  # production database size for the modelled restore (None: the profile's)
     fault_style: str = "switch"  # switch (the stub's fault switches) | config (a configuration mistake, helm upgrade)
     ca_bundle: str = ""  # PEM file of a staging CA that load and probes trust (TLS is always verified)
+    runs_status_step: bool = True  # 手順1 at detection by the harness (a game day leaves it to the person)
 
     def emulated_s(self) -> float:
         """The longest the profile can add to bringing a stack back (boot, pull, propagation, restore)."""
@@ -303,7 +304,7 @@ class Drill:
         (`kubectl exec/logs` of a Deployment with no pod otherwise wait 20-60 s), and what each
         command saw is in the journal with the state just before it (runbook/analysis.py)."""
         step = self.runbook.step_meaning("status")
-        if step is None or self._assessing is not None:
+        if step is None or self._assessing is not None or not self.cfg.runs_status_step:
             return
         label = f"手順{step.number} (status)"
         # 手順1 is judged on the state the operator finds at detection, read once now: it runs beside the
@@ -363,9 +364,10 @@ class Drill:
         if self.cfg.decision_delay_s > 0:
             gevent.sleep(self.cfg.decision_delay_s)
 
-    def rollback(self, level_no: int, commands: tuple[Command, ...] | None = None) -> None:
-        """Run the level's commands (or a mutant's). t_decide = the start of the first command."""
-        self.phase = "rollback_commands"
+    def expect_level(self, level_no: int) -> None:
+        """What the recovery is judged against once the level is carried out — its RestoreTarget, the
+        rows Level 3 will lose, the watch on the restored components — without running anything: the
+        automatic rollback continues with the commands, a game day leaves them to a person."""
         self.level_no = level_no
         level = self.runbook.level(level_no)
         self.target = RestoreTarget(self.app.old_stack, full_state=level.full_state, database=level.database)
@@ -373,6 +375,12 @@ class Drill:
             self._rows_before = {t: self._rows(t) for t in ("statuses", "media_attachments")}
         if self.watch is None:
             self._watch_restored()
+
+    def rollback(self, level_no: int, commands: tuple[Command, ...] | None = None) -> None:
+        """Run the level's commands (or a mutant's). t_decide = the start of the first command."""
+        self.phase = "rollback_commands"
+        self.expect_level(level_no)
+        level = self.runbook.level(level_no)
         if "decide" not in self.tl.marks:  # a second attempt does not move the decision
             self.tl.mark("decide")
         self.recovered, self.recovery = None, None
@@ -457,15 +465,18 @@ class Drill:
                              self.cfg.stability_s, self._max_error_ratio(),
                              self.state.serves_restored(self.target.stack))
 
-    def wait_recovery(self, limit_s: float | None = None) -> float | None:
+    def wait_recovery(self, limit_s: float | None = None, since: float | None = None,
+                      stop: Callable[[], bool] | None = None) -> float | None:
         """Wait until the four recovery conditions hold for the stability window (drill/recovery.py).
 
         Waits past the target (to measure how late a slow rollback is), but never unboundedly:
-        `limit_s` (mutation runs) or the configured recovery timeout caps it.
+        `limit_s` (mutation runs) or the configured recovery timeout caps it. A game day judges from
+        the alert (`since`; its decision is known only afterwards) and ends early when `stop()` says
+        the operator has left.
         """
         self.phase = "recovery_wait"
         level = self.runbook.level(self.level_no)
-        t_decide = self.tl.marks["decide"]
+        t_decide = self.tl.marks["decide"] if since is None else since
         limit = min(max(2 * level.target_max_s, level.target_max_s + self.cfg.stability_s + 60),
                     self.cfg.recovery_timeout_s)
         if limit_s is not None:
@@ -479,7 +490,7 @@ class Drill:
                 self.recovered = self.recovery.t_recovered
                 self.tl.mark("recovered", self.recovered)
                 break
-            if now >= t_decide + limit:
+            if now >= t_decide + limit or (stop is not None and stop()):
                 break
         if self.level_no == 3:
             for table, before in self._rows_before.items():

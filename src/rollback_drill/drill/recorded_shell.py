@@ -1,0 +1,223 @@
+"""The operator's shell on a game day: a real bash in a tmux session, every command recorded.
+
+Why tmux: a person attaches to it (`tmux -S SOCKET attach`) and works as in any terminal; a scripted
+operator (`--operator-script`) is typed into the very same session with `tmux send-keys`, so both go
+through the same shell, the same recording and the same Ctrl-C. The session lives on a private socket
+in the run's folder (no other tmux server is touched).
+
+How a command is recorded: bash's DEBUG trap writes `start EPOCH OFFSET BASE64(COMMAND)` before the
+first simple command of a typed line, PROMPT_COMMAND writes `end EPOCH OFFSET EXIT` when the prompt
+comes back; OFFSET is the size of the pane's transcript (`tmux pipe-pane`) at that moment, so each
+command's output is the transcript between its two offsets. Times are the machine's clock; the
+caller maps them to the drill's timeline. Output goes through the drill's redaction before it is
+kept anywhere (secrets never reach the evidence, whatever the operator prints).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rollback_drill.untrusted import write_private
+
+RC = r"""
+# rollback-drill game day: this shell is recorded (commands, times, exit codes, output)
+[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+export KUBECONFIG={kubeconfig}
+export PATH={path}
+{exports}
+cd {workdir}
+PS1='[game day {namespace}] \w\$ '
+HISTFILE={histfile}
+__rd_log={log}
+__rd_pane={pane}
+__rd_in=
+__rd_size() {{ stat -c %s "$__rd_pane" 2>/dev/null || echo 0; }}
+__rd_pre() {{
+  [ -n "$__rd_in" ] && return
+  [ -n "$COMP_LINE" ] && return
+  case "$BASH_COMMAND" in __rd_*) return;; esac
+  __rd_in=1
+  local c; c=$(HISTTIMEFORMAT= history 1 | sed -e 's/^ *[0-9]* *//')
+  printf 'start %s %s %s\n' "$(date +%s.%N)" "$(__rd_size)" "$(printf '%s' "$c" | base64 -w0)" >> "$__rd_log"
+}}
+__rd_post() {{
+  local ec=$?
+  if [ -n "$__rd_in" ]; then
+    printf 'end %s %s %s\n' "$(date +%s.%N)" "$(__rd_size)" "$ec" >> "$__rd_log"
+  fi
+  __rd_in=
+}}
+PROMPT_COMMAND=__rd_post
+trap '__rd_pre' DEBUG
+"""
+
+CURL_SHIM = """#!/bin/bash
+# the game day's curl: the runbook's production URL goes to the drill's Ingress (with its Host header),
+# never to production
+args=(); host=0
+for a in "$@"; do
+  if [[ "$a" == https://{prod}* ]]; then args+=("{ingress}${{a#https://{prod}}}"); host=1; else args+=("$a"); fi
+done
+if (( host )); then exec {real} -sS -H {host_header} "${{args[@]}}"; else exec {real} "${{args[@]}}"; fi
+"""
+
+
+@dataclass
+class ShellCommand:
+    """One command typed at the prompt: machine-clock times, exit code (None while it runs), output."""
+
+    text: str
+    start: float
+    end: float | None
+    exit_code: int | None
+    output: str
+
+
+class RecordedShell:
+    def __init__(self, folder: Path, workdir: Path, env: dict[str, str], namespace: str,
+                 redact: Callable[[str], str], production_host: str = "", ingress_url: str = "",
+                 served_host: str = "") -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.socket = folder / "tmux.sock"
+        self.log = folder / "commands.log"
+        self.pane = folder / "pane.log"
+        self.session = "gameday"
+        self.redact = redact
+        self.workdir, self.env, self.namespace = workdir, env, namespace
+        self.production_host, self.ingress_url, self.served_host = production_host, ingress_url, served_host
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if shutil.which("tmux") is None:
+            raise RuntimeError("tmux is missing: run 'bash scripts/setup.sh' (the game day's shell runs in tmux)")
+        for f in (self.log, self.pane):
+            f.write_text("")
+        path = self.env.get("PATH", os.environ.get("PATH", ""))
+        if self.production_host and self.ingress_url:
+            shims = self.folder / "shims"
+            shims.mkdir(exist_ok=True)
+            real = shutil.which("curl", path=path) or "/usr/bin/curl"
+            curl = shims / "curl"
+            curl.write_text(CURL_SHIM.format(prod=self.production_host, ingress=self.ingress_url, real=shlex.quote(real),
+                                             host_header=shlex.quote(f"Host: {self.served_host or self.production_host}")))
+            curl.chmod(0o755)
+            path = f"{shims}{os.pathsep}{path}"
+        # only what the runbook's tools need (helm's folders, the Cloud SQL stand-in's settings); the rest of the
+        # shell's environment is the tmux server's, i.e. the facilitator's own
+        keep = {k: v for k, v in self.env.items() if k.startswith(("HELM_", "ROLLBACK_DRILL_"))}
+        rc = self.folder / "bashrc"
+        write_private(rc, RC.format(kubeconfig=shlex.quote(self.env.get("KUBECONFIG", "")), path=shlex.quote(path),
+                                exports="\n".join(f"export {k}={shlex.quote(v)}" for k, v in keep.items()
+                                                  if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)),
+                                workdir=shlex.quote(str(self.workdir)), namespace=self.namespace,
+                                histfile=shlex.quote(str(self.folder / "history")), log=shlex.quote(str(self.log)),
+                                pane=shlex.quote(str(self.pane))))
+        self._tmux("new-session", "-d", "-s", self.session, "-x", "200", "-y", "50",
+                   f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i")
+        self._tmux("pipe-pane", "-o", "-t", self.session, f"cat >> {shlex.quote(str(self.pane))}")
+        self._wait(lambda: "[game day" in self.screen(), 10, "the operator's shell did not show its prompt")
+
+    def alive(self) -> bool:
+        return self._tmux("has-session", "-t", self.session, check=False).returncode == 0
+
+    def close(self) -> None:
+        """End the session and remove everything raw it left (the unredacted pane log, the command log,
+        history, rc file, shims, socket): what stays is what the caller kept, redacted."""
+        self._tmux("kill-server", check=False)
+        for name in ("pane.log", "commands.log", "history", "bashrc", "tmux.sock"):
+            (self.folder / name).unlink(missing_ok=True)
+        shutil.rmtree(self.folder / "shims", ignore_errors=True)
+
+    # ---- typing (the scripted operator; a person types themselves) -----------------------------
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", self.session, "-l", text)
+        self._tmux("send-keys", "-t", self.session, "Enter")
+
+    def ctrl_c(self) -> None:
+        self._tmux("send-keys", "-t", self.session, "C-c")
+
+    def say(self, line: str) -> None:
+        """A line in the operator's terminal (the pager's alert), without typing into their prompt."""
+        tty = self._tmux("display-message", "-p", "-t", self.session, "#{pane_tty}", check=False).stdout.strip()
+        if tty:
+            try:
+                with open(tty, "w") as t:
+                    t.write(f"\r\n\a{line}\r\n")
+            except OSError:
+                pass
+        self._tmux("display-message", "-t", self.session, line[:180], check=False)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", self.session, check=False).stdout
+
+    def attach_command(self) -> str:
+        return f"tmux -S {shlex.quote(str(self.socket))} attach -t {self.session}"
+
+    # ---- what was recorded ----------------------------------------------------------------------
+    def commands(self) -> list[ShellCommand]:
+        """Every command typed so far, in order; the last one has no end while it runs."""
+        out: list[ShellCommand] = []
+        pane = self.pane.read_bytes() if self.pane.exists() else b""
+        start: tuple[float, int, str] | None = None
+        for raw in (self.log.read_text().splitlines() if self.log.exists() else []):
+            parts = raw.split(" ")
+            if parts[0] == "start" and len(parts) >= 3:
+                text = base64.b64decode(parts[3]).decode(errors="replace") if len(parts) > 3 else ""
+                start = (float(parts[1]), int(parts[2]), text)
+            elif parts[0] == "end" and start is not None and len(parts) >= 4:
+                t0, off0, text = start
+                output = _clean(pane[off0:int(parts[2])].decode(errors="replace"))
+                out.append(ShellCommand(text, t0, float(parts[1]), int(parts[3]), self.redact(output)))
+                start = None
+        if start is not None:
+            t0, off0, text = start
+            out.append(ShellCommand(text, t0, None, None, self.redact(_clean(pane[off0:].decode(errors="replace")))))
+        return out
+
+    def idle(self) -> bool:
+        """The prompt is back (no command running)."""
+        cmds = self.commands()
+        return not cmds or cmds[-1].end is not None
+
+    def wait_idle(self, timeout: float, count: int) -> bool:
+        """Until `count` commands have ended, or `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cmds = self.commands()
+            if len(cmds) >= count and cmds[-1].end is not None:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def transcript(self) -> str:
+        return self.redact(_clean(self.pane.read_text(errors="replace"))) if self.pane.exists() else ""
+
+    # ---- internals --------------------------------------------------------------------------------
+    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, check=check)
+
+    def _wait(self, ok: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ok():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(what)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Za-z0-9]")
+
+
+def _clean(s: str) -> str:
+    """Terminal output as text: escape sequences removed, a line's carriage returns read as its end."""
+    return re.sub(r"\r+\n?", "\n", _ANSI.sub("", s))

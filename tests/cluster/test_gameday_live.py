@@ -1,0 +1,54 @@
+"""A game day on the real cluster: a scripted operator typed into the recorded tmux shell while the
+harness plays the failure (C1) and keeps the clock. Fast scripts (fixtures/gameday/quick/); the
+person-paced ones (fixtures/gameday/) are @nightly-length."""
+
+import json
+
+from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent first
+from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
+from rollback_drill.drill.gameday_session import run_gameday
+from rollback_drill.drill.runner import EXIT_FINDING, EXIT_OK, EXIT_TARGET_MISSED
+
+QUICK = FIXTURES / "gameday" / "quick"
+
+
+def _run(tmp_path, monkeypatch, script: str, **kw) -> tuple[int, dict, list[str], object]:
+    monkeypatch.setenv("ROLLBACK_DRILL_REPORTS", str(tmp_path))
+    lines: list[str] = []
+    code = run_gameday(1, "C1", str(DEFAULT_RUNBOOK), None, lines.append, "scripted operator",
+                       str(QUICK / script), **kw)
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    return code, json.loads((run_dir / "journal.json").read_text()), lines, run_dir
+
+
+def test_an_operator_who_follows_the_runbook_recovers_and_every_step_is_timed(cluster, tmp_path, monkeypatch):
+    code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-follows-runbook.script")
+    s = journal["scenarios"][0]
+    assert code in (EXIT_OK, EXIT_FINDING) and s["verdict"] == "passed", "\n".join(lines)
+    g = s["gameday"]
+    f = g["figures"]
+    # measured, in order: fault -> alert -> ack -> first command -> decision -> recovered
+    assert 0 < f["detect_s"] < 10 and 0 < f["ack_s"] < f["first_action_s"] < f["decision_s"]
+    assert f["decision_command"] == "kubectl scale deployment mastodon-web --replicas=1"
+    assert not f["decision_late"] and f["allowed_s"] == 60.0 and "即座" in f["deadline_basis"]
+    assert f["recovery_s"] is not None and f["within_target"]
+    steps = {st["line"]: st for st in f["steps"]}
+    assert {37, 38, 39, 42, 45} <= set(steps), steps  # each step the operator did, with its time
+    records = g["records"]
+    watch = next(r for r in records if r["text"].startswith("watch"))
+    assert watch["exit_code"] not in (None, 0) or watch["end"] is not None  # ended by the operator's Ctrl-C
+    curl = next(r for r in records if r["text"].startswith("curl"))
+    assert curl["exit_code"] == 0 and "200" in curl["output"]  # the production URL went to the drill's Ingress
+    assert s["plan"]["level"] == 1 and s["plan"]["trigger"] == "C1" and (run_dir / "debrief.html").exists()
+    assert "ALERT" in "\n".join(lines) and "C1" not in next(ln for ln in lines if "ALERT" in ln)
+
+
+def test_an_operator_who_skips_the_ingress_switch_does_not_recover_and_the_debrief_names_the_step(
+        cluster, tmp_path, monkeypatch):
+    code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-skips-ingress.script",
+                                         immediate_allowance_s=60.0)
+    s = journal["scenarios"][0]
+    assert code == EXIT_TARGET_MISSED and s["verdict"] == "not_recovered", "\n".join(lines)
+    skipped = [o for o in s["gameday"]["mapping"]["steps"] if o["status"] == "skipped"]
+    assert any(o["line"] == 45 for o in skipped), skipped
+    assert "kubectl apply -f backup/ingress-mastodon.yaml" in (run_dir / "debrief.html").read_text()
