@@ -28,6 +28,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--level", type=int, action="append", help="level to mutate (repeatable)")
     ap.add_argument("--trigger", action="append", help="trigger for the level at the same position")
+    ap.add_argument("--only", action="append", default=[], help="mutant id to run (repeatable; default: all)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "mutation.json"))
     args = ap.parse_args()
     pairs = list(zip(args.level, args.trigger or ["C1"] * len(args.level))) if args.level else DEFAULT
@@ -37,7 +38,7 @@ def main() -> int:
         lines: list[str] = []
         t0 = time.monotonic()
         code = run_mutate(level, trigger, str(DEFAULT_RUNBOOK), None, echo=lambda m: (print(m, flush=True)),
-                          as_json=True, out=lines.append)
+                          as_json=True, out=lines.append, only=tuple(args.only))
         wall = time.monotonic() - t0
         worst = max(worst, code)
         if not lines:
