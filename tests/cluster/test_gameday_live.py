@@ -24,21 +24,23 @@ def _run(tmp_path, monkeypatch, script: str, **kw) -> tuple[int, dict, list[str]
 def test_an_operator_who_follows_the_runbook_recovers_and_every_step_is_timed(cluster, tmp_path, monkeypatch):
     code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-follows-runbook.script")
     s = journal["scenarios"][0]
-    assert code in (EXIT_OK, EXIT_FINDING) and s["verdict"] == "passed", "\n".join(lines)
     g = s["gameday"]
     f = g["figures"]
+    said = "\n".join(lines) + "\n" + json.dumps({"figures": f, "records": [
+        {k: r[k] for k in ("text", "start", "end", "exit_code")} for r in g["records"]]}, ensure_ascii=False)
+    assert code in (EXIT_OK, EXIT_FINDING) and s["verdict"] == "passed", said
     # measured, in order: fault -> alert -> ack -> first command -> decision -> recovered
-    assert 0 < f["detect_s"] < 10 and 0 < f["ack_s"] < f["first_action_s"] < f["decision_s"]
-    assert f["decision_command"] == "kubectl scale deployment mastodon-web --replicas=1"
-    assert not f["decision_late"] and f["allowed_s"] == 60.0 and "即座" in f["deadline_basis"]
-    assert f["recovery_s"] is not None and f["within_target"]
+    assert 0 < f["detect_s"] < 10 and 0 < f["ack_s"] < f["first_action_s"] < f["decision_s"], said
+    assert f["decision_command"] == "kubectl scale deployment mastodon-web --replicas=1", said
+    assert not f["decision_late"] and f["allowed_s"] == 60.0 and "即座" in f["deadline_basis"], said
+    assert f["recovery_s"] is not None and f["within_target"], said
     steps = {st["line"]: st for st in f["steps"]}
     assert {37, 38, 39, 42, 45} <= set(steps), steps  # each step the operator did, with its time
     records = g["records"]
     watch = next(r for r in records if r["text"].startswith("watch"))
     assert watch["exit_code"] not in (None, 0) or watch["end"] is not None  # ended by the operator's Ctrl-C
     curl = next(r for r in records if r["text"].startswith("curl"))
-    assert curl["exit_code"] == 0 and "200" in curl["output"]  # the production URL went to the drill's Ingress
+    assert curl["exit_code"] == 0 and "200" in curl["output"], said  # the production URL went to the drill's Ingress
     assert s["plan"]["level"] == 1 and s["plan"]["trigger"] == "C1" and (run_dir / "debrief.html").exists()
     assert "ALERT" in "\n".join(lines) and "C1" not in next(ln for ln in lines if "ALERT" in ln)
 
