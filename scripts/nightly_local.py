@@ -106,17 +106,20 @@ def ensure_runner() -> None:
 
 
 def ensure_python_toolcache() -> Path:
-    """setup-python's result: a Python 3.11 in the tool cache the runner user can run (this machine's
-    own lives under /root, which `runner` cannot enter)."""
-    dest = TOOLCACHE / "Python" / "3.11" / "x64"
-    if not (dest / "bin" / "python3.11").exists():
-        src = Path(subprocess.run([sys.executable, "-c", "import sys; print(sys.base_prefix)"], text=True,
-                                  capture_output=True, check=True).stdout.strip())
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
-    py = dest / "bin" / "python"
-    if not py.exists():
-        py.symlink_to("python3.11")
-    return dest / "bin"
+    """setup-python's result: a Python 3.11 in the tool cache the runner user can run — the system's
+    (Debian's python3.11, with venv and ssl); this machine's pyenv build lives under /root, which
+    `runner` cannot enter (a copy of it still loads its libpython from there)."""
+    system = Path("/usr/bin/python3.11")
+    if not system.exists():
+        sh("apt-get", "install", "-y", "-qq", "python3.11", "python3.11-venv", stdout=subprocess.DEVNULL)
+    dest = TOOLCACHE / "Python" / "3.11" / "x64" / "bin"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3", "python3.11"):
+        link = dest / name
+        if not (link.is_symlink() and Path(os.readlink(link)) == system):
+            link.unlink(missing_ok=True)
+            link.symlink_to(system)
+    return dest
 
 
 def ensure_helm_toolcache() -> Path:
@@ -301,7 +304,7 @@ def fresh_workspace(plant: str | None) -> None:
     (HOME / "work" / "_temp").mkdir()
     cache = WORKSPACE / ".cache" / "rollback-drill"
     cache.mkdir(parents=True)
-    for part in ("bin", "tools", "src", "gocache", "gopath", "containerd-root"):  # the local provider's build
+    for part in ("bin", "src", "gocache", "gopath", "containerd-root"):  # the local provider's build (tools/ is the workflow's own)
         if (MACHINE_CACHE / part).exists():
             (cache / part).symlink_to(MACHINE_CACHE / part)
     if plant:
