@@ -4,6 +4,8 @@ person-paced ones (fixtures/gameday/) are @nightly-length."""
 
 import json
 
+import pytest
+
 from rollback_drill.observe import load as _load  # noqa: F401 - locust patches gevent first
 from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
 from rollback_drill.drill.gameday_session import run_gameday
@@ -54,3 +56,22 @@ def test_an_operator_who_skips_the_ingress_switch_does_not_recover_and_the_debri
     skipped = [o for o in s["gameday"]["mapping"]["steps"] if o["status"] == "skipped"]
     assert any(o["line"] == 45 for o in skipped), skipped
     assert "kubectl apply -f backup/ingress-mastodon.yaml" in (run_dir / "debrief.html").read_text()
+
+
+@pytest.mark.nightly
+def test_a_decision_after_the_persons_allowance_is_decision_late(cluster, tmp_path, monkeypatch):
+    """The same operator as above, held to a 2 s acknowledgement target for 即座: decision_late."""
+    code, journal, lines, _ = _run(tmp_path, monkeypatch, "level1-follows-runbook.script", immediate_allowance_s=2.0)
+    s = journal["scenarios"][0]
+    f = s["gameday"]["figures"]
+    assert code == EXIT_TARGET_MISSED and s["verdict"] == "decision_late", "\n".join(lines)
+    assert f["decision_late"] and f["allowed_s"] == 2.0 and f["decision_s"] > 2.0
+
+
+@pytest.mark.nightly
+def test_an_outage_after_scaling_the_helm_stack_down_first_is_attributed_to_that_command(
+        cluster, tmp_path, monkeypatch):
+    code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-scales-helm-down-first.script")
+    g = journal["scenarios"][0]["gameday"]
+    assert any(a["command"].startswith("kubectl scale deploy mastodon-helm-web") for a in g["attributions"]), \
+        (g["attributions"], "\n".join(lines))
