@@ -47,6 +47,7 @@ def test_an_operator_who_follows_the_runbook_recovers_and_every_step_is_timed(cl
     assert "ALERT" in "\n".join(lines) and "C1" not in next(ln for ln in lines if "ALERT" in ln)
 
 
+@pytest.mark.nightly  # the suite's 12 minutes: the passing game day stays in it, the must-fail ones run nightly
 def test_an_operator_who_skips_the_ingress_switch_does_not_recover_and_the_debrief_names_the_step(
         cluster, tmp_path, monkeypatch):
     code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-skips-ingress.script",

@@ -36,7 +36,7 @@ export PATH={path}
 {exports}
 cd {workdir}
 PS1='[game day {namespace}] \w\$ '
-HISTFILE={histfile}
+unset HISTFILE  # history stays in memory (`history 1` reads it); nothing is written at exit
 __rd_log={log}
 __rd_pane={pane}
 __rd_in=
@@ -120,7 +120,7 @@ class RecordedShell:
                                 exports="\n".join(f"export {k}={shlex.quote(v)}" for k, v in keep.items()
                                                   if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)),
                                 workdir=shlex.quote(str(self.workdir)), namespace=self.namespace,
-                                histfile=shlex.quote(str(self.folder / "history")), log=shlex.quote(str(self.log)),
+                                log=shlex.quote(str(self.log)),
                                 pane=shlex.quote(str(self.pane))))
         self._tmux("new-session", "-d", "-s", self.session, "-x", "200", "-y", "50",
                    f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i")
@@ -131,10 +131,11 @@ class RecordedShell:
         return self._tmux("has-session", "-t", self.session, check=False).returncode == 0
 
     def close(self) -> None:
-        """End the session and remove everything raw it left (the unredacted pane log, the command log,
-        history, rc file, shims, socket): what stays is what the caller kept, redacted."""
+        """End the session and remove everything raw it left (the unredacted pane log, the command log, rc
+        file, shims, socket; bash keeps no history file): what stays is what the caller kept, redacted."""
         self._tmux("kill-server", check=False)
-        for name in ("pane.log", "commands.log", "history", "bashrc", "tmux.sock"):
+        time.sleep(0.3)  # the shell's last prompt hook, if it was mid-write, has run by now
+        for name in ("pane.log", "commands.log", "bashrc", "tmux.sock"):
             (self.folder / name).unlink(missing_ok=True)
         shutil.rmtree(self.folder / "shims", ignore_errors=True)
 
