@@ -14,10 +14,10 @@ from rollback_drill.drill.runner import EXIT_FINDING, EXIT_OK, EXIT_TARGET_MISSE
 QUICK = FIXTURES / "gameday" / "quick"
 
 
-def _run(tmp_path, monkeypatch, script: str, **kw) -> tuple[int, dict, list[str], object]:
+def _run(tmp_path, monkeypatch, script: str, trigger: str = "C1", **kw) -> tuple[int, dict, list[str], object]:
     monkeypatch.setenv("ROLLBACK_DRILL_REPORTS", str(tmp_path))
     lines: list[str] = []
-    code = run_gameday(1, "C1", str(DEFAULT_RUNBOOK), None, lines.append, "scripted operator",
+    code = run_gameday(1, trigger, str(DEFAULT_RUNBOOK), None, lines.append, "scripted operator",
                        str(QUICK / script), **kw)
     run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     return code, json.loads((run_dir / "journal.json").read_text()), lines, run_dir
@@ -72,7 +72,9 @@ def test_a_decision_after_the_persons_allowance_is_decision_late(cluster, tmp_pa
 @pytest.mark.nightly
 def test_an_outage_after_scaling_the_helm_stack_down_first_is_attributed_to_that_command(
         cluster, tmp_path, monkeypatch):
-    code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-scales-helm-down-first.script")
+    """Under M1 (15 % of answers fail) most users are still served; the scale-down of the Helm web stack
+    before traffic moved takes every answer away (404s from the Ingress), and the rise follows that command."""
+    code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-scales-helm-down-first.script", "M1")
     g = journal["scenarios"][0]["gameday"]
     assert any(a["command"].startswith("kubectl scale deploy mastodon-helm-web") for a in g["attributions"]), \
         (g["attributions"], "\n".join(lines))

@@ -62,6 +62,13 @@ def post_webhook(url: str, payload: dict) -> str:
         return f"webhook failed: {e}"
 
 
+def users_series(load_series: list[dict]) -> list[dict]:
+    """The load's buckets as users lived them: every action that did not do what the user wanted is a
+    failure (a 404 from an Ingress whose backend has no pod is an outage too, though not a 5xx)."""
+    return [{**b, "requests": sum(a["done"] for a in b.get("actions", {}).values()),
+             "failures": sum(a["failed"] for a in b.get("actions", {}).values())} for b in load_series]
+
+
 def replay(script: OperatorScript, shell: RecordedShell, now: Callable[[], float], acks: list[OperatorRecord],
            done: list[bool]) -> None:
     """Type the script into the shell at its think times: after the alert, then after each prompt came back."""
@@ -176,8 +183,8 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
                 offset = time.time() - drill.tl.now()
                 records = operator_records(shell, lambda t: t - offset, acks)
                 part = evaluate(level, trig.decision_deadline_s, records, dict(drill.tl.marks),
-                                drill.tl.to_dict().get("load_series", []), immediate_allowance_s, operator,
-                                namespace=drill.app.namespace)
+                                users_series(drill.tl.to_dict().get("load_series", [])), immediate_allowance_s,
+                                operator, namespace=drill.app.namespace)
                 decision = part["figures"]["decision_s"]
                 if decision is not None:
                     drill.tl.mark("decide", t_alert + decision)
