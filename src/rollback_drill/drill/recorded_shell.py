@@ -185,17 +185,23 @@ class RecordedShell:
             out.append(ShellCommand(text, t0, None, None, self.redact(_clean(pane[off0:].decode(errors="replace")))))
         return out
 
+    def _counts(self) -> tuple[int, int]:
+        """(commands started, commands ended), from the command log alone: the polls below need no
+        transcript decoding or redaction, which `commands()` does once at the end."""
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return sum(ln.startswith("start ") for ln in lines), sum(ln.startswith("end ") for ln in lines)
+
     def idle(self) -> bool:
         """The prompt is back (no command running)."""
-        cmds = self.commands()
-        return not cmds or cmds[-1].end is not None
+        started, ended = self._counts()
+        return started == ended
 
     def wait_idle(self, timeout: float, count: int) -> bool:
         """Until `count` commands have ended, or `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            cmds = self.commands()
-            if len(cmds) >= count and cmds[-1].end is not None:
+            started, ended = self._counts()
+            if ended >= count and started == ended:
                 return True
             time.sleep(0.1)
         return False
