@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from rollback_drill.observe import load as _load  # noqa: F401,I001 - locust patches gevent before anything else
 
+import os
 from pathlib import Path
 
 import pytest
+
+from rollback_drill.settings import LANE_ENV
 
 ROOT = Path(__file__).resolve().parent
 TIERS = {"unit": "pure logic, no cluster (tests/ outside tests/cluster/)",
@@ -32,6 +35,11 @@ TIERS = {"unit": "pure logic, no cluster (tests/ outside tests/cluster/)",
 def pytest_configure(config: pytest.Config) -> None:
     for name, what in TIERS.items():
         config.addinivalue_line("markers", f"{name}: {what}")
+    # `pytest -n N` (pytest-xdist): worker gwK drills in lane K — a namespace, host, datastores and work
+    # dir of its own (drill/lanes.py) — so drills side by side on the one cluster share nothing
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        os.environ[LANE_ENV] = worker[2:]
 
 
 def tier_of(path: Path) -> str:

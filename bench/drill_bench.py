@@ -69,7 +69,7 @@ def bench_recovery() -> dict:
     cluster = get_cluster()
     drill = Drill(cluster, load_runbook(DEFAULT_RUNBOOK))
     drill.prepare()
-    poll = subprocess.Popen([sys.executable, "-c", POLLER, drill.env.ingress_url + "/health", "ykzts.technology", "120"],
+    poll = subprocess.Popen([sys.executable, "-c", POLLER, drill.env.ingress_url + "/health", drill.app.host, "120"],
                             stdout=subprocess.PIPE, text=True)
     try:
         pipeline.run(drill, DrillPlan(1, "C1", verify="never"))

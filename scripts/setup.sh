@@ -31,7 +31,7 @@ if ! docker info >/dev/null 2>&1; then
   fi
 fi
 
-if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd, kubernetes, testcontainers, markdown_it, mdit_py_plugins, jsonschema, hypothesis, importlinter" 2>/dev/null; then
+if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback_drill, locust, pytest_bdd, kubernetes, testcontainers, markdown_it, mdit_py_plugins, jsonschema, hypothesis, importlinter, xdist" 2>/dev/null; then
   echo "setup: creating .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip

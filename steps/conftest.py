@@ -18,7 +18,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from rollback_drill import PROJECT_ROOT
-from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION
+from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION
 from rollback_drill.drill.engine import Drill, DrillConfig
 from rollback_drill.drill.mutate import neutered
 from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
@@ -180,11 +180,11 @@ def config_mistake(state, trigger_id):
 def values_restored(state):
     from rollback_drill.sut.deploy import deploy
     drill: Drill = state["drill"]
-    assert drill.env.kube.helm_release_values(LOCAL.release) != yaml.safe_load(
+    assert drill.env.kube.helm_release_values(drill.app.release) != yaml.safe_load(
         (drill.env.workdir / "helm-values.secret.yaml").read_text()), "the mistake was never in the release"
     drill.close()
     env = deploy(state["cluster"], reset=True, log=lambda m: None)
-    assert env.kube.helm_release_values(LOCAL.release) == yaml.safe_load((env.workdir / "helm-values.secret.yaml").read_text())
+    assert env.kube.helm_release_values(env.app.release) == yaml.safe_load((env.workdir / "helm-values.secret.yaml").read_text())
 
 
 @then(parsers.parse('the injected fault is "{name}"'))
@@ -219,7 +219,7 @@ def _switches_traffic_or_scales_down_helm(drill: Drill):
             f = drill.env.workdir / m.group(1)
             return f.exists() and any(d and d.get("kind") == "Ingress" for d in yaml.safe_load_all(f.read_text()))
         m = re.match(r"^\s*kubectl\s+scale\s+deployment\s+(\S+)\s+--replicas=0\b", cmd.text)
-        return bool(m and m.group(1) in LOCAL.helm_stack)
+        return bool(m and m.group(1) in drill.app.helm_stack)
     return which
 
 

@@ -188,7 +188,7 @@ def test_the_restores_longer_than_expected_message_names_the_ga_wait_command(sta
     (state / f"{BACKUP}.dump").write_bytes(b"")
     monkeypatch.setenv("ROLLBACK_DRILL_CLOUDSQL_PENDING_S", "3600")  # the finisher never gets there
     monkeypatch.setenv("ROLLBACK_DRILL_GCLOUD_WAIT_S", "0.2")
-    monkeypatch.setattr(cloudsql, "_pg_reachable", lambda listen: True)
+    monkeypatch.setattr(cloudsql, "_pg_reachable", lambda ds: True)
 
     class _Finisher:
         pid = 0  # not a process: abandon_restores is not called here

@@ -42,6 +42,11 @@ class OneLineErrors(click.Group):
 @click.group(cls=OneLineErrors)
 def main() -> None:
     """Rehearse the Mastodon Helm -> Kustomize rollback runbook on a real Kubernetes cluster."""
+    from rollback_drill.settings import LaneError, lane
+    try:
+        lane()  # checked where it enters: every path and name of a lane is built from it
+    except LaneError as e:
+        _fail(str(e))
 
 
 # ---- runbook -------------------------------------------------------------------------------
@@ -434,12 +439,31 @@ def put_back_cmd(context: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the mutation result as JSON")
 @click.option("--full-wait", is_flag=True, help="wait for each mutant's recovery as long as a normal drill")
 @click.option("--only", multiple=True, help="run only these mutants (e.g. delete:5, repoint:1); repeatable")
-def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait, only) -> None:
+@click.option("--parallel", type=int, default=1, show_default=True,
+              help="run the mutants' drills N at a time, each in a lane of its own (namespace, host, datastores)")
+def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait, only, parallel) -> None:
     """Mutation testing of a level: baseline drill, then one drill per deleted or re-pointed command."""
+    from rollback_drill.drill.lanes import check_parallel
     from rollback_drill.drill.runner import run_mutate
+    if check_parallel(parallel):
+        _fail(check_parallel(parallel))
     progress = (lambda m: click.echo(m, err=True)) if as_json else click.echo  # stdout stays pure JSON
     sys.exit(run_mutate(level_no, trigger_id, runbook_path, provider, echo=progress, as_json=as_json,
-                        full_wait=full_wait, only=tuple(only), out=click.echo))
+                        full_wait=full_wait, only=tuple(only), out=click.echo, parallel=parallel))
+
+
+@main.command("mutant-drill", hidden=True)
+@click.option("--level", "level_no", type=int, required=True)
+@click.option("--trigger", "trigger_id", required=True)
+@click.option("--runbook", "runbook_path", required=True)
+@click.option("--provider", default=None)
+@click.option("--limit", type=float, default=None)
+@click.option("--mutant", "mutant_id", required=True)
+@click.option("--out", required=True)
+def mutant_drill_cmd(level_no, trigger_id, runbook_path, provider, limit, mutant_id, out) -> None:
+    """One mutant's drill in $ROLLBACK_DRILL_LANE (what `mutate --parallel` starts per lane)."""
+    from rollback_drill.drill.runner import run_mutant_child
+    sys.exit(run_mutant_child(level_no, trigger_id, runbook_path, provider, mutant_id, limit, out, click.echo))
 
 
 # ---- gameday -------------------------------------------------------------------------------

@@ -24,6 +24,34 @@ def state_dir() -> Path:
     return d
 
 
+LANE_ENV = "ROLLBACK_DRILL_LANE"
+MAX_LANES = 8  # lanes 0..7: each its own namespace, host, datastores, work dir (drills side by side)
+
+
+class LaneError(ValueError):
+    """$ROLLBACK_DRILL_LANE is not a lane number (bad input: exit 2)."""
+
+
+def lane() -> int:
+    """Which lane this process drills in: $ROLLBACK_DRILL_LANE (0, the default, is the drill cluster's
+    own `mastodon` namespace). Why an environment variable: the lane must reach every process of a
+    drill — the gcloud stand-in the runbook's commands start, a pytest-xdist worker, a mutant's drill."""
+    raw = os.environ.get(LANE_ENV, "0").strip() or "0"
+    if not raw.isdigit() or not 0 <= int(raw) < MAX_LANES:
+        raise LaneError(f"{LANE_ENV}={raw!r} is not a lane: use a number from 0 to {MAX_LANES - 1} "
+                        f"(or unset it for lane 0)")
+    return int(raw)
+
+
+def lane_dir(name: str, n: int | None = None) -> Path:
+    """A per-lane folder under the state dir: lane 0 keeps the historic place (state_dir()/name),
+    lane n uses state_dir()/lanes/n/name, so two drills never share a work dir or backups."""
+    n = lane() if n is None else n
+    d = state_dir() / name if n == 0 else state_dir() / "lanes" / str(n) / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def first_line(e: BaseException) -> str:
     """An error as the one line a user is shown (its type when it has no message)."""
     text = str(e).strip()

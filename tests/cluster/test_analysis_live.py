@@ -9,7 +9,6 @@ from rollback_drill.drill.engine import Drill
 from rollback_drill.observe.cluster_state import ClusterState
 from rollback_drill.runbook.model import load_runbook, parse_runbook_text
 from rollback_drill.drill.preflight import resource_versions, run_preflight
-from rollback_drill.sut.deploy import LOCAL
 
 TEXT = DEFAULT_RUNBOOK.read_text(encoding="utf-8")
 CORRECTIONS = [
@@ -47,10 +46,10 @@ CORRECTIONS = [
 
 
 def _analysis(deployed, runbook):
-    state = ClusterState(deployed.kube.kubeconfig, LOCAL.namespace)
+    state = ClusterState(deployed.kube.kubeconfig, deployed.app.namespace)
     before = resource_versions(deployed.kube)
     result = run_preflight(deployed.kube, runbook, deployed.workdir, deployed.datastores.list_backups(), None,
-                           state, LOCAL)
+                           state, deployed.app)
     assert resource_versions(deployed.kube) == before, "the analysis changed the cluster"
     return result["findings"]
 

@@ -37,9 +37,10 @@ def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, m
     cmds = s["timeline"]["commands"]
     assert cmds and all(c["text"] in written for c in cmds), [c["text"] for c in cmds if c["text"] not in written]
     curl = next(c for c in cmds if c["text"].startswith("curl"))
-    assert curl["ran"] != curl["text"] and any("Host: ykzts.technology" in r for r in curl["rewrites"])
+    app = __import__("rollback_drill.sut.deploy", fromlist=["environment"]).environment(cluster).app  # this lane's
+    assert curl["ran"] != curl["text"] and any(f"Host: {app.host}" in r for r in curl["rewrites"])
     scale = next(c for c in cmds if c["text"].startswith("kubectl scale"))
-    assert scale["ran"] == scale["text"] and any("namespace 'mastodon'" in r for r in scale["rewrites"])
+    assert scale["ran"] == scale["text"] and any(f"namespace '{app.namespace}'" in r for r in scale["rewrites"])
     # 手順1 ran at detection and 手順5 after verification; their outputs are in the journal
     steps = {c["step"] for c in cmds}
     assert any(st.endswith("(status)") for st in steps) and any(st.endswith("(monitor)") for st in steps), steps

@@ -5,13 +5,11 @@ import io
 import pytest
 import requests
 
-from rollback_drill.sut.deploy import LOCAL
-
 
 @pytest.fixture(scope="module")
 def http(deployed):
     s = requests.Session()
-    s.headers["Host"] = LOCAL.host
+    s.headers["Host"] = deployed.app.host
     base = deployed.ingress_url
 
     def call(method, path, **kw):
@@ -72,7 +70,7 @@ def test_streaming_delivers_a_new_status_through_the_ingress(http, token, deploy
 
     def listen():
         with requests.get(deployed.ingress_url + "/api/v1/streaming/public?max_seconds=8",
-                          headers={"Host": LOCAL.host}, stream=True, timeout=10) as r:
+                          headers={"Host": deployed.app.host}, stream=True, timeout=10) as r:
             for line in r.iter_lines(decode_unicode=True):
                 ready.set()
                 if line and line.startswith("data: "):

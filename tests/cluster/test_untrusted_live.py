@@ -19,6 +19,7 @@ from rollback_drill.evidence.redaction import Redactor
 from rollback_drill.observe.timeline import Timeline
 from rollback_drill.runbook.executor import ExecContext, run_commands
 from rollback_drill.runbook.model import Command
+from rollback_drill.sut.deploy import environment
 
 
 def test_a_kubeconfig_auth_plugin_that_calls_gcloud_works_through_a_runbook_command(cluster, tmp_path):
@@ -107,5 +108,6 @@ def test_no_artifact_of_a_drill_holds_a_planted_secret_in_any_form(cluster, tmp_
         content = f.read_text(errors="replace")
         for name, form in _forms().items():
             assert form not in content, f"{name} reached {f.relative_to(reports)}"
-    subprocess.run([str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), "-n", "mastodon",
+    subprocess.run([str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), "-n",
+                    environment(cluster).app.namespace,
                     "delete", "secret", "planted", "--ignore-not-found"], capture_output=True)

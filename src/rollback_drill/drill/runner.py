@@ -352,13 +352,59 @@ def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
 
 
 # ---- rollback-drill mutate ---------------------------------------------------------------------
+def mutant_drill(drill: Drill, level_no: int, trigger_id: str, name: str, commands=None,
+                 limit: float | None = None) -> dict:
+    """One drill of a mutation run (the baseline: commands None), in this process's lane: a mutant
+    that did not recover is killed already, so its 手順4 would not change that, and its failing
+    checks are retried no longer than its whole time limit. `drill` is prepared."""
+    wait = None if limit is None else limit + drill.cfg.stability_s  # the window must fit too
+    pipeline.run(drill, DrillPlan(level_no, trigger_id, name, commands, wait, verify="if_recovered"))
+    return drill.result(name)
+
+
+def run_mutant_child(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, mutant_id: str,
+                     limit: float | None, out: str, echo=print) -> int:
+    """One mutant's drill in this process's lane, for `mutate --parallel` (drill/lanes.py): the
+    result, redacted with this lane's secrets, is written to `out`; exit codes as for `run`."""
+    import json
+    from pathlib import Path
+
+    from rollback_drill.drill.mutate import mutants
+    from rollback_drill.evidence.journal import atomic_write
+    from rollback_drill.settings import lane
+    from rollback_drill.sut.deploy import LOCAL
+
+    runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
+    if runbook is None:
+        echo(msg)
+        return code
+    if mutant_id == "baseline":  # the level as written, under the contention the mutants will have
+        name, commands = f"baseline: Level {level_no} as written (lane {lane()})", None
+    else:
+        m = next((x for x in mutants(runbook.level(level_no), LOCAL.counterparts()) if x.id == mutant_id), None)
+        if m is None:
+            echo(f"rollback-drill: no mutant {mutant_id} of Level {level_no}")
+            return EXIT_USAGE
+        name, commands = f"mutant {m.id}: {m.describe()}", m.commands
+    with guarded(echo) as g:
+        cluster = get_cluster(provider)
+        g.drill = drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
+        drill.prepare()
+        res = mutant_drill(drill, level_no, trigger_id, name, commands, limit)
+        atomic_write(Path(out), json.dumps(drill.redactor.redact_obj(res), ensure_ascii=False))
+    return g.code if g.code is not None else EXIT_OK
+
+
 MUTATION_FACTOR, MUTATION_CONSTANT_S = 2.0, 10.0  # a mutant's recovery time may be 2x the baseline's + 10 s
 
 
 def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
-               as_json: bool = False, full_wait: bool = False, only: tuple[str, ...] = (), out=None) -> int:
+               as_json: bool = False, full_wait: bool = False, only: tuple[str, ...] = (), out=None,
+               parallel: int = 1) -> int:
     """Baseline drill, then one drill per mutant of the level. Exit 0 when every non-optional
-    mutant is killed, 1 when one survives (or the baseline does not pass), 2/4 as for `run`."""
+    mutant is killed, 1 when one survives (or the baseline does not pass), 2/4 as for `run`.
+    `parallel` N > 1: after the baseline, the mutants' drills run N at a time, each in a lane of its
+    own (drill/lanes.py) — the same drills, the same judgement, the same journal."""
     import json
     import time
 
@@ -389,42 +435,64 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         run_dir = reports_dir() / new_run_id()
 
         def one(name: str, commands=None, limit=None) -> dict:
-            # a mutant's failing checks are retried no longer than its whole time limit
             g.drill = drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
             drill.prepare()
             if g.journal is None:
                 g.journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
-            journal = g.journal
-            # a mutant that did not recover is killed already: its 手順4 would not change that
-            wait = None if limit is None else limit + drill.cfg.stability_s  # the window must fit too
-            pipeline.run(drill, DrillPlan(level_no, trigger_id, name, commands, wait, verify="if_recovered"))
-            res = drill.result(name)
+            res = mutant_drill(drill, level_no, trigger_id, name, commands, limit)
             drill.close()
             g.drill = None
-            journal.add_scenario(res)
             return res
 
-        echo(f"mutate: baseline drill of Level {level_no} under {trigger_id.upper()}")
-        base = one(f"baseline: Level {level_no} as written")
-        journal = g.journal
-        echo(f"mutate: baseline {base['verdict']}, recovery {base['durations']['recovery_s']}s")
-        if base["verdict"] != "passed":
-            echo(f"mutate: the baseline drill does not pass ({base['verdict']}): mutants are meaningless; "
-                 f"journal {journal.path}")
-            finish_run(journal)
-            return EXIT_TARGET_MISSED
-        limit = None if full_wait else \
-            MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
-        outcomes = []
-        for i, m in enumerate(ms, 1):
-            t1 = time.monotonic()
-            res = one(f"mutant {m.id}: {m.describe()}", m.commands, limit)
-            o = judge(m, res, limit)
-            o.seconds = time.monotonic() - t1
-            outcomes.append(o)
-            echo(f"mutate: [{i}/{len(ms)}] {m.id:11} {'killed  ' if o.killed else 'SURVIVED'} "
-                 f"{m.describe()[:90]} — {o.killed_by[:160]}")
+        from rollback_drill.drill.lanes import LanePool, run_in_lanes
+        pool = LanePool(["--level", str(level_no), "--trigger", trigger_id, "--runbook", runbook_path] +
+                        (["--provider", provider] if provider else []), run_dir)
+        try:
+            echo(f"mutate: baseline drill of Level {level_no} under {trigger_id.upper()}"
+                 + (f", in {parallel} lanes at once" if parallel > 1 else ""))
+            # in parallel the baseline runs in every lane at once: the mutants' time limit comes from a
+            # recovery measured under the contention they will run in (alone it was 3x faster here)
+            others = [pool.spawn(k, k, None, "baseline") for k in range(1, parallel)]
+            bases = [one(f"baseline: Level {level_no} as written" + (" (lane 0)" if parallel > 1 else ""))]
+            bases += [pool.wait(c) for c in others]
+            journal = g.journal
+            for b in bases:
+                journal.add_scenario(b)
+            base = next((b for b in bases if b["verdict"] != "passed"), None) or \
+                max(bases, key=lambda b: b["durations"]["recovery_s"] or 0.0)
+            echo(f"mutate: baseline {base['verdict']}, recovery "
+                 f"{', '.join(str(b['durations']['recovery_s']) for b in bases)}s")
+            if base["verdict"] != "passed":
+                echo(f"mutate: the baseline drill does not pass ({base['verdict']}): mutants are meaningless; "
+                     f"journal {journal.path}")
+                finish_run(journal)
+                return EXIT_TARGET_MISSED
+            limit = None if full_wait else \
+                MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
+            outcomes = []
+
+            def judged(i: int, m, res: dict, seconds: float) -> None:
+                o = judge(m, res, limit)
+                o.seconds = seconds
+                outcomes.append(o)
+                journal.add_scenario(res)
+                echo(f"mutate: [{i}/{len(ms)}] {m.id:11} {'killed  ' if o.killed else 'SURVIVED'} "
+                     f"{m.describe()[:90]} — {o.killed_by[:160]}")
+
+            if parallel > 1:
+                run_in_lanes(pool, [(m, f"mutant {m.id}: {m.describe()}") for m in ms], parallel,
+                             ["--limit", f"{limit}"] if limit else [], judged, echo)
+                outcomes.sort(key=lambda o: [m.id for m in ms].index(o.mutant.id))
+            else:
+                for i, m in enumerate(ms, 1):
+                    t1 = time.monotonic()
+                    res = one(f"mutant {m.id}: {m.describe()}", m.commands, limit)
+                    judged(i, m, res, time.monotonic() - t1)
+        finally:
+            pool.close()  # a failure or an interruption: every lane's drill stops and puts its lane back
         result = summary(base, outcomes, level, trigger_id.upper(), time.monotonic() - t0, limit)
+        result["parallel"] = parallel
+        result["baselines_recovery_s"] = [b["durations"]["recovery_s"] for b in bases]
         journal.data["mutations"] = result
         atomic_write(run_dir / "mutations.json", json.dumps(journal.redactor.redact_obj(result),
                                                             ensure_ascii=False, indent=2))

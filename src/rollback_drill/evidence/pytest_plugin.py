@@ -75,12 +75,16 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 
 def _drill_cluster_credentials() -> list[str]:
+    """Every lane's: the reports of `pytest -n N` hold what each worker's lane printed."""
     from rollback_drill.settings import state_dir
-    f = state_dir() / "datastores" / "credentials.json"
-    try:
-        return [v for v in json.loads(f.read_text()).values() if isinstance(v, str)]
-    except (OSError, ValueError):
-        return []
+    out: list[str] = []
+    for f in [state_dir() / "datastores" / "credentials.json",
+              *(state_dir() / "lanes").glob("*/datastores/credentials.json")]:
+        try:
+            out += [v for v in json.loads(f.read_text()).values() if isinstance(v, str)]
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def pytest_unconfigure(config) -> None:

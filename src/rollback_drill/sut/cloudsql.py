@@ -38,7 +38,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from rollback_drill.sut.datastores import DB_NAME, INSTANCE, PG_PORT, DatastoreError, Datastores
+from rollback_drill.sut.datastores import DB_NAME, INSTANCE, DatastoreError, Datastores
 
 PROJECT = os.environ.get("ROLLBACK_DRILL_GCP_PROJECT", "rollback-drill")
 COMMANDS = ("sql backups list", "sql backups restore", "sql backups describe", "sql operations list",
@@ -269,9 +269,9 @@ def abandon_restores(ds: Datastores) -> list[str]:
     return gone
 
 
-def _pg_reachable(listen: str) -> bool:
+def _pg_reachable(ds: Datastores) -> bool:
     try:
-        socket.create_connection((listen, PG_PORT), timeout=2).close()
+        socket.create_connection((ds.listen, ds.pg_port), timeout=2).close()
         return True
     except OSError:
         return False
@@ -345,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.backup_id.isdigit() or not any(b["id"] == args.backup_id for b in ds.list_backups()):
         print(f"ERROR: ({group}) HTTPError 404: The backup run does not exist.", file=sys.stderr)
         return 1
-    if not _pg_reachable(ds.listen):
+    if not _pg_reachable(ds):
         print(f"ERROR: ({group}) HTTPError 503: The Cloud SQL instance [{INSTANCE}] is not available "
-              f"(the drill's PostgreSQL at {ds.listen}:{PG_PORT} does not answer); nothing was restored.",
+              f"(the drill's PostgreSQL at {ds.listen}:{ds.pg_port} does not answer); nothing was restored.",
               file=sys.stderr)
         return 1
     start = datetime.now(timezone.utc).isoformat()

@@ -25,15 +25,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rollback_drill.cluster import Cluster
-from rollback_drill.settings import state_dir
+from rollback_drill.settings import MAX_LANES, lane as current_lane, lane_dir
 
-PG_PORT, REDIS_PORT = 15432, 16379
+PG_PORT, REDIS_PORT = 15432, 16379  # lane 0's; lane n adds 10 n (a lane's datastores are its own containers)
 DB_NAME, DB_USER = "mastodon", "mastodon"
 INSTANCE = "mastodon-db"
 LABEL = "rollback-drill.role"  # every container and volume of ours carries it (cleanup finds them by it)
 CONTAINERS = {"postgres": ("rollback-drill-postgres", 5432, PG_PORT),
               "redis": ("rollback-drill-redis", 6379, REDIS_PORT)}
 PG_VOLUME = "rollback-drill-pgdata"
+
+
+def containers(lane: int) -> dict[str, tuple[str, int, int]]:
+    """The lane's containers (name, port inside, published port): lane 0 keeps the historic names.
+    Why a container pair per lane and not a database per lane: `reset_database` flushes Redis and a
+    restore drops the database by name; two drills side by side must not see each other's."""
+    if lane == 0:
+        return CONTAINERS
+    return {kind: (f"{name}-lane{lane}", port, host_port + 10 * lane)
+            for kind, (name, port, host_port) in CONTAINERS.items()}
 
 
 class DatastoreError(RuntimeError):
@@ -75,9 +85,13 @@ def docker_client():
 
 
 class Datastores:
-    def __init__(self, listen: str) -> None:
+    def __init__(self, listen: str, lane: int | None = None) -> None:
         self.listen = listen
-        self.root = state_dir() / "datastores"
+        self.lane = current_lane() if lane is None else lane
+        self.containers = containers(self.lane)
+        self.pg_port, self.redis_port = self.containers["postgres"][2], self.containers["redis"][2]
+        self.volume = PG_VOLUME if self.lane == 0 else f"{PG_VOLUME}-lane{self.lane}"
+        self.root = lane_dir("datastores", self.lane)
         self.backups = self.root / "backups"
 
     @property
@@ -94,7 +108,7 @@ class Datastores:
             return False
         import docker.errors
         try:
-            return all(client.containers.get(name).status == "running" for name, _, _ in CONTAINERS.values())
+            return all(client.containers.get(name).status == "running" for name, _, _ in self.containers.values())
         except docker.errors.NotFound:
             return False
 
@@ -104,7 +118,7 @@ class Datastores:
         c = self.creds
         self._container("redis", {"REDIS_PASSWORD": c.redis_password})
         self._container("postgres", {"POSTGRES_USER": DB_USER, "POSTGRES_PASSWORD": c.db_password},
-                        volume=(PG_VOLUME, "/var/lib/postgresql/data"))
+                        volume=(self.volume, "/var/lib/postgresql/data"))
         self._wait(lambda: self._try(lambda: self.psql("SELECT 1", db="postgres")), "postgres")
         self._wait(self._redis_ping, "redis")
         if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'mastodon'", db="postgres").strip():
@@ -118,7 +132,7 @@ class Datastores:
 
         from rollback_drill.sut.images import datastore_image
         client = docker_client()
-        name, port, host_port = CONTAINERS[kind]
+        name, port, host_port = self.containers[kind]
         try:
             existing = client.containers.get(name)
             if existing.status == "running":
@@ -146,10 +160,12 @@ class Datastores:
             raise DatastoreError(f"cannot start the {kind} container {name}: {str(e).strip()[:400]}") from None
 
     def down(self) -> None:
-        """Remove our containers and the database volume (nothing of ours stays in Docker); the
-        backups of a database that no longer exists go with it."""
+        """Remove our containers and the database volumes of every lane (nothing of ours stays in
+        Docker); the backups of databases that no longer exist go with them."""
         import shutil
         shutil.rmtree(self.backups, ignore_errors=True)
+        for n in range(1, MAX_LANES):
+            shutil.rmtree(lane_dir("datastores", n) / "backups", ignore_errors=True)
         try:
             client = docker_client()
         except DatastoreError:
@@ -157,7 +173,7 @@ class Datastores:
         for c in client.containers.list(all=True, filters={"label": LABEL}):
             c.remove(force=True)
         for v in client.volumes.list(filters={"label": LABEL}) + [
-                v for v in client.volumes.list() if v.name == PG_VOLUME]:
+                v for v in client.volumes.list() if v.name.startswith(PG_VOLUME)]:
             try:
                 v.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone (listed twice)
@@ -188,7 +204,7 @@ class Datastores:
     def redis(self, *args: str) -> str:
         """One redis-cli command against the drill's Redis (password by environment, never argv)."""
         env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
-        p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), *args], capture_output=True,
+        p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(self.redis_port), *args], capture_output=True,
                            text=True, env=env)
         if p.returncode != 0 or p.stdout.startswith("ERR"):
             raise DatastoreError(f"redis-cli {args[0]} failed: {(p.stderr or p.stdout).strip()[:200]}")
@@ -196,7 +212,7 @@ class Datastores:
 
     def _redis_ping(self) -> bool:
         env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
-        p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), "ping"],
+        p = subprocess.run(["redis-cli", "-h", self.listen, "-p", str(self.redis_port), "ping"],
                            capture_output=True, text=True, env=env)
         return p.stdout.strip() == "PONG"
 
@@ -214,11 +230,11 @@ class Datastores:
             if ok():
                 return
             time.sleep(0.25)
-        raise DatastoreError(f"{kind} did not answer within {timeout:.0f}s (docker logs {CONTAINERS[kind][0]})")
+        raise DatastoreError(f"{kind} did not answer within {timeout:.0f}s (docker logs {self.containers[kind][0]})")
 
     # ---- SQL and backups ----------------------------------------------------------------------
     def _pg_env(self) -> dict[str, str]:
-        return dict(os.environ, PGPASSWORD=self.creds.db_password, PGHOST=self.listen, PGPORT=str(PG_PORT),
+        return dict(os.environ, PGPASSWORD=self.creds.db_password, PGHOST=self.listen, PGPORT=str(self.pg_port),
                     PGUSER=DB_USER)
 
     def psql(self, sql: str, db: str = DB_NAME) -> str:
@@ -268,7 +284,8 @@ class Datastores:
         for p in self.backups.glob("*"):
             p.unlink()
         env = dict(os.environ, REDISCLI_AUTH=self.creds.redis_password)
-        subprocess.run(["redis-cli", "-h", self.listen, "-p", str(REDIS_PORT), "flushall"], capture_output=True, env=env)
+        subprocess.run(["redis-cli", "-h", self.listen, "-p", str(self.redis_port), "flushall"], capture_output=True,
+                       env=env)
 
 
 def removed_with(cluster: Cluster) -> Cluster:

@@ -13,7 +13,7 @@ import json
 import shutil
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -21,11 +21,11 @@ import yaml
 from rollback_drill import FIXTURES
 from rollback_drill.cluster import Cluster
 from rollback_drill.sut.application import Application
-from rollback_drill.sut.datastores import PG_PORT, REDIS_PORT, Credentials, Datastores
+from rollback_drill.sut.datastores import Credentials, Datastores
 from rollback_drill.sut.images import stub_image
 from rollback_drill.sut.incluster import InClusterDatastores
 from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
-from rollback_drill.settings import state_dir
+from rollback_drill.settings import lane as current_lane, lane_dir
 from rollback_drill.untrusted import write_private
 
 LOCAL = Application()  # the drill cluster's own deployment: the names the fixtures use
@@ -75,14 +75,27 @@ class Environment:
         return json.loads(((self.snapshot_dir or self.workdir) / SNAPSHOT).read_text())
 
 
-def environment(cluster: Cluster) -> Environment:
-    """The drill environment for an already deployed cluster (no changes made)."""
-    work = state_dir() / "work"
-    kube = Kube(work / "kubeconfig", cluster.bin_dir, LOCAL.namespace)
-    ds = Datastores(cluster.pod_host_address)
+def lane_app(lane: int) -> Application:
+    """The stub's names in a lane: lane 0 is the fixtures' own (namespace `mastodon`, the runbook's
+    host); lane n has a namespace and a host of its own, so drills side by side share no object,
+    no Ingress rule and no datastore. The runbook names no namespace (its kubectl takes the
+    kubeconfig's), so its commands act on the lane's namespace only."""
+    if lane == 0:
+        return LOCAL
+    return replace(LOCAL, namespace=f"{LOCAL.namespace}-lane{lane}", host=f"lane{lane}.{LOCAL.host}")
+
+
+def environment(cluster: Cluster, lane: int | None = None) -> Environment:
+    """The drill environment of a lane (default: this process's, settings.lane()) on an already
+    deployed cluster (no changes made)."""
+    lane = current_lane() if lane is None else lane
+    app = lane_app(lane)
+    work = lane_dir("work", lane)
+    kube = Kube(work / "kubeconfig", cluster.bin_dir, app.namespace)
+    ds = Datastores(cluster.pod_host_address, lane)
     image_file = work / "image"
-    return Environment(kube, work, cluster.ingress_url, LOCAL.host, ds.creds, ds,
-                       image_file.read_text() if image_file.exists() else "")
+    return Environment(kube, work, cluster.ingress_url, app.host, ds.creds, ds,
+                       image_file.read_text() if image_file.exists() else "", app=app)
 
 
 def write_workdir(env: Environment, image: str, datastores_at: str | None) -> None:
@@ -115,8 +128,9 @@ def write_workdir(env: Environment, image: str, datastores_at: str | None) -> No
     if datastores_at is None:
         return
     host = datastores_at
+    ds = env.datastores
     (work / "datastores.yaml").write_text(yaml.safe_dump_all([
-        obj for name, port, target in (("postgres", 5432, PG_PORT), ("redis", 6379, REDIS_PORT))
+        obj for name, port, target in (("postgres", 5432, ds.pg_port), ("redis", 6379, ds.redis_port))
         for obj in (
             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
              "spec": {"ports": [{"name": name, "port": port, "targetPort": target}]}},
@@ -189,7 +203,7 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
 
     Returns False when the state cannot be trusted (then the caller rebuilds from scratch).
     """
-    kube, w = env.kube, env.workdir
+    kube, w, app = env.kube, env.workdir, env.app
     if not kube.namespace_exists():
         return False
     if not any(b.get("description") == "pre-helm-migration" for b in env.datastores.list_backups()):
@@ -197,32 +211,32 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
     if not (w / SNAPSHOT).exists():
         return False
     names = set(kube.deployments())
-    if not set(LOCAL.old_stack) <= names:
+    if not set(app.old_stack) <= names:
         kube.kubectl("apply", "-k", str(w / "k8s" / "overlays" / "production"))
-    for d in LOCAL.old_stack:
+    for d in app.old_stack:
         kube.scale(d, 0)
-    if kube.helm_release_deployed(LOCAL.release) and set(LOCAL.helm_stack) <= names:
+    if kube.helm_release_deployed(app.release) and set(app.helm_stack) <= names:
         expected = yaml.safe_load((w / "helm-values.secret.yaml").read_text())
-        if kube.helm_release_values(LOCAL.release) != expected:  # a configuration-mistake fault was applied
-            kube.helm("upgrade", LOCAL.release, str(w / "helm" / "mastodon"), "-n", LOCAL.namespace, "-f",
+        if kube.helm_release_values(app.release) != expected:  # a configuration-mistake fault was applied
+            kube.helm("upgrade", app.release, str(w / "helm" / "mastodon"), "-n", app.namespace, "-f",
                       str(w / "helm-values.secret.yaml"), "--reset-values", "--no-hooks", "--wait", "--timeout", "180s",
                       timeout=240)
-        kube.patch_configmap(LOCAL.faults_configmap, {"faults.json": "{}"})
-        for d in LOCAL.helm_stack:
+        kube.patch_configmap(app.faults_configmap, {"faults.json": "{}"})
+        for d in app.helm_stack:
             kube.scale(d, 1)
     else:
-        kube.helm("uninstall", LOCAL.release, "-n", LOCAL.namespace, "--wait", check=False)
-        kube.helm("install", LOCAL.release, str(w / "helm" / "mastodon"), "-n", LOCAL.namespace, "-f",
+        kube.helm("uninstall", app.release, "-n", app.namespace, "--wait", check=False)
+        kube.helm("install", app.release, str(w / "helm" / "mastodon"), "-n", app.namespace, "-f",
                   str(w / "helm-values.secret.yaml"), "--wait", "--timeout", "180s", timeout=240)
     if not _data_intact(env):
         return False
     _media_storage(env)
     kube.kubectl("apply", "-f", str(w / "migrated" / "ingress-mastodon.yaml"))
-    _migration_cleanup(kube)
-    for d in LOCAL.helm_stack:
+    _migration_cleanup(kube, app)
+    for d in app.helm_stack:
         kube.wait_rollout(d)
-    kube.wait_gone("pods", LOCAL.old_selector)
-    _wait_http(f"{env.ingress_url}/health", LOCAL.host, "mastodon-helm-web-")
+    kube.wait_gone("pods", app.old_selector)
+    _wait_http(f"{env.ingress_url}/health", app.host, "mastodon-helm-web-")
     log("just-migrated state restored")
     return True
 
@@ -230,12 +244,12 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
 def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     """Bring the cluster to the just-migrated state (idempotent; `reset` returns it there)."""
     env = environment(cluster)
-    kube = env.kube
-    write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, LOCAL.namespace)
+    kube, app = env.kube, env.app
+    write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, app.namespace)
     if reset:  # what a killed drill's fidelity emulation left (mirror Ingress, class, ConfigMap)
         from rollback_drill.observe.cluster_state import ClusterState
         from rollback_drill.sut.emulation import clear_leftovers
-        clear_leftovers(ClusterState(kube.kubeconfig, LOCAL.namespace))
+        clear_leftovers(ClusterState(kube.kubeconfig, app.namespace))
     if reset and env.image and env.image == stub_image().name and env.datastores.running():
         env.datastores.up()
         try:
@@ -254,9 +268,9 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     write_workdir(env, image.name, cluster.pod_host_address)
     w = env.workdir
 
-    if kube.namespace_exists() and kube.helm_release_deployed(LOCAL.release) and not reset:
+    if kube.namespace_exists() and kube.helm_release_deployed(app.release) and not reset:
         log("already deployed: checking it serves through the Ingress")
-        _wait_http(f"{env.ingress_url}/health", LOCAL.host, "mastodon-", timeout=30)
+        _wait_http(f"{env.ingress_url}/health", app.host, "mastodon-", timeout=30)
         return env
 
     kube.kubectl("apply", "-f", str(w / "crds"))
@@ -325,7 +339,7 @@ def teardown(cluster: Cluster, env: Environment | None = None) -> None:
     kube = env.kube
     if not kube.kubeconfig.exists():
         return
-    kube.helm("uninstall", LOCAL.release, "-n", LOCAL.namespace, "--wait", check=False)
+    kube.helm("uninstall", env.app.release, "-n", env.app.namespace, "--wait", check=False)
     kube.delete_namespace(timeout=150)
     if env.datastores.running():
         env.datastores.reset_database()

@@ -126,7 +126,7 @@ class Emulation:
                 metadata=k8s.V1ObjectMeta(name=klass, labels=MANAGED),
                 spec=k8s.V1IngressClassSpec(controller=STANDIN_CONTROLLER)))
             self._record(f"ingressclass/{klass} created (served by the stand-in controller)",
-                         lambda: self._delete("ingressclass", klass, self.state.net.delete_ingress_class))
+                         lambda: self._delete_class(klass))
         ing = self.state.net.read_namespaced_ingress(self.ingress, ns)
         self._original_class = ing.spec.ingress_class_name
         rules = rules_of(self.state.api, ing)
@@ -142,6 +142,13 @@ class Emulation:
         self.event("load balancer programmed", f"{self.ingress} -> {', '.join(backends(rules))} (initial)")
         self._greenlet = gevent.spawn(self._follow, json.dumps(rules, sort_keys=True),
                                       ing.metadata.resource_version)
+
+    def _delete_class(self, klass: str) -> str:
+        """The class is cluster-wide: a drill in another lane (namespace) may be using it right now."""
+        users = class_users(self.state, klass)
+        if users:
+            return f"ingressclass/{klass} kept: still the class of {', '.join(users)}"
+        return self._delete("ingressclass", klass, self.state.net.delete_ingress_class)
 
     def _follow(self, last: str, rv: str) -> None:
         """Watch the application's Ingress; each change of its rules reaches the mirror after the delay."""
@@ -223,6 +230,25 @@ def clear_leftovers(state) -> list[str]:
                 state.net.patch_namespaced_ingress(ing.metadata.name, ns, {"spec": {"ingressClassName": default}})
                 gone.append(f"ingress/{ing.metadata.name} class back to {default}")
     for ic in ours:
-        state.net.delete_ingress_class(ic.metadata.name)
-        gone.append(f"ingressclass/{ic.metadata.name} deleted")
+        if class_users(state, ic.metadata.name):  # a drill side by side, in another namespace, uses it
+            continue
+        try:
+            state.net.delete_ingress_class(ic.metadata.name)
+            gone.append(f"ingressclass/{ic.metadata.name} deleted")
+        except ApiException as e:
+            if e.status != 404:
+                raise
     return gone
+
+
+def class_users(state, klass: str) -> list[str]:
+    """Ingresses of other namespaces that have `klass` (namespace/name): while there are any, the
+    cluster-wide IngressClass the emulation created stays."""
+    try:
+        items = state.net.list_ingress_for_all_namespaces().items
+    except ApiException as e:
+        if e.status != 403:
+            raise
+        return []  # may not list other namespaces: nothing of ours runs there (lanes are on the drill cluster)
+    return sorted(f"{i.metadata.namespace}/{i.metadata.name}" for i in items
+                  if i.spec.ingress_class_name == klass and i.metadata.namespace != state.ns)

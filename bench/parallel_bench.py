@@ -1,0 +1,119 @@
+"""Benchmark: drills side by side (not a test). Writes bench/results/parallel.json.
+
+For each N asked (default 1 2 3 4), on an up drill cluster:
+- the suite as CI runs it (`pytest -m "<mark> and not after_down" -n N`; N = 1 runs without xdist),
+  wall time and every test's outcome (from its JUnit file);
+- `rollback-drill mutate --level 1 --trigger C1 --parallel N`: wall time and the kill/survive set;
+- the CPU seconds the machine spent meanwhile (/proc/stat busy jiffies: the cluster, the datastores
+  and the load share the same two cores, which is what bounds N).
+`verdicts_identical` says whether every N gave the same outcomes and the same kill set as the first.
+
+  .venv/bin/python bench/parallel_bench.py [--n 1 --n 2] [--skip-suite] [--skip-mutation]
+    [--mark "not nightly"] [--out bench/results/parallel.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv" / "bin"
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, idle) jiffies of the whole machine since boot."""
+    f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    v = list(map(int, f))
+    idle = v[3] + v[4]
+    return sum(v) - idle, idle
+
+
+def measured(cmd: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run `cmd`; (process, wall seconds, CPU seconds of the whole machine meanwhile)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    b0, _ = cpu_jiffies()
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.monotonic() - t0
+    b1, _ = cpu_jiffies()
+    return p, wall, (b1 - b0) / hz
+
+
+def suite(n: int, mark: str, junit: Path) -> dict:
+    cmd = [str(VENV / "pytest"), "-p", "no:cacheprovider", "-q", "-m", f"({mark}) and not after_down",
+           f"--junitxml={junit}"] + (["-n", str(n), "--dist", "loadgroup"] if n > 1 else [])
+    p, wall, cpu = measured(cmd)
+    outcomes = {}
+    for tc in ET.parse(junit).iter("testcase"):
+        state = "passed"
+        for child in tc:
+            if child.tag in ("failure", "error"):
+                state = "failed"
+            elif child.tag == "skipped":
+                state = "skipped"
+        outcomes[f"{tc.get('classname')}::{tc.get('name')}"] = state
+    return {"suite_s": round(wall, 1), "suite_cpu_s": round(cpu, 1), "suite_exit": p.returncode,
+            "tests": len(outcomes), "failed": sorted(k for k, v in outcomes.items() if v == "failed"),
+            "outcomes": outcomes, "summary": p.stdout.strip().splitlines()[-1:] if p.stdout else []}
+
+
+def mutation(n: int) -> dict:
+    cmd = [str(VENV / "rollback-drill"), "mutate", "--level", "1", "--trigger", "C1", "--json", "--parallel", str(n)]
+    p, wall, cpu = measured(cmd)
+    try:
+        r = json.loads(p.stdout)
+    except ValueError:
+        return {"mutation_s": round(wall, 1), "mutation_cpu_s": round(cpu, 1), "mutation_exit": p.returncode,
+                "error": (p.stderr or p.stdout).strip().splitlines()[-3:]}
+    return {"mutation_s": round(wall, 1), "mutation_cpu_s": round(cpu, 1), "mutation_exit": p.returncode,
+            "killed": sorted(o["mutant"]["id"] for o in r["outcomes"] if o["outcome"] == "killed")
+            if "outcomes" in r else None,
+            "survived": sorted(s["mutant"]["id"] for s in r["survivors"]),
+            "baseline_recovery_s": r["baseline"]["recovery_s"], "time_limit_s": r["time_limit_s"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, action="append", help="lanes (repeatable; default 1 2 3 4)")
+    ap.add_argument("--mark", default="not nightly", help="the suite's -m expression (default: as CI runs it)")
+    ap.add_argument("--skip-suite", action="store_true")
+    ap.add_argument("--skip-mutation", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "parallel.json"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    points = {p["n"]: p for p in previous.get("points", [])}
+    for n in args.n or [1, 2, 3, 4]:
+        point = dict(points.get(n, {}), n=n)
+        if not args.skip_suite:
+            point.update(suite(n, args.mark, Path(f"/tmp/parallel-bench-junit-{n}.xml")))
+            point["mark"] = args.mark
+        if not args.skip_mutation:
+            point.update(mutation(n))
+        point["cpu_s"] = round(point.get("suite_cpu_s", 0) + point.get("mutation_cpu_s", 0), 1)
+        points[n] = point
+        print(json.dumps({k: v for k, v in point.items() if k != "outcomes"}), flush=True)
+    ordered = [points[k] for k in sorted(points)]
+    first = ordered[0]
+    same_suite = all(p.get("outcomes") == first.get("outcomes") for p in ordered if "outcomes" in p)
+    same_kills = all(p.get("survived") == first.get("survived") for p in ordered if "survived" in p)
+    for p in ordered:
+        p["verdicts"] = {"suite_failed": p.get("failed"), "mutants_survived": p.get("survived")}
+    result = {"points": ordered, "verdicts_identical": same_suite and same_kills,
+              "suiteoutcomes_identical": same_suite, "mutation_kill_sets_identical": same_kills,
+              "machine": f"{os.cpu_count()} cores", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "points"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
