@@ -40,6 +40,20 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and worker[2:].isdigit():
         os.environ[LANE_ENV] = worker[2:]
+        _keep_the_hub_turning()
+
+
+def _keep_the_hub_turning() -> None:
+    """In an xdist worker the main thread waits for its next test on an Event that execnet's I/O thread
+    (a native thread, started before locust patched gevent in) sets. gevent delivers that wake-up
+    through its hub; with no greenlet of its own left the hub gives up at once (LoopExit: "would block
+    forever"). One idle greenlet keeps it turning between tests."""
+    import gevent
+
+    def idle() -> None:
+        while True:
+            gevent.sleep(0.2)
+    gevent.spawn(idle)
 
 
 def tier_of(path: Path) -> str:
@@ -52,6 +66,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("after_down") is None:
             item.add_marker(tier_of(Path(str(item.path))))
+    # drills first, the short unit tests after them (a stable sort: each file stays in one piece): with
+    # `pytest -n N --dist loadfile` the unit files then fill the workers' gaps instead of a drill file
+    # starting last and running alone
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,7 @@ def state(tmp_path, monkeypatch):
     """A stand-in state with one backup and no PostgreSQL anywhere (any attempt to reach it fails the test)."""
     monkeypatch.setenv("ROLLBACK_DRILL_STATE", str(tmp_path))
     monkeypatch.setenv("ROLLBACK_DRILL_PG_LISTEN", "127.0.0.1")
+    monkeypatch.setenv("ROLLBACK_DRILL_LANE", "0")  # lane 0's folders, also in a pytest-xdist worker of lane K
     backups = tmp_path / "datastores" / "backups"
     backups.mkdir(parents=True)
     (backups / f"{BACKUP}.json").write_text(json.dumps({

@@ -10,8 +10,6 @@ from rollback_drill.cluster.local import LocalCluster
 from rollback_drill.sut.images import stub_image
 from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
 
-# `pytest -n N`: every test of this module on one worker (one namespace of a fixed name)
-pytestmark = pytest.mark.xdist_group("cluster-objects")
 
 NS = "cluster-test"
 HOST = "cluster-test.local"

@@ -32,9 +32,6 @@ from rollback_drill.sut.deploy import LOCAL, PRE_MIGRATION_VERSION
 from rollback_drill.sut.images import datastore_image, stub_image
 from rollback_drill.sut.incluster import SECRET, manifests
 
-# `pytest -n N`: every test of this module on one worker (one team namespace of a fixed name,
-# one pending record per context)
-pytestmark = pytest.mark.xdist_group("existing-context")
 
 TEAM_NS, TEAM_HOST = "team-mastodon", "team.rollback-drill.test"
 

@@ -25,6 +25,7 @@ def _run(tmp_path, monkeypatch, script: str, trigger: str = "C1", **kw) -> tuple
 
 def test_an_operator_who_follows_the_runbook_recovers_and_every_step_is_timed(cluster, tmp_path, monkeypatch):
     code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level1-follows-runbook.script")
+    assert journal["scenarios"], "\n".join(lines)  # the game day stopped before its drill: say why
     s = journal["scenarios"][0]
     g = s["gameday"]
     f = g["figures"]

@@ -21,6 +21,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,10 @@ class RecordedShell:
                  served_host: str = "") -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.socket = folder / "tmux.sock"
+        # a Unix socket path holds at most 107 bytes: a deep reports folder (a CI workspace, a pytest-xdist
+        # worker's tmp dir) would make tmux fail to start, so the socket lives in a short private folder
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="rd-gameday-"))  # 0700
+        self.socket = self._socket_dir / "tmux.sock"
         self.log = folder / "commands.log"
         self.pane = folder / "pane.log"
         self.session = "gameday"
@@ -135,9 +139,10 @@ class RecordedShell:
         file, shims, socket; bash keeps no history file): what stays is what the caller kept, redacted."""
         self._tmux("kill-server", check=False)
         time.sleep(0.3)  # the shell's last prompt hook, if it was mid-write, has run by now
-        for name in ("pane.log", "commands.log", "bashrc", "tmux.sock"):
+        for name in ("pane.log", "commands.log", "bashrc"):
             (self.folder / name).unlink(missing_ok=True)
         shutil.rmtree(self.folder / "shims", ignore_errors=True)
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     # ---- typing (the scripted operator; a person types themselves) -----------------------------
     def type(self, text: str) -> None:

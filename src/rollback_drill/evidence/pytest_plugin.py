@@ -13,6 +13,11 @@ Every journal the session wrote under the reports folder (`reports_dir()`, modif
 started) is validated against the journal schema of its version (evidence/schema.py) at the end of the
 session, after the session fixtures finished their journals: a problem is printed, one line each with
 the JSON path, and the session fails (exit status 1 unless it already failed otherwise).
+
+Under pytest-xdist (`pytest -n N`: drills side by side, one lane per worker) the workers run the
+scenarios and the controller writes the cucumber file; pytest-bdd 9 keeps each scenario's steps in a
+registry beside the report that the worker-to-controller report does not carry, so the file came out
+empty. The two report hooks below carry it across.
 """
 
 from __future__ import annotations
@@ -72,6 +77,35 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         write(line)
     if session.exitstatus == 0:  # a failed or interrupted session keeps its own status (non-zero already)
         session.exitstatus = 1
+
+
+BDD_KEY = "rollback_drill_bdd_scenario"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_report_to_serializable(config, report):
+    """Worker side: the scenario pytest-bdd recorded for this report travels with it."""
+    outcome = yield
+    data = outcome.get_result()
+    try:
+        from pytest_bdd.reporting import test_report_context_registry
+    except ImportError:
+        return
+    ctx = test_report_context_registry.get(report)
+    if isinstance(data, dict) and ctx is not None:
+        data[BDD_KEY] = {"scenario": ctx.scenario, "name": ctx.name}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_report_from_serializable(config, data):
+    """Controller side: the report gets its scenario back where pytest-bdd's cucumber writer looks."""
+    carried = data.pop(BDD_KEY, None) if isinstance(data, dict) else None
+    outcome = yield
+    report = outcome.get_result()
+    if carried is None or report is None:
+        return
+    from pytest_bdd.reporting import ReportContext, test_report_context_registry
+    test_report_context_registry[report] = ReportContext(scenario=carried["scenario"], name=carried["name"])
 
 
 def _drill_cluster_credentials() -> list[str]:
