@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parent
 TIERS = {"unit": "pure logic, no cluster (tests/ outside tests/cluster/)",
          "cluster": "needs the drill cluster (tests/cluster/, steps/)",
          "nightly": "long drills run by the nightly workflow, not by every CI run (scripts/test.sh deselects them)",
-         "after_down": "checks that run after `cluster down` (scripts/test.sh runs them last)"}
+         "after_down": "checks that run after `cluster down` (scripts/test.sh runs them last)",
+         "trigger_rows": "every trigger's Level 1 drill (steps/test_triggers.py), nightly rows included: "
+                         "-m '(not nightly or trigger_rows) and not after_down' is the suite with every row"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker.startswith("gw") and worker[2:].isdigit():
         os.environ[LANE_ENV] = worker[2:]
         _keep_the_hub_turning()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`pytest -n N`: which tests a worker must run together. A Gherkin drill (steps/) builds its own state
+    per scenario, so each scenario is a unit of its own — the trigger rows spread over the workers —;
+    every other file is one unit, run whole on one worker (module fixtures build one namespace, one team
+    release, one pending record per context). Units go out in collection order: the drills first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DrillScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.startswith("steps/") else nodeid.split("::", 1)[0]
+
+    return DrillScheduling(config, log)
 
 
 def _keep_the_hub_turning() -> None:
@@ -66,6 +82,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("after_down") is None:
             item.add_marker(tier_of(Path(str(item.path))))
+        if Path(str(item.path)).name == "test_triggers.py":
+            item.add_marker("trigger_rows")
     # drills first, the short unit tests after them (a stable sort: each file stays in one piece): with
     # `pytest -n N --dist loadfile` the unit files then fill the workers' gaps instead of a drill file
     # starting last and running alone

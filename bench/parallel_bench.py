@@ -2,14 +2,17 @@
 
 For each N asked (default 1 2 3 4), on an up drill cluster:
 - the suite as CI runs it (`pytest -m "<mark> and not after_down" -n N`; N = 1 runs without xdist),
-  wall time and every test's outcome (from its JUnit file);
+  wall time and every test's outcome (from its JUnit file); with --every-trigger also the suite with
+  every trigger row (the @nightly rows of features/triggers.feature back in: `suite_every_trigger_s`);
 - `rollback-drill mutate --level 1 --trigger C1 --parallel N`: wall time and the kill/survive set;
 - the CPU seconds the machine spent meanwhile (/proc/stat busy jiffies: the cluster, the datastores
   and the load share the same two cores, which is what bounds N).
 `verdicts_identical` says whether every N gave the same outcomes and the same kill set as the first.
 
   .venv/bin/python bench/parallel_bench.py [--n 1 --n 2] [--skip-suite] [--skip-mutation]
-    [--mark "not nightly"] [--out bench/results/parallel.json]
+    [--mark "not nightly"] [--every-trigger] [--out bench/results/parallel.json]
+
+Each N's point is written as soon as it is measured (a long run stopped midway keeps what it has).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def measured(cmd: list[str], env: dict | None = None) -> tuple[subprocess.Comple
 
 def suite(n: int, mark: str, junit: Path) -> dict:
     cmd = [str(VENV / "pytest"), "-p", "no:cacheprovider", "-q", "-m", f"({mark}) and not after_down",
-           f"--junitxml={junit}"] + (["-n", str(n), "--dist", "loadgroup"] if n > 1 else [])
+           f"--junitxml={junit}"] + (["-n", str(n)] if n > 1 else [])
     p, wall, cpu = measured(cmd)
     outcomes = {}
     for tc in ET.parse(junit).iter("testcase"):
@@ -85,6 +88,7 @@ def main() -> int:
     ap.add_argument("--mark", default="not nightly", help="the suite's -m expression (default: as CI runs it)")
     ap.add_argument("--skip-suite", action="store_true")
     ap.add_argument("--skip-mutation", action="store_true")
+    ap.add_argument("--every-trigger", action="store_true", help="also the suite with every trigger row")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "parallel.json"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -95,24 +99,35 @@ def main() -> int:
         if not args.skip_suite:
             point.update(suite(n, args.mark, Path(f"/tmp/parallel-bench-junit-{n}.xml")))
             point["mark"] = args.mark
+        if args.every_trigger:
+            every = suite(n, f"({args.mark}) or trigger_rows", Path(f"/tmp/parallel-bench-junit-all-{n}.xml"))
+            point.update({"suite_every_trigger_s": every["suite_s"], "suite_every_trigger_cpu_s": every["suite_cpu_s"],
+                          "suite_every_trigger_tests": every["tests"], "suite_every_trigger_failed": every["failed"],
+                          "every_trigger_outcomes": every["outcomes"]})
         if not args.skip_mutation:
             point.update(mutation(n))
-        point["cpu_s"] = round(point.get("suite_cpu_s", 0) + point.get("mutation_cpu_s", 0), 1)
+        point["cpu_s"] = round(sum(point.get(k, 0) for k in ("suite_cpu_s", "suite_every_trigger_cpu_s",
+                                                             "mutation_cpu_s")), 1)
         points[n] = point
-        print(json.dumps({k: v for k, v in point.items() if k != "outcomes"}), flush=True)
+        print(json.dumps({k: v for k, v in point.items() if not k.endswith("outcomes")}), flush=True)
+        write(out, points)
+    return 0
+
+
+def write(out: Path, points: dict) -> None:
     ordered = [points[k] for k in sorted(points)]
     first = ordered[0]
-    same_suite = all(p.get("outcomes") == first.get("outcomes") for p in ordered if "outcomes" in p)
+    same_suite = all(p.get("outcomes") == first.get("outcomes") for p in ordered if "outcomes" in p) and \
+        len({json.dumps(p["every_trigger_outcomes"], sort_keys=True) for p in ordered if "every_trigger_outcomes" in p}) <= 1
     same_kills = all(p.get("survived") == first.get("survived") for p in ordered if "survived" in p)
     for p in ordered:
         p["verdicts"] = {"suite_failed": p.get("failed"), "mutants_survived": p.get("survived")}
     result = {"points": ordered, "verdicts_identical": same_suite and same_kills,
-              "suiteoutcomes_identical": same_suite, "mutation_kill_sets_identical": same_kills,
+              "suite_outcomes_identical": same_suite, "mutation_kill_sets_identical": same_kills,
               "machine": f"{os.cpu_count()} cores", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "points"}, indent=2))
-    return 0
+    print(json.dumps({k: v for k, v in result.items() if k != "points"}, indent=2), flush=True)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ trap '.venv/bin/rollback-drill cluster down >/dev/null 2>&1 || true' EXIT
 mkdir -p reports
 MARK="${ROLLBACK_DRILL_MARK-not nightly}"
 # Drills side by side: pytest-xdist worker gwK drills in lane K (its own namespace, host and datastores);
-# whole files per worker (module fixtures build one namespace each). 2 on these 2-core machines
-# (bench/results/parallel.json); ROLLBACK_DRILL_WORKERS=1 runs everything in one process.
+# which tests run together is the root conftest's (pytest_xdist_make_scheduler: one unit per Gherkin
+# scenario, one per other file). 2 on these 2-core machines (bench/results/parallel.json);
+# ROLLBACK_DRILL_WORKERS=1 runs everything in one process.
 WORKERS="${ROLLBACK_DRILL_WORKERS:-2}"
 PARALLEL=()
-if [[ "$WORKERS" != 1 ]]; then PARALLEL=(-n "$WORKERS" --dist loadfile); fi
+if [[ "$WORKERS" != 1 ]]; then PARALLEL=(-n "$WORKERS"); fi
 status=0
 # --durations: the slowest tests, to keep the suite inside its 12 minutes
 .venv/bin/pytest -m "${MARK:+($MARK) and }not after_down" "${PARALLEL[@]}" --junitxml=reports/junit.xml \
