@@ -162,7 +162,7 @@ def test_a_wait_on_pod_labels_races_the_pods_it_waits_for():
     # the pods exist only because the scale-up just made them: passed by luck, still a finding
     state = _pod_state({"u1": {"app": "mastodon-web"}}, deps)
     (f,) = A.wait_race(wait, state, "Level 1", earlier, level_pods=set())
-    assert "passed by luck" in f.problem and "all created during this level" in f.observed
+    assert "found its pods by luck" in f.problem and "all created during this level" in f.observed
     assert "rollout status deployment/mastodon-web" in f.action
     # pods that were running before the level began: no race
     assert A.wait_race(wait, state, "Level 1", earlier, level_pods={"u1"}) == []

@@ -2,6 +2,7 @@
 
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -106,6 +107,29 @@ def test_ingress_on_loopback_routes_to_the_service(cluster, kube):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_a_service_without_ready_endpoints_answers_503_like_a_load_balancer_not_404(cluster, kube):
+    """Issue 21: users whose backend has no ready pod get a 5xx (GCE's load balancer answers 502), so the
+    outage counts and a 5xx criterion sees it; a 404 from the controller itself would count as an answer."""
+    kube.scale("echo", 0)
+    kube.wait_gone("pods", "app=echo")
+    try:
+        deadline, status = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            req = urllib.request.Request(cluster.ingress_url + "/bin/", headers={"Host": HOST})
+            try:
+                with urllib.request.urlopen(req, timeout=2) as r:
+                    status = r.status
+            except urllib.error.HTTPError as e:
+                status = e.code
+            if status == 503:
+                break
+            time.sleep(0.5)
+        assert status == 503, f"the Ingress answered {status} for a Service without endpoints"
+    finally:
+        kube.scale("echo", 1)
+        kube.kubectl("wait", "--for=condition=available", "deployment/echo", "--timeout=60s")
 
 
 def test_scale_and_wait(kube):

@@ -446,6 +446,9 @@ state = "{self.run_dir / 'containerd' / 'state'}"
         self._spawn("traefik", [traefik, f"--entryPoints.web.address=127.0.0.1:{INGRESS_PORT}",
                                 "--providers.kubernetesIngress=true",
                                 "--providers.kubernetesIngress.throttleDuration=0s",
+                                # a Service without ready endpoints answers 503, as production's load
+                                # balancer answers 502 (GCE) — not 404, which no 5xx criterion counts
+                                "--providers.kubernetesIngress.allowEmptyServices=true",
                                 "--log.level=INFO", "--accesslog=false", "--global.checkNewVersion=false",
                                 "--global.sendAnonymousUsage=false"],
                     env={"KUBECONFIG": str(self.kubeconfig)})

@@ -352,7 +352,7 @@ def wait_race(cmd: Command, state, step: str, earlier: tuple[Command, ...] = (),
     now = datetime.now(timezone.utc)
     ages = [(now - p.metadata.creation_timestamp).total_seconds() for p in pods if p.metadata.creation_timestamp]
     newest = f"; the newest was {max(0.0, min(ages)):.0f} s old (API time, 1 s resolution)" if ages else ""
-    return [Finding(cmd.line, cmd.text, f"the wait passed by luck: the {len(pods)} pod(s) matching {sel} when it "
+    return [Finding(cmd.line, cmd.text, f"the wait found its pods by luck: the {len(pods)} pod(s) matching {sel} when it "
                     f"started did not exist when the level began; an earlier command had just created them and nothing "
                     f"waited for them to exist — a slower controller or node and `kubectl wait` fails at once",
                     f"wait on the Deployment (`kubectl rollout status deployment/{sorted(owners)[0] if owners else '…'}"
