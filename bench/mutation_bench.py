@@ -29,6 +29,7 @@ def main() -> int:
     ap.add_argument("--level", type=int, action="append", help="level to mutate (repeatable)")
     ap.add_argument("--trigger", action="append", help="trigger for the level at the same position")
     ap.add_argument("--only", action="append", default=[], help="mutant id to run (repeatable; default: all)")
+    ap.add_argument("--parallel", type=int, default=1, help="mutants' drills N at a time, one lane each (mutate --parallel)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "mutation.json"))
     args = ap.parse_args()
     pairs = list(zip(args.level, args.trigger or ["C1"] * len(args.level))) if args.level else DEFAULT
@@ -38,7 +39,7 @@ def main() -> int:
         lines: list[str] = []
         t0 = time.monotonic()
         code = run_mutate(level, trigger, str(DEFAULT_RUNBOOK), None, echo=lambda m: (print(m, flush=True)),
-                          as_json=True, out=lines.append, only=tuple(args.only))
+                          as_json=True, out=lines.append, only=tuple(args.only), parallel=args.parallel)
         wall = time.monotonic() - t0
         worst = max(worst, code)
         if not lines:
@@ -52,7 +53,8 @@ def main() -> int:
                         "baseline_recovery_s": r["baseline"]["recovery_s"], "time_limit_s": r["time_limit_s"],
                         "survivors": [{"id": s["mutant"]["id"], "step": s["step"], "optional": s["mutant"]["optional"],
                                        "why": s["killed_by"]} for s in r["survivors"]],
-                        "wall_s": round(wall, 1), "goal_s": GOAL_S, "goal_met": wall <= GOAL_S})
+                        "wall_s": round(wall, 1), "goal_s": GOAL_S, "goal_met": wall <= GOAL_S,
+                        "parallel": args.parallel})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"levels": results, "machine": "2 cores", "measured_at": time.strftime(

@@ -61,7 +61,7 @@ PASS_THROUGH = re.compile(r"^(PIP_\w+|GO(PROXY|SUMDB|NOSUMDB|PRIVATE|FLAGS)|(HTT
 # --quick: the step name -> (what is rewritten in its script, by what): one scenario per step
 QUICK_RUN = {
     "Level 1 drill with the runbook's full 30 min monitoring window (手順5)": ("--monitor 30m", "--monitor 10s"),
-    "Mutation testing of Levels 1 and 2": ("bench/mutation_bench.py --out",
+    "Mutation testing of Levels 1 and 2": ("bench/mutation_bench.py --parallel 2 --out",
                                            "bench/mutation_bench.py --level 1 --trigger C1 --only delete:5 --out"),
     "Drills under the gke profile (Levels 1, 2, 3)": ("steps/test_fidelity.py --junitxml",
                                                        "steps/test_fidelity.py -k level_1 --junitxml"),
