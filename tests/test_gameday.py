@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rollback_drill import DEFAULT_RUNBOOK
+from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
 from rollback_drill.drill.gameday import (OperatorRecord, OperatorScript, ScriptError, Stacks, attribution, evaluate,
                                           map_steps, meaning, person_figures)
 from rollback_drill.evidence.debrief import _t_max, _x, compare, debrief_html
@@ -279,3 +279,33 @@ def test_stacks_come_from_what_the_level_scales_up_and_down():
     st = Stacks.of(L1.commands)
     assert {"mastodon-web", "mastodon-streaming", "mastodon-worker"} <= st.old
     assert {"mastodon-helm-web", "mastodon-helm-sidekiq-all-queues"} <= st.helm and "mastodon-helm" in st.releases
+
+
+def test_against_picks_the_automatic_drill_of_the_same_level_and_trigger():
+    from rollback_drill.evidence.debrief import automatic_scenario
+    auto = {**_automatic(), "level": {"number": 1}, "trigger": {"id": "C1"}, "plan": {"commands": None}}
+    journal = {"scenarios": [
+        {**auto, "name": "a mutant", "plan": {"commands": ["kubectl get pods"]}},  # edited commands: not fair
+        {**auto, "name": "the game day itself", "gameday": {"operator": "x"}},
+        {**auto, "name": "Level 1 under M1", "trigger": {"id": "M1"}},
+        {**auto, "name": "stopped", "verdict": "interrupted"},
+        auto]}
+    assert automatic_scenario(journal, 1, "c1") is auto
+    assert automatic_scenario(journal, 2, "C1") is None and automatic_scenario({"scenarios": []}, 1, "C1") is None
+
+
+def test_against_a_journal_without_that_drill_is_refused_before_anything_runs(tmp_path):
+    from click.testing import CliRunner
+    from rollback_drill.cli import main
+    from rollback_drill.evidence.journal import Journal
+    from rollback_drill.evidence.redaction import Redactor
+    j = Journal(tmp_path / "run", {}, Redactor([]))
+    j.add_scenario({"name": "Level 2 under C2", "level": {"number": 2}, "trigger": {"id": "C2"}, "verdict": "passed"})
+    r = CliRunner().invoke(main, ["gameday", "--level", "1", "--trigger", "C1", "--against", str(tmp_path / "run"),
+                                  "--operator-script", str(FIXTURES / "gameday" / "quick" / "level1-follows-runbook.script")])
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines()[-1] == (
+        f"rollback-drill: --against {tmp_path / 'run'}: no finished automatic drill of Level 1 under C1 in it "
+        "(it holds: Level 2 under C2 (passed)); run 'rollback-drill run --level 1 --trigger C1' and pass its journal")
+    r = CliRunner().invoke(main, ["gameday", "--level", "1", "--against", str(tmp_path / "nothing.json")])
+    assert r.exit_code == 2 and "cannot read journal" in r.output

@@ -481,9 +481,12 @@ def mutant_drill_cmd(level_no, trigger_id, runbook_path, provider, limit, mutant
               help="what 即座 (immediately) allows a person, in seconds: the team's acknowledgement target")
 @click.option("--alert-webhook", "webhook", default=None, help="POST the alert here (loopback or an allowed origin)")
 @click.option("--wait", "wait_s", type=float, default=None, help="how long to wait for recovery after the alert (s)")
+@click.option("--against", default=None, metavar="JOURNAL",
+              help="the journal (or run folder) of an automatic drill of the same level and trigger: the debrief "
+                   "says who was faster at which step, and why")
 @click.option("--abort", is_flag=True, help="stop the game day running here (the facilitator's stop)")
 def gameday_cmd(level_no, trigger_id, runbook_path, provider, operator, script_path, unannounced_s, allowance_s,
-                webhook, wait_s, abort) -> None:
+                webhook, wait_s, against, abort) -> None:
     """A person runs the rollback in a recorded shell; the harness plays the failure and keeps the clock."""
     from rollback_drill.drill import gameday_session
     if abort:
@@ -496,7 +499,7 @@ def gameday_cmd(level_no, trigger_id, runbook_path, provider, operator, script_p
             click.echo(f"rollback-drill: {name} must be 0 or more seconds, got {v}")
             sys.exit(2)
     sys.exit(gameday_session.run_gameday(level_no, trigger_id, runbook_path, provider, click.echo, operator, script_path,
-                                         unannounced_s, allowance_s, webhook, wait_s))
+                                         unannounced_s, allowance_s, webhook, wait_s, against))
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ from rollback_drill.drill.pipeline import DrillPlan
 from rollback_drill.drill.gameday import OperatorRecord, OperatorScript, ScriptError, evaluate
 from rollback_drill.drill.recorded_shell import RecordedShell
 from rollback_drill.drill.runner import EXIT_HARNESS, EXIT_USAGE, environment_info, guarded, preconditions, report
-from rollback_drill.evidence.debrief import write_debrief
-from rollback_drill.evidence.journal import Journal, new_run_id, reports_dir
+from rollback_drill.evidence.debrief import automatic_scenario, drills_in, write_debrief
+from rollback_drill.evidence.journal import EvidenceError, Journal, load_journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.sut.datastores import removed_with
 
@@ -105,7 +105,9 @@ def operator_records(shell: RecordedShell, epoch_to_tl: Callable[[float], float]
 def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
                 operator: str = "", script_path: str | None = None, unannounced_s: float | None = None,
                 immediate_allowance_s: float = 60.0, webhook: str | None = None,
-                wait_s: float | None = None) -> int:
+                wait_s: float | None = None, against: str | None = None) -> int:
+    """`against`: the journal of an automatic drill of the same level and trigger (`rollback-drill run`);
+    the debrief then says who was faster at which step, and why."""
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
     if runbook is None:
         echo(msg)
@@ -117,7 +119,8 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
             if not (o.loopback or o in untrusted.allowed_origins()):
                 raise untrusted.Untrusted(f"--alert-webhook {o}: not a loopback address and not in "
                                           f"{untrusted.ALLOWED_TARGETS_ENV}: allow it there first")
-    except (ScriptError, untrusted.Untrusted) as e:
+        automatic = automatic_to_compare(against, level_no, trigger_id) if against else None
+    except (ScriptError, untrusted.Untrusted, EvidenceError) as e:
         echo(f"rollback-drill: {e}")
         return EXIT_USAGE
     if level_no == 3:
@@ -204,10 +207,15 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
         if drill.detection and drill.detection.fired:
             res["gameday"] = part
             res["gameday"]["transcript"] = "shell/transcript.txt" if transcript else None
+            res["gameday"]["compared_with"] = None if automatic is None else {
+                "journal": str(against), "scenario": automatic.get("name", "")}
         journal.add_scenario(res)
         finish_run(journal)
         if "gameday" in res:
-            write_debrief(run_dir, res, redactor=drill.redactor)
+            if automatic is None:
+                echo(f"gameday: no automatic drill to compare with (--against the journal of "
+                     f"`rollback-drill run --level {level_no} --trigger {trigger_id.upper()}`)")
+            write_debrief(run_dir, res, automatic, redactor=drill.redactor)
             echo(f"gameday: debrief {run_dir / 'debrief.html'}")
             f = part["figures"]
             echo(f"gameday: decision {f['decision_s']} s after the alert (allowed {f['allowed_s']:g} s: "
@@ -215,6 +223,21 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
     if g.code is not None:
         return g.code
     return report(res, journal, drill, echo)
+
+
+def automatic_to_compare(path: str, level_no: int, trigger_id: str) -> dict:
+    """The automatic drill in the journal at `path` (bad input, EvidenceError, when there is none)."""
+    from pathlib import Path
+    p = Path(path)
+    if p.is_dir():
+        p = p / "journal.json"
+    data = load_journal(p)
+    sc = automatic_scenario(data, level_no, trigger_id)
+    if sc is None:
+        raise EvidenceError(f"--against {path}: no finished automatic drill of Level {level_no} under "
+                            f"{trigger_id.upper()} in it (it holds: {drills_in(data)}); run "
+                            f"'rollback-drill run --level {level_no} --trigger {trigger_id.upper()}' and pass its journal")
+    return sc
 
 
 def abort() -> int:

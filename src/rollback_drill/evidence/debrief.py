@@ -191,6 +191,28 @@ def _attributions(s: dict) -> str:
 
 
 # ---- against the automatic drill ---------------------------------------------------------------------
+def automatic_scenario(journal: dict, level_no: int, trigger_id: str) -> dict | None:
+    """The last scenario of `journal` that is an automatic drill (no game day part) of the level as
+    written under the trigger and reached a verdict: what `gameday --against` compares the person with."""
+    found = None
+    for sc in journal.get("scenarios") or []:
+        lv, tr = sc.get("level") or {}, sc.get("trigger") or {}
+        plan = sc.get("plan") or {}
+        if sc.get("gameday") or lv.get("number") != level_no or str(tr.get("id", "")).upper() != trigger_id.upper():
+            continue
+        if plan.get("commands") is not None or sc.get("verdict") in (None, "interrupted"):
+            continue  # a mutant (its commands edited) or a drill that never finished is no fair comparison
+        found = sc
+    return found
+
+
+def drills_in(journal: dict) -> str:
+    """What a journal holds, for a refusal: 'Level 1 under C1 (passed), …'."""
+    out = [f"Level {(sc.get('level') or {}).get('number')} under {(sc.get('trigger') or {}).get('id')} "
+           f"({'game day' if sc.get('gameday') else sc.get('verdict')})" for sc in journal.get("scenarios") or []]
+    return ", ".join(out) or "no scenario"
+
+
 def _auto_steps(auto: dict, level: int) -> dict[int, tuple[float, float]]:
     """line -> (first start, last end) of the automatic drill's commands of the level."""
     out: dict[int, tuple[float, float]] = {}
