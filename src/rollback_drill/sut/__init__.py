@@ -5,8 +5,8 @@ level's commands as strings). Modules:
 
 - application.py — where the drilled Mastodon lives and what its parts are called
 - images.py — the stub's and the datastores' images (built with cluster/images.py)
-- deploy.py — the just-migrated state the runbook assumes
-- datastores.py — PostgreSQL and Redis on the runner's Docker (Cloud SQL, Memorystore), backups
+- deploy.py — the just-migrated state the runbook assumes, in a lane (lane_app: its namespace and host)
+- datastores.py — PostgreSQL and Redis on the runner's Docker (Cloud SQL, Memorystore), backups; a pair per lane
 - cloudsql.py — the Cloud SQL stand-in behind the runbook's `gcloud sql …` commands
 - incluster.py — PostgreSQL and Redis as StatefulSets in the drill's namespace
 - faults.py — the fault that makes a criterion true, injected into the Helm release
