@@ -484,9 +484,11 @@ def mutant_drill_cmd(level_no, trigger_id, runbook_path, provider, limit, mutant
 @click.option("--against", default=None, metavar="JOURNAL",
               help="the journal (or run folder) of an automatic drill of the same level and trigger: the debrief "
                    "says who was faster at which step, and why")
+@click.option("--hints", is_flag=True, help="the operator's `hint` prints the runbook step that matches the cluster "
+                                          "now (recorded: a game day with hints is timed as such)")
 @click.option("--abort", is_flag=True, help="stop the game day running here (the facilitator's stop)")
 def gameday_cmd(level_no, trigger_id, runbook_path, provider, operator, script_path, unannounced_s, allowance_s,
-                webhook, wait_s, against, abort) -> None:
+                webhook, wait_s, against, hints, abort) -> None:
     """A person runs the rollback in a recorded shell; the harness plays the failure and keeps the clock."""
     from rollback_drill.drill import gameday_session
     if abort:
@@ -499,7 +501,7 @@ def gameday_cmd(level_no, trigger_id, runbook_path, provider, operator, script_p
             click.echo(f"rollback-drill: {name} must be 0 or more seconds, got {v}")
             sys.exit(2)
     sys.exit(gameday_session.run_gameday(level_no, trigger_id, runbook_path, provider, click.echo, operator, script_path,
-                                         unannounced_s, allowance_s, webhook, wait_s, against))
+                                         unannounced_s, allowance_s, webhook, wait_s, against, hints))
 
 
 if __name__ == "__main__":

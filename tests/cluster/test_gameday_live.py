@@ -79,3 +79,18 @@ def test_an_outage_after_scaling_the_helm_stack_down_first_is_attributed_to_that
     g = journal["scenarios"][0]["gameday"]
     assert any(a["command"].startswith("kubectl scale deploy mastodon-helm-web") for a in g["attributions"]), \
         (g["attributions"], "\n".join(lines))
+
+
+def test_hints_name_the_runbook_step_that_matches_the_cluster_when_asked(cluster, tmp_path, monkeypatch):
+    """`gameday --hints`: `hint` in the operator's shell prints the step the cluster's state calls for."""
+    code, journal, lines, _ = _run(tmp_path, monkeypatch, "level1-asks-for-hints.script", hints=True)
+    assert journal["scenarios"], "\n".join(lines)
+    g = journal["scenarios"][0]["gameday"]
+    hints = [r["output"] for r in g["records"] if r["text"] == "hint"]
+    said = "\n".join(lines) + "\n" + "\n---\n".join(hints)
+    assert g["hints"] is True and len(hints) == 3, said
+    assert "line 37: kubectl scale deployment mastodon-web --replicas=1" in hints[0], said  # nothing done yet
+    assert "line 37" not in hints[1] and "Level 1, line" in hints[1], said  # the scale-ups are seen in the cluster
+    # after the switch back: the Ingress routes to the old Services; the next step is the optional scale-down
+    assert "line 48: kubectl scale deployment mastodon-helm-web --replicas=0" in hints[2], said
+    assert code in (EXIT_OK, EXIT_FINDING) and journal["scenarios"][0]["verdict"] == "passed", said

@@ -12,6 +12,7 @@ with the system under test, observation, evidence and the cluster. Modules:
 - phases.py, result.py, verdict.py — where the time went, the result, the verdict
 - runner.py — `rollback-drill run` / staging / `mutate` outside pytest (each runs the pipeline)
 - mutate.py — mutation testing of a rollback level
+- hints.py — a game day's `hint`: the runbook step that matches the cluster's state
 - lanes.py — drills side by side: one child drill per lane (its own namespace, host, datastores)
 - gameday.py — a person's game day judged from what was typed (no cluster); gameday_session.py — `rollback-drill gameday`; recorded_shell.py — the operator's recorded tmux shell
 """

@@ -105,7 +105,7 @@ def operator_records(shell: RecordedShell, epoch_to_tl: Callable[[float], float]
 def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
                 operator: str = "", script_path: str | None = None, unannounced_s: float | None = None,
                 immediate_allowance_s: float = 60.0, webhook: str | None = None,
-                wait_s: float | None = None, against: str | None = None) -> int:
+                wait_s: float | None = None, against: str | None = None, hints: bool = False) -> int:
     """`against`: the journal of an automatic drill of the same level and trigger (`rollback-drill run`);
     the debrief then says who was faster at which step, and why."""
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
@@ -143,7 +143,7 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
         g.journal = journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
         shell = RecordedShell(run_dir / "shell", drill.env.workdir, drill.ctx.env, drill.app.namespace,
                               drill.redactor.redact, runbook.production_host, drill.env.ingress_url,
-                              drill.ctx.served_host)
+                              drill.ctx.served_host, hints=hints)
         active = reports_dir() / ACTIVE
         try:
             shell.start()
@@ -172,6 +172,9 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
                 acks: list[OperatorRecord] = []
                 done: list[bool] = []
                 player = gevent.spawn(replay, script, shell, drill.tl.now, acks, done) if script else None
+                hinter = gevent.spawn(refresh_hints, drill, level, level_no, shell) if hints else None
+                if hints:
+                    shell.say("gameday: type `hint` for the runbook step that matches the cluster now")
                 scripted_over = (lambda: bool(done) and shell.idle()) if script else (lambda: False)
                 limit = wait_s if wait_s is not None else max(2 * level.target_max_s, level.target_max_s + 120)
                 drill.wait_recovery(limit_s=limit, since=t_alert, stop=lambda: not shell.alive() or scripted_over())
@@ -183,6 +186,8 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
                 if player is not None:
                     player.join(timeout=max(0.0, limit - (drill.tl.now() - t_alert)))
                     player.kill(block=False)
+                if hinter is not None:
+                    hinter.kill(block=False)
                 offset = time.time() - drill.tl.now()
                 records = operator_records(shell, lambda t: t - offset, acks)
                 part = evaluate(level, trig.decision_deadline_s, records, dict(drill.tl.marks),
@@ -207,6 +212,7 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
         if drill.detection and drill.detection.fired:
             res["gameday"] = part
             res["gameday"]["transcript"] = "shell/transcript.txt" if transcript else None
+            res["gameday"]["hints"] = hints  # a person helped by hints is not timed as one without
             res["gameday"]["compared_with"] = None if automatic is None else {
                 "journal": str(against), "scenario": automatic.get("name", "")}
         journal.add_scenario(res)
@@ -223,6 +229,20 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
     if g.code is not None:
         return g.code
     return report(res, journal, drill, echo)
+
+
+def refresh_hints(drill, level, level_no: int, shell: RecordedShell, every_s: float = 2.0) -> None:
+    """Keep the shell's hint file at the step that matches the cluster now (drill/hints.py)."""
+    from rollback_drill.drill.hints import next_step
+    from rollback_drill.runbook.analysis import LiveState
+    while True:
+        try:
+            live = LiveState.read(drill.state, drill.app.ingress)
+            text = next_step(level.commands, live, drill.env.workdir, drill.app.namespace, level_no)
+        except Exception as e:  # noqa: BLE001 - a hint that cannot be read says so, the game day goes on
+            text = f"no hint right now: the cluster could not be read ({str(e).strip()[:120]})"
+        untrusted.write_private(shell.hint_file, text + "\n")
+        gevent.sleep(every_s)
 
 
 def automatic_to_compare(path: str, level_no: int, trigger_id: str) -> dict:

@@ -59,7 +59,9 @@ __rd_post() {{
 }}
 PROMPT_COMMAND=__rd_post
 trap '__rd_pre' DEBUG
-"""
+{hint}"""
+# `gameday --hints`: the shell's `hint` prints the step the harness last read from the cluster
+HINT_FUNCTION = "hint() {{ cat {file} 2>/dev/null || echo 'no hint yet: the failure has not been alerted'; }}\n"
 
 CURL_SHIM = """#!/bin/bash
 # the game day's curl: the runbook's production URL goes to the drill's Ingress (with its Host header),
@@ -86,8 +88,9 @@ class ShellCommand:
 class RecordedShell:
     def __init__(self, folder: Path, workdir: Path, env: dict[str, str], namespace: str,
                  redact: Callable[[str], str], production_host: str = "", ingress_url: str = "",
-                 served_host: str = "") -> None:
+                 served_host: str = "", hints: bool = False) -> None:
         self.folder = folder
+        self.hint_file = folder / "hint.txt" if hints else None  # refreshed by the game day while it runs
         self.folder.mkdir(parents=True, exist_ok=True)
         # a Unix socket path holds at most 107 bytes: a deep reports folder (a CI workspace, a pytest-xdist
         # worker's tmp dir) would make tmux fail to start, so the socket lives in a short private folder
@@ -125,7 +128,9 @@ class RecordedShell:
                                                   if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)),
                                 workdir=shlex.quote(str(self.workdir)), namespace=self.namespace,
                                 log=shlex.quote(str(self.log)),
-                                pane=shlex.quote(str(self.pane))))
+                                pane=shlex.quote(str(self.pane)),
+                                hint=HINT_FUNCTION.format(file=shlex.quote(str(self.hint_file)))
+                                if self.hint_file else ""))
         self._tmux("new-session", "-d", "-s", self.session, "-x", "200", "-y", "50",
                    f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i")
         self._tmux("pipe-pane", "-o", "-t", self.session, f"cat >> {shlex.quote(str(self.pane))}")
@@ -139,7 +144,7 @@ class RecordedShell:
         file, shims, socket; bash keeps no history file): what stays is what the caller kept, redacted."""
         self._tmux("kill-server", check=False)
         time.sleep(0.3)  # the shell's last prompt hook, if it was mid-write, has run by now
-        for name in ("pane.log", "commands.log", "bashrc"):
+        for name in ("pane.log", "commands.log", "bashrc", "hint.txt"):
             (self.folder / name).unlink(missing_ok=True)
         shutil.rmtree(self.folder / "shims", ignore_errors=True)
         shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -196,6 +196,7 @@ class LiveState:
     releases: set[str] = field(default_factory=set)
     objects: dict[str, set[str]] = field(default_factory=dict)  # kind -> names
     app_labels: dict[str, dict] = field(default_factory=dict)  # deployment -> pod labels
+    ingress_backends: set[str] = field(default_factory=set)  # the Services the Ingress routes to
 
     @classmethod
     def read(cls, state, ingress: str = "mastodon") -> "LiveState":
@@ -217,6 +218,7 @@ class LiveState:
             backends = {p.backend.service.name for r in ing.spec.rules or [] for p in r.http.paths}
         except ApiException:
             backends = set()
+        ls.ingress_backends = set(backends)
         for svc in backends:
             sel = svcs.get(svc, {})
             for d, labels in ls.app_labels.items():
