@@ -309,3 +309,16 @@ def test_against_a_journal_without_that_drill_is_refused_before_anything_runs(tm
         "(it holds: Level 2 under C2 (passed)); run 'rollback-drill run --level 1 --trigger C1' and pass its journal")
     r = CliRunner().invoke(main, ["gameday", "--level", "1", "--against", str(tmp_path / "nothing.json")])
     assert r.exit_code == 2 and "cannot read journal" in r.output
+
+
+def test_after_the_operator_leaves_the_recovery_watch_keeps_a_grace_not_the_whole_limit():
+    from rollback_drill.drill.gameday_session import operator_left
+    t, gone = [0.0], [False]
+    stop = operator_left(lambda: gone[0], lambda: t[0], 20.0)
+    assert not stop()
+    t[0], gone[0] = 5.0, True  # `exit` typed at 5 s: a recovery under way still gets its window
+    assert not stop()
+    t[0] = 24.9
+    assert not stop()
+    t[0] = 25.0
+    assert stop()

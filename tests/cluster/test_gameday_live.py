@@ -94,3 +94,46 @@ def test_hints_name_the_runbook_step_that_matches_the_cluster_when_asked(cluster
     # after the switch back: the Ingress routes to the old Services; the next step is the optional scale-down
     assert "line 48: kubectl scale deployment mastodon-helm-web --replicas=0" in hints[2], said
     assert code in (EXIT_OK, EXIT_FINDING) and journal["scenarios"][0]["verdict"] == "passed", said
+
+
+def test_the_facilitator_aborts_from_outside_exit_4_journal_incomplete_shell_gone(cluster, tmp_path):
+    """`rollback-drill gameday --abort` from another terminal: the harness stops as after Ctrl-C (exit 4,
+    the journal marked incomplete with the phase), the operator's shell and its private socket are gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from rollback_drill import PROJECT_ROOT
+    env = dict(os.environ, ROLLBACK_DRILL_REPORTS=str(tmp_path), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "rollback_drill", "gameday", "--level", "1", "--trigger", "C1",
+                             "--operator-script", str(QUICK / "level1-thinks-long.script")], cwd=PROJECT_ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if "ALERT" in line or time.monotonic() > deadline:
+                break
+        assert any("ALERT" in ln for ln in lines), "\n".join(lines)
+        socket = json.loads((tmp_path / "gameday-active.json").read_text())["socket"]
+        time.sleep(3)  # the operator has acknowledged and is thinking
+        abort = subprocess.run([sys.executable, "-m", "rollback_drill", "gameday", "--abort"], cwd=PROJECT_ROOT,
+                               env=env, capture_output=True, text=True, timeout=60)
+        rest, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    out = "\n".join(lines) + "\n" + rest
+    assert abort.returncode == 0 and "stopped" in abort.stdout, abort.stdout + abort.stderr
+    assert proc.returncode == 4 and "Traceback" not in out, out
+    assert "interrupted by SIGINT" in out, out
+    journal = json.loads(next(tmp_path.rglob("journal.json")).read_text())
+    assert journal["complete"] is False and journal["stopped"]["interrupted_by"] == "SIGINT", journal.get("stopped")
+    assert not Path(socket).exists() and not Path(socket).parent.exists(), "the operator's shell socket remains"
+    assert not (tmp_path / "gameday-active.json").exists()
+    assert not list(tmp_path.rglob("pane.log")) and not list(tmp_path.rglob("commands.log"))  # no raw log stays

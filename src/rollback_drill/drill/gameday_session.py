@@ -95,6 +95,20 @@ def replay(script: OperatorScript, shell: RecordedShell, now: Callable[[], float
     done.append(True)
 
 
+def operator_left(gone: Callable[[], bool], now: Callable[[], float], grace_s: float) -> Callable[[], bool]:
+    """The recovery watch's stop: the operator has left, and `grace_s` has passed since. Recovery is the
+    service's, not the person's: a recovery already under way when they typed `exit` still gets its
+    stability window (on a slow machine it ended after the operator did); a service that was never
+    brought back is not waited on for the whole limit."""
+    left: list[float] = []
+
+    def stop() -> bool:
+        if not left and gone():
+            left.append(now())
+        return bool(left) and now() - left[0] >= grace_s
+    return stop
+
+
 def operator_records(shell: RecordedShell, epoch_to_tl: Callable[[float], float],
                      acks: list[OperatorRecord]) -> list[OperatorRecord]:
     out = [OperatorRecord(c.text, epoch_to_tl(c.start), float("inf") if c.end is None else epoch_to_tl(c.end),
@@ -177,7 +191,9 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
                     shell.say("gameday: type `hint` for the runbook step that matches the cluster now")
                 scripted_over = (lambda: bool(done) and shell.idle()) if script else (lambda: False)
                 limit = wait_s if wait_s is not None else max(2 * level.target_max_s, level.target_max_s + 120)
-                drill.wait_recovery(limit_s=limit, since=t_alert, stop=lambda: not shell.alive() or scripted_over())
+                drill.wait_recovery(limit_s=limit, since=t_alert,
+                                    stop=operator_left(lambda: not shell.alive() or scripted_over(), drill.tl.now,
+                                                       2 * drill.cfg.stability_s))
                 if drill.recovered is not None and not script:
                     echo("gameday: recovered; exit the shell to end the game day")
                     deadline = time.monotonic() + limit
