@@ -95,7 +95,8 @@ def main() -> int:
     previous = json.loads(out.read_text()) if out.exists() else {}
     points = {p["n"]: p for p in previous.get("points", [])}
     for n in args.n or [1, 2, 3, 4]:
-        point = dict(points.get(n, {}), n=n)
+        point = dict(points.get(n, {}), n=n, commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                                                  capture_output=True, text=True).stdout.strip())
         if not args.skip_suite:
             point.update(suite(n, args.mark, Path(f"/tmp/parallel-bench-junit-{n}.xml")))
             point["mark"] = args.mark
@@ -114,6 +115,14 @@ def main() -> int:
     return 0
 
 
+def previous_notes(out: Path) -> list[str]:
+    """What a person wrote beside the measurements (kept across runs; never a measured value)."""
+    try:
+        return list(json.loads(out.read_text()).get("notes", []))
+    except (OSError, ValueError):
+        return []
+
+
 def write(out: Path, points: dict) -> None:
     ordered = [points[k] for k in sorted(points)]
     first = ordered[0]
@@ -122,7 +131,10 @@ def write(out: Path, points: dict) -> None:
     same_kills = all(p.get("survived") == first.get("survived") for p in ordered if "survived" in p)
     for p in ordered:
         p["verdicts"] = {"suite_failed": p.get("failed"), "mutants_survived": p.get("survived")}
-    result = {"points": ordered, "verdicts_identical": same_suite and same_kills,
+    if len(ordered) < 2:  # one N compared with nothing: not checked, never "identical"
+        same_suite = same_kills = None
+    result = {"points": ordered, "notes": previous_notes(out),
+              "verdicts_identical": None if same_suite is None else same_suite and same_kills,
               "suite_outcomes_identical": same_suite, "mutation_kill_sets_identical": same_kills,
               "machine": f"{os.cpu_count()} cores", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
