@@ -26,16 +26,18 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def live(deployments: dict[str, int], backends: set[str], releases=frozenset({"mastodon-helm"})) -> LiveState:
+def live(deployments: dict[str, int], backends: set[str], releases=frozenset({"mastodon-helm"}),
+         asked: dict[str, int] | None = None) -> LiveState:
+    """`deployments`: ready pods; `asked`: the replicas they ask for where that differs."""
     return LiveState(deployments=dict(deployments), ingress_backends=set(backends), releases=set(releases),
-                     app_labels={d: LABELS[d] for d in deployments})
+                     app_labels={d: LABELS[d] for d in deployments}, replicas={**deployments, **(asked or {})})
 
 
 def test_just_after_the_alert_the_hint_is_the_levels_first_step(workdir):
     hint = next_step(L1.commands, live(HELM | OLD0, {"mastodon-helm-web", "mastodon-helm-streaming"}), workdir,
                      "mastodon", 1)
     assert hint.startswith("Level 1, line 37: kubectl scale deployment mastodon-web --replicas=1")
-    assert "mastodon-web has 0 ready pod(s)" in hint
+    assert "mastodon-web asks for 0 replica(s), 0 ready" in hint
 
 
 def test_with_the_old_stack_up_the_hint_is_the_ingress_switch_back(workdir):
@@ -53,6 +55,19 @@ def test_after_the_switch_the_hint_is_the_optional_scale_down_then_done(workdir)
     done = {d: 1 for d in OLD0} | {d: 0 for d in HELM}
     assert next_step(L1.commands, live(done, switched), workdir, "mastodon", 1).startswith(
         "Level 1: every step the cluster can show is done")
+
+
+def test_a_scale_is_judged_by_what_the_deployment_asks_for_a_wait_by_ready_pods(workdir):
+    # under C1 the Helm web pod fails its readiness: 0 ready, but nobody has scaled it away yet
+    up = HELM | {d: 1 for d in OLD0} | {"mastodon-helm-web": 0}
+    hint = next_step(L1.commands, live(up, {"mastodon-web", "mastodon-streaming"}, asked={"mastodon-helm-web": 1}),
+                     workdir, "mastodon", 1)
+    assert "line 48: kubectl scale deployment mastodon-helm-web --replicas=0" in hint
+    assert "asks for 1 replica(s), 0 ready" in hint
+    # the old web asked for 1 but not ready yet: the scale is done, the wait is next
+    hint = next_step(L1.commands, live(HELM | OLD0, {"mastodon-helm-web"}, asked={d: 1 for d in OLD0}), workdir,
+                     "mastodon", 1)
+    assert "line 42: kubectl wait" in hint and "no ready pod matches app=mastodon-web" in hint
 
 
 def test_what_the_cluster_cannot_show_is_never_claimed_done(workdir):

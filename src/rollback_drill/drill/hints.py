@@ -2,7 +2,7 @@
 
 Why from the cluster and not from what was typed: a hint must be right also after the operator did a
 step differently (another command, another terminal) or undid one. Each command of the level is
-judged by what it would leave in the cluster — a scale by the Deployments' ready pods, a pod wait by
+judged by what it would leave in the cluster — a scale by the replicas the Deployments ask for, a pod wait by
 a ready pod behind its selector, an Ingress file by the Services the live Ingress routes to, a
 kustomization by its Deployments existing, a `helm uninstall` by the release being gone. The first
 command whose effect is not there is the hint; a command whose effect the cluster cannot show
@@ -40,12 +40,15 @@ def judge(cmd: Command, live: LiveState, workdir: Path, namespace: str) -> Judge
         names = [t.split("/", 1)[1] for t in u.target if t.startswith("deployment/")]
         if want is None or not want.isdigit() or not names:
             return Judged(None, "a scale of no named Deployment")
-        ready = {n: live.deployments.get(n) for n in names}
-        missing = [n for n, r in ready.items() if r is None]
+        # what the Deployment asks for (a pod that is not ready is still there: a Helm web pod failing its
+        # readiness under the fault has not been scaled away); its ready pods are the wait's to judge
+        asked = {n: live.replicas.get(n, live.deployments.get(n)) for n in names}
+        missing = [n for n, r in asked.items() if r is None]
         if missing:
             return Judged(False, f"{', '.join(missing)} does not exist")
-        off = {n: r for n, r in ready.items() if r != int(want)}
-        return Judged(not off, "; ".join(f"{n} has {r} ready pod(s)" for n, r in (off or ready).items()))
+        off = {n: r for n, r in asked.items() if r != int(want)}
+        return Judged(not off, "; ".join(f"{n} asks for {r} replica(s), {live.deployments.get(n, 0)} ready"
+                                         for n, r in (off or asked).items()))
     if u.tool == "kubectl" and u.verb == "wait":
         sel = next((t.split(" ", 1)[1] for t in u.target if t.startswith("selector ")), "")
         if not sel or "pod" not in " ".join(u.target):

@@ -29,6 +29,7 @@ from typing import Callable
 
 from rollback_drill.untrusted import write_private
 
+PROMPT_START = "[game day "  # how the shell's prompt begins (PS1 below): a prompt line is not output
 RC = r"""
 # rollback-drill game day: this shell is recorded (commands, times, exit codes, output)
 [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
@@ -176,23 +177,27 @@ class RecordedShell:
 
     # ---- what was recorded ----------------------------------------------------------------------
     def commands(self) -> list[ShellCommand]:
-        """Every command typed so far, in order; the last one has no end while it runs."""
-        out: list[ShellCommand] = []
+        """Every command typed so far, in order; the last one has no end while it runs.
+
+        A command's output is the pane from its start up to the next command's start, prompt lines
+        dropped — not up to its own end marker: tmux copies the terminal into the pane log a moment
+        after bash wrote it, and on a busy machine the end marker came first (a `hint`'s whole answer
+        went to the next command)."""
         pane = self.pane.read_bytes() if self.pane.exists() else b""
-        start: tuple[float, int, str] | None = None
+        marks: list[list] = []  # [start time, start offset, text, end time, exit code]
         for raw in (self.log.read_text().splitlines() if self.log.exists() else []):
             parts = raw.split(" ")
             if parts[0] == "start" and len(parts) >= 3:
                 text = base64.b64decode(parts[3]).decode(errors="replace") if len(parts) > 3 else ""
-                start = (float(parts[1]), int(parts[2]), text)
-            elif parts[0] == "end" and start is not None and len(parts) >= 4:
-                t0, off0, text = start
-                output = _clean(pane[off0:int(parts[2])].decode(errors="replace"))
-                out.append(ShellCommand(text, t0, float(parts[1]), int(parts[3]), self.redact(output)))
-                start = None
-        if start is not None:
-            t0, off0, text = start
-            out.append(ShellCommand(text, t0, None, None, self.redact(_clean(pane[off0:].decode(errors="replace")))))
+                marks.append([float(parts[1]), int(parts[2]), text, None, None])
+            elif parts[0] == "end" and marks and marks[-1][3] is None and len(parts) >= 4:
+                marks[-1][3], marks[-1][4] = float(parts[1]), int(parts[3])
+        out: list[ShellCommand] = []
+        for i, (t0, off0, text, t1, code) in enumerate(marks):
+            upto = marks[i + 1][1] if i + 1 < len(marks) else len(pane)
+            output = "\n".join(ln for ln in _clean(pane[off0:upto].decode(errors="replace")).split("\n")
+                               if not ln.startswith(PROMPT_START))
+            out.append(ShellCommand(text, t0, t1, code, self.redact(output)))
         return out
 
     def _counts(self) -> tuple[int, int]:

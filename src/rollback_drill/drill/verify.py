@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from rollback_drill.runbook.executor import run_commands
 from rollback_drill.runbook.meaning import checklist_check, verification_kind
+from rollback_drill.observe.probes import TIMEOUT as PROBE_TIMEOUT
 
 if TYPE_CHECKING:
     from rollback_drill.drill.engine import Drill
@@ -72,7 +73,10 @@ def verify(drill: Drill) -> list[dict]:
 
 
 def probe_ok(drill: Drill, name: str, now: float) -> bool:
-    ss = drill.tl.probe_samples(name, now - 2.0)
+    """The probe answered, and only green, in the last two probe timeouts: long enough that a probe
+    which takes a few seconds on a busy machine (a sign-in with two drills on two cores) has a
+    sample in it, short enough to be "now"."""
+    ss = drill.tl.probe_samples(name, now - 2 * PROBE_TIMEOUT)
     return bool(ss) and all(s.ok for s in ss)
 
 

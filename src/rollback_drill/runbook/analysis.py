@@ -197,6 +197,7 @@ class LiveState:
     objects: dict[str, set[str]] = field(default_factory=dict)  # kind -> names
     app_labels: dict[str, dict] = field(default_factory=dict)  # deployment -> pod labels
     ingress_backends: set[str] = field(default_factory=set)  # the Services the Ingress routes to
+    replicas: dict[str, int] = field(default_factory=dict)  # name -> replicas asked for (spec)
 
     @classmethod
     def read(cls, state, ingress: str = "mastodon") -> "LiveState":
@@ -206,6 +207,7 @@ class LiveState:
         ls = cls()
         for d in state.apps.list_namespaced_deployment(ns).items:
             ls.deployments[d.metadata.name] = d.status.ready_replicas or 0
+            ls.replicas[d.metadata.name] = d.spec.replicas if d.spec.replicas is not None else 1
             ls.app_labels[d.metadata.name] = dict(d.spec.template.metadata.labels or {})
         svcs = {s.metadata.name: dict(s.spec.selector or {}) for s in state.core.list_namespaced_service(ns).items}
         ls.objects = {"deployment": set(ls.deployments), "service": set(svcs),
