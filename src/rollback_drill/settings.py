@@ -46,10 +46,19 @@ def lane() -> int:
 def lane_dir(name: str, n: int | None = None) -> Path:
     """A per-lane folder under the state dir: lane 0 keeps the historic place (state_dir()/name),
     lane n uses state_dir()/lanes/n/name, so two drills never share a work dir or backups."""
-    n = lane() if n is None else n
-    d = state_dir() / name if n == 0 else state_dir() / "lanes" / str(n) / name
+    d = lane_path(name, lane() if n is None else n)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def lane_path(name: str, n: int) -> Path:
+    """Where lane n keeps `name` (nothing created)."""
+    return state_dir() / name if n == 0 else state_dir() / "lanes" / str(n) / name
+
+
+def lane_paths_present(name: str) -> list[Path]:
+    """`name` of every lane that has one (lane 0 first): what a cleanup or a redaction must cover."""
+    return [p for p in [lane_path(name, 0), *sorted((state_dir() / "lanes").glob(f"*/{name}"))] if p.exists()]
 
 
 def first_line(e: BaseException) -> str:

@@ -26,6 +26,7 @@ import os
 import random
 import time
 import urllib.request
+from pathlib import Path
 from typing import Callable
 
 import gevent
@@ -36,11 +37,13 @@ from rollback_drill.drill import pipeline
 from rollback_drill.drill.engine import Drill, DrillConfig
 from rollback_drill.drill.pipeline import DrillPlan
 from rollback_drill.drill.gameday import OperatorRecord, OperatorScript, ScriptError, evaluate
+from rollback_drill.drill.hints import next_step
 from rollback_drill.drill.recorded_shell import RecordedShell
 from rollback_drill.drill.runner import EXIT_HARNESS, EXIT_USAGE, environment_info, guarded, preconditions, report
 from rollback_drill.evidence.debrief import automatic_scenario, drills_in, write_debrief
 from rollback_drill.evidence.journal import EvidenceError, Journal, load_journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
+from rollback_drill.runbook.analysis import LiveState
 from rollback_drill.sut.datastores import removed_with
 
 ACTIVE = "gameday-active.json"  # in the reports folder: what `gameday --abort` stops
@@ -249,8 +252,6 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
 
 def refresh_hints(drill, level, level_no: int, shell: RecordedShell, every_s: float = 2.0) -> None:
     """Keep the shell's hint file at the step that matches the cluster now (drill/hints.py)."""
-    from rollback_drill.drill.hints import next_step
-    from rollback_drill.runbook.analysis import LiveState
     while True:
         try:
             live = LiveState.read(drill.state, drill.app.ingress)
@@ -263,7 +264,6 @@ def refresh_hints(drill, level, level_no: int, shell: RecordedShell, every_s: fl
 
 def automatic_to_compare(path: str, level_no: int, trigger_id: str) -> dict:
     """The automatic drill in the journal at `path` (bad input, EvidenceError, when there is none)."""
-    from pathlib import Path
     p = Path(path)
     if p.is_dir():
         p = p / "journal.json"

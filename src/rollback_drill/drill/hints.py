@@ -19,6 +19,7 @@ from typing import Sequence
 import yaml
 
 from rollback_drill.drill.gameday import meaning
+from rollback_drill.observe.cluster_state import ingress_backends
 from rollback_drill.runbook.analysis import LiveState
 from rollback_drill.runbook.model import Command
 
@@ -79,9 +80,7 @@ def _applied_file(path: Path, live: LiveState) -> Judged:
     ingresses = [d for d in docs if d.get("kind") == "Ingress"]
     if not ingresses:
         return Judged(None, f"{path.name} holds no Ingress (its other objects are not judged)")
-    want = {p.get("backend", {}).get("service", {}).get("name") for d in ingresses
-            for r in d.get("spec", {}).get("rules", []) or [] for p in r.get("http", {}).get("paths", []) or []}
-    want.discard(None)
+    want = {b for d in ingresses for b in ingress_backends(d)}
     return Judged(want == live.ingress_backends,
                   f"the Ingress routes to {', '.join(sorted(live.ingress_backends)) or 'nothing'}"
                   f"{'' if want == live.ingress_backends else '; the file routes to ' + ', '.join(sorted(want))}")

@@ -80,37 +80,40 @@ class LanePool:
         self.children.append(child)
         return child
 
+    def collect(self, child: Child) -> dict:
+        """A finished child's result; it is no longer the pool's to stop."""
+        self.children.remove(child)
+        return child.result()
+
     def wait(self, child: Child) -> dict:
         while child.process.poll() is None:
             time.sleep(0.5)
-        self.children.remove(child)
-        return child.result()
+        return self.collect(child)
 
     def close(self) -> None:
         stop(c.process for c in self.children)
         self.children.clear()
 
 
-def run_in_lanes(pool: LanePool, items: Sequence[tuple[object, str]], n: int, extra: Sequence[str],
+def run_in_lanes(pool: LanePool, mutants: Sequence, n: int, extra: Sequence[str],
                  done: Callable[[int, object, dict, float], None], echo=print) -> None:
-    """One child drill per item (mutant, name), at most `n` at a time, lane k in 0..n-1; call
+    """One child drill per mutant (drill/mutate.py Mutant), at most `n` at a time, lane k in 0..n-1; call
     `done(i, mutant, result, seconds)` in the order they finish. Any failure is raised (the caller
     closes the pool)."""
-    queue = list(enumerate(items, 1))
+    queue = list(enumerate(mutants, 1))
     running: dict[int, Child] = {}
     while queue or running:
         for lane in range(n):
             if lane not in running and queue:
-                i, (mutant, name) = queue.pop(0)
+                i, mutant = queue.pop(0)
                 running[lane] = pool.spawn(lane, i, mutant, mutant.id, extra)
-                echo(f"mutate: lane {lane}: {name[:100]}")
+                echo(f"mutate: lane {lane}: {mutant.label[:100]}")
         time.sleep(0.5)
         for lane, child in list(running.items()):
             if child.process.poll() is None:
                 continue
             del running[lane]
-            pool.children.remove(child)
-            done(child.index, child.item, child.result(), time.monotonic() - child.started)
+            done(child.index, child.item, pool.collect(child), time.monotonic() - child.started)
 
 
 def stop(children) -> None:

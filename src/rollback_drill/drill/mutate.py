@@ -36,6 +36,11 @@ class Mutant:
     commands: tuple[Command, ...] = field(repr=False, default=())
     alternative: bool = False  # one form of an "または" pair: the other form may do the same job
 
+    @property
+    def label(self) -> str:
+        """The mutant's drill's name in the journal and the progress lines."""
+        return f"mutant {self.id}: {self.describe()}"
+
     def describe(self) -> str:
         return (f"delete line {self.line}: {self.original}" if self.kind == "delete"
                 else f"line {self.line}: {self.original}  ->  {self.mutated}")

@@ -352,6 +352,11 @@ def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
 
 
 # ---- rollback-drill mutate ---------------------------------------------------------------------
+def mutation_drill(cluster, runbook: Runbook, limit: float | None) -> Drill:
+    """A drill of a mutation run: a mutant's failing checks are retried no longer than its time limit."""
+    return Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
+
+
 def mutant_drill(drill: Drill, level_no: int, trigger_id: str, name: str, commands=None,
                  limit: float | None = None) -> dict:
     """One drill of a mutation run (the baseline: commands None), in this process's lane: a mutant
@@ -385,10 +390,9 @@ def run_mutant_child(level_no: int, trigger_id: str, runbook_path: str, provider
         if m is None:
             echo(f"rollback-drill: no mutant {mutant_id} of Level {level_no}")
             return EXIT_USAGE
-        name, commands = f"mutant {m.id}: {m.describe()}", m.commands
+        name, commands = m.label, m.commands
     with guarded(echo) as g:
-        cluster = get_cluster(provider)
-        g.drill = drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
+        g.drill = drill = mutation_drill(get_cluster(provider), runbook, limit)
         drill.prepare()
         res = mutant_drill(drill, level_no, trigger_id, name, commands, limit)
         atomic_write(Path(out), json.dumps(drill.redactor.redact_obj(res), ensure_ascii=False))
@@ -435,7 +439,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         run_dir = reports_dir() / new_run_id()
 
         def one(name: str, commands=None, limit=None) -> dict:
-            g.drill = drill = Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
+            g.drill = drill = mutation_drill(cluster, runbook, limit)
             drill.prepare()
             if g.journal is None:
                 g.journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
@@ -480,13 +484,12 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
                      f"{m.describe()[:90]} — {o.killed_by[:160]}")
 
             if parallel > 1:
-                run_in_lanes(pool, [(m, f"mutant {m.id}: {m.describe()}") for m in ms], parallel,
-                             ["--limit", f"{limit}"] if limit else [], judged, echo)
+                run_in_lanes(pool, ms, parallel, ["--limit", f"{limit}"] if limit else [], judged, echo)
                 outcomes.sort(key=lambda o: [m.id for m in ms].index(o.mutant.id))
             else:
                 for i, m in enumerate(ms, 1):
                     t1 = time.monotonic()
-                    res = one(f"mutant {m.id}: {m.describe()}", m.commands, limit)
+                    res = one(m.label, m.commands, limit)
                     judged(i, m, res, time.monotonic() - t1)
         finally:
             pool.close()  # a failure or an interruption: every lane's drill stops and puts its lane back

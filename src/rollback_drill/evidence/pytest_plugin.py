@@ -110,12 +110,11 @@ def pytest_report_from_serializable(config, data):
 
 def _drill_cluster_credentials() -> list[str]:
     """Every lane's: the reports of `pytest -n N` hold what each worker's lane printed."""
-    from rollback_drill.settings import state_dir
+    from rollback_drill.settings import lane_paths_present
     out: list[str] = []
-    for f in [state_dir() / "datastores" / "credentials.json",
-              *(state_dir() / "lanes").glob("*/datastores/credentials.json")]:
+    for root in lane_paths_present("datastores"):
         try:
-            out += [v for v in json.loads(f.read_text()).values() if isinstance(v, str)]
+            out += [v for v in json.loads((root / "credentials.json").read_text()).values() if isinstance(v, str)]
         except (OSError, ValueError):
             pass
     return out

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rollback_drill.cluster import Cluster
-from rollback_drill.settings import MAX_LANES, lane as current_lane, lane_dir
+from rollback_drill.settings import lane as current_lane, lane_dir, lane_paths_present
 
 PG_PORT, REDIS_PORT = 15432, 16379  # lane 0's; lane n adds 10 n (a lane's datastores are its own containers)
 DB_NAME, DB_USER = "mastodon", "mastodon"
@@ -163,9 +163,8 @@ class Datastores:
         """Remove our containers and the database volumes of every lane (nothing of ours stays in
         Docker); the backups of databases that no longer exist go with them."""
         import shutil
-        shutil.rmtree(self.backups, ignore_errors=True)
-        for n in range(1, MAX_LANES):
-            shutil.rmtree(lane_dir("datastores", n) / "backups", ignore_errors=True)
+        for root in lane_paths_present("datastores"):
+            shutil.rmtree(root / "backups", ignore_errors=True)
         try:
             client = docker_client()
         except DatastoreError:
