@@ -165,15 +165,18 @@ class RecoveryCheck:
             if s.served_by:
                 ok, why = judge(s.served_by)
                 ev.append((s.t, ok, f"{s.probe} probe answered by {s.served_by} ({why})"))
-        for b in self.tl.buckets.values():
-            if b.served_by:
-                bad = {p: n for p, n in b.served_by.items() if not judge(p)[0]}
+        # copies: `judge` may ask the API about a pod (a gevent switch), and meanwhile the load adds
+        # buckets and answers — iterating the live dicts failed with "dictionary changed size"
+        for b in list(self.tl.buckets.values()):
+            served = dict(b.served_by)
+            if served:
+                bad = {p: n for p, n in served.items() if not judge(p)[0]}
                 if bad:
                     p, n = max(bad.items(), key=lambda x: x[1])
                     ev.append((b.t, False, f"{sum(bad.values())} answers in [{b.t:.1f}, {b.t + self.tl.BUCKET:.1f})s "
                                            f"from outside the restored stack, e.g. {p} ({judge(p)[1]})"))
                 else:
-                    ev.append((b.t, True, f"{sum(b.served_by.values())} answers from the restored stack"))
+                    ev.append((b.t, True, f"{sum(served.values())} answers from the restored stack"))
         return _Series(ev)
 
     def _components(self) -> _Series:
