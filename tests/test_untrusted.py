@@ -112,11 +112,11 @@ def test_forget_removes_only_the_folder_this_run_created(tmp_path, state):
 
 # ---- 2. the private kubeconfig reaches one cluster only --------------------------------------------
 def test_the_private_kubeconfig_holds_only_the_allowed_context_flattened_and_0600(tmp_path, monkeypatch):
-    from rollback_drill.sut.existing import write_context_kubeconfig
+    from rollback_drill.sut.existing import scoped_kubeconfig
     src = _kubeconfig(tmp_path)
     monkeypatch.chdir("/")  # relative file names are read relative to the kubeconfig, as kubectl does
     os.umask(0o022)
-    out = write_context_kubeconfig(src, "staging", "social", tmp_path / "priv" / "kubeconfig")
+    out = scoped_kubeconfig(src, "staging", "social", tmp_path / "priv" / "kubeconfig")
     cfg = yaml.safe_load(out.read_text())
     assert [c["name"] for c in cfg["contexts"]] == ["staging"] and len(cfg["clusters"]) == len(cfg["users"]) == 1
     assert cfg["contexts"][0]["context"]["namespace"] == "social"

@@ -237,7 +237,7 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
         images_present = getattr(c, "has_image", None)
     from rollback_drill.observe.cluster_state import ClusterState
     try:
-        state = ClusterState(kube.kubeconfig, namespace, context)
+        state = ClusterState(kube)
         result = run_preflight(kube, rb, wd, backups, images_present, state, app)
         if context:  # what `run --sut existing` checks before it changes anything
             from rollback_drill.drill.staging import differences

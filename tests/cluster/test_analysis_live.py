@@ -46,7 +46,7 @@ CORRECTIONS = [
 
 
 def _analysis(deployed, runbook):
-    state = ClusterState(deployed.kube.kubeconfig, deployed.app.namespace)
+    state = ClusterState(deployed.kube)
     before = resource_versions(deployed.kube)
     result = run_preflight(deployed.kube, runbook, deployed.workdir, deployed.datastores.list_backups(), None,
                            state, deployed.app)

@@ -9,7 +9,7 @@ import pytest
 
 from rollback_drill.cluster.local import LocalCluster
 from rollback_drill.sut.images import stub_image
-from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
+from rollback_drill.cluster.kube import Kube, write_scoped_kubeconfig
 
 
 NS = "cluster-test"
@@ -57,7 +57,7 @@ spec:
 def kube(cluster, tmp_path_factory):
     image = stub_image()
     cluster.load_image(image.archive, image.name)
-    k = Kube(write_drill_kubeconfig(cluster.kubeconfig, tmp_path_factory.mktemp("kc") / "kubeconfig", NS),
+    k = Kube(write_scoped_kubeconfig(cluster.kubeconfig, tmp_path_factory.mktemp("kc") / "kubeconfig", NS),
              cluster.bin_dir, NS)
     k.kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=60s", timeout=90)
     k.kubectl("create", "namespace", NS)

@@ -6,7 +6,9 @@ The cluster knows no runbook and no system under test: what runs beside it and m
 is handed in (`Cluster.add_teardown`). Modules:
 
 - local.py, kind.py, existing.py — the providers
-- kube.py — the harness's Kubernetes access (API client; kubectl/helm where the CLI is the convention)
+- kube.py — the one Kubernetes access layer: the API client (typed, and raw JSON for reads repeated
+  many times a second), the one kubeconfig writer (`write_scoped_kubeconfig`), kubectl/helm where
+  the CLI is the convention
 - images.py — the offline OCI image pipeline, and the node's pause image
 - pki.py — the local cluster's certificates
 """

@@ -79,6 +79,34 @@ class Kube:
         from kubernetes import client as k8s
         return k8s.AppsV1Api(self.api)
 
+    @cached_property
+    def net(self) -> k8s.NetworkingV1Api:
+        from kubernetes import client as k8s
+        return k8s.NetworkingV1Api(self.api)
+
+    @cached_property
+    def autoscaling(self) -> k8s.AutoscalingV2Api:
+        from kubernetes import client as k8s
+        return k8s.AutoscalingV2Api(self.api)
+
+    @cached_property
+    def custom(self) -> k8s.CustomObjectsApi:
+        from kubernetes import client as k8s
+        return k8s.CustomObjectsApi(self.api)
+
+    def get_raw(self, path: str, **query: str) -> dict:
+        """GET an API path (e.g. `/apis/apps/v1/namespaces/x/deployments`) as plain JSON. For reads
+        repeated many times a second: the client's model objects cost far more CPU to build than the
+        request itself. Raises the client's ApiException on an error answer, like the typed calls."""
+        from kubernetes.client.rest import ApiException
+        req = self.api.param_serialize("GET", path, query_params=list(query.items()) or None,
+                                       header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+        resp = self.api.call_api(*req, _request_timeout=30)
+        resp.read()
+        if not 200 <= resp.status <= 299:
+            raise ApiException.from_response(http_resp=resp, body=resp.data.decode(errors="replace"), data=None)
+        return json.loads(resp.data)
+
     def as_dict(self, obj) -> dict:
         return self.api.sanitize_for_serialization(obj)
 
@@ -141,9 +169,10 @@ class Kube:
         return {d.metadata.name: d.spec.replicas or 0 for d in self.apps.list_namespaced_deployment(self.namespace).items}
 
     def helm_release_deployed(self, release: str) -> bool:
-        """Helm 3 keeps each release revision in a Secret labelled owner=helm, name, status."""
-        return bool(self.core.list_namespaced_secret(
-            self.namespace, label_selector=f"owner=helm,name={release},status=deployed").items)
+        """Helm 3 keeps each release revision in a Secret labelled owner=helm, name, status (read as
+        metadata only: the recovery watch asks twice a second and the records are large)."""
+        return bool(self.get_raw(f"/api/v1/namespaces/{self.namespace}/secrets",
+                                 labelSelector=f"owner=helm,name={release},status=deployed")["items"])
 
     def helm_release_revision(self, release: str) -> int | None:
         """The deployed revision's number (the Secret's `version` label); None when not deployed."""
@@ -319,19 +348,65 @@ def current_context(kubeconfig: Path) -> str:
         return ""
 
 
-def write_drill_kubeconfig(source: Path, target: Path, namespace: str) -> Path:
-    """A copy of the cluster's kubeconfig whose current context defaults to the drill namespace.
+class KubeconfigUnusable(ValueError):
+    """A kubeconfig (or the context asked for) that cannot give the drill its own copy (exit 2)."""
 
-    The runbook's commands name no namespace; they act on the context's default, as on the
-    operator's laptop. Giving the drill its own namespace keeps them away from kube-system.
-    """
-    cfg = json.loads(source.read_text()) if source.read_text().lstrip().startswith("{") else None
-    if cfg is None:
-        import yaml
-        cfg = yaml.safe_load(source.read_text())
-    current = cfg["current-context"]
-    for ctx in cfg["contexts"]:
-        if ctx["name"] == current:
-            ctx["context"]["namespace"] = namespace
+    def __init__(self, subject: str, reasons: list[str]) -> None:
+        self.subject, self.reasons = subject, reasons
+        super().__init__(f"{subject}: " + "; ".join(reasons))
+
+
+def write_scoped_kubeconfig(source: Path, target: Path, namespace: str, context: str | None = None) -> Path:
+    """The one kubeconfig the drill's commands and the harness use: exactly one context (`context`,
+    or the source's current one), its cluster and its user, flattened (certificate, key and token
+    files read in) — so nothing run through it can reach another cluster — with the drill's
+    namespace as the default (the runbook's commands name no namespace; they act on the context's
+    default, as on the operator's laptop). Written 0600 (it holds credentials).
+
+    The same writer serves the drill cluster and an allow-listed context of a team's cluster."""
+    import yaml
+
+    from rollback_drill.settings import first_line
     from rollback_drill.untrusted import write_private
-    return write_private(target, json.dumps(cfg, indent=2))
+    try:
+        cfg = yaml.safe_load(source.read_text()) or {}  # JSON is YAML too
+    except (OSError, yaml.YAMLError) as e:
+        raise KubeconfigUnusable(f"kubeconfig {source}", [f"not readable ({first_line(e)})"]) from None
+    context = context or str(cfg.get("current-context") or "")
+    names = [c.get("name") for c in cfg.get("contexts") or []]
+    if context not in names:
+        raise KubeconfigUnusable(f"context {context!r}", [
+            f"not in {source} (contexts: {', '.join(map(str, names)) or 'none'})"])
+    inner = dict(next(c for c in cfg["contexts"] if c.get("name") == context).get("context") or {})
+    cluster = next((c for c in cfg.get("clusters") or [] if c.get("name") == inner.get("cluster")), None)
+    if cluster is None:
+        raise KubeconfigUnusable(f"context {context!r}", [f"its cluster {inner.get('cluster')!r} is not in {source}"])
+    user = next((u for u in cfg.get("users") or [] if u.get("name") == inner.get("user")), None)
+    base = source.resolve().parent
+    try:
+        cluster = {"name": cluster["name"], "cluster": _flatten(cluster.get("cluster") or {}, base, (
+            ("certificate-authority", "certificate-authority-data"),))}
+        users = [] if user is None else [{"name": user["name"], "user": _flatten(user.get("user") or {}, base, (
+            ("client-certificate", "client-certificate-data"), ("client-key", "client-key-data")))}]
+    except OSError as e:
+        raise KubeconfigUnusable(f"context {context!r}", [f"a file it names cannot be read ({first_line(e)})"]) from None
+    out = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
+           "contexts": [{"name": context, "context": {**inner, "namespace": namespace}}],
+           "clusters": [cluster], "users": users}
+    return write_private(target, json.dumps(out, indent=2))
+
+
+def _flatten(entry: dict, base: Path, pairs: tuple[tuple[str, str], ...]) -> dict:
+    """A kubeconfig cluster/user entry with file references read in as data (a copy that stands alone;
+    relative names are relative to the kubeconfig, as kubectl reads them)."""
+    import base64
+    out = dict(entry)
+    for ref, data in pairs:
+        if out.get(ref):
+            path = Path(out.pop(ref)).expanduser()
+            path = path if path.is_absolute() else base / path
+            out[data] = base64.b64encode(path.read_bytes()).decode()
+    if out.get("tokenFile"):
+        path = Path(out.pop("tokenFile")).expanduser()
+        out["token"] = (path if path.is_absolute() else base / path).read_text().strip()
+    return out

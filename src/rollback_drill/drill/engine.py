@@ -173,7 +173,7 @@ class Drill:
         self.ctx.context = current_context(self.env.kube.kubeconfig)
         self.ctx.namespace, self.ctx.served_host = self.app.namespace, self.app.host
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
-        self.state = ClusterState(self.env.kube.kubeconfig, self.app.namespace, self.env.kube.context)
+        self.state = ClusterState(self.env.kube)
         self.ctx.before = self._look_before
         prof = self.cfg.profile
         if prof.emulates:

@@ -6,6 +6,6 @@ It knows no runbook and no system under test: criteria arrive as plain metric sp
 - load.py, load_worker.py — user load with locust (and its worker processes)
 - probes.py — steady-state probes through the Ingress at >= 2 Hz
 - detectors.py — a criterion (MetricSpec) checked over the timeline
-- cluster_state.py — what the cluster says: who served, what is restored
+- cluster_state.py — what the cluster says: who served, what is restored (read through cluster.kube)
 - k8s_watch.py — what the cluster did during a drill, on the drill's clock
 """

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import gevent
 import gevent.event
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
+from rollback_drill.cluster.kube import Kube
 from rollback_drill.observe.timeline import ComponentSample, Timeline
 
 GKE_GROUPS = {"backendconfig": ("cloud.google.com", "v1", "backendconfigs"),
@@ -54,28 +53,44 @@ def ingress_backends(ingress: dict) -> list[str]:
 
 
 class ClusterState:
-    """Reads of the drill namespace through the kubernetes client (the harness's own API work)."""
+    """The recovery conditions' reads of the drill namespace, through the drill's one Kubernetes
+    access layer (`cluster.kube.Kube`: its client, its kubeconfig, its namespace). The reads the
+    recovery watch repeats twice a second come back as plain JSON (`Kube.get_raw`): building the
+    client's model objects for every Deployment was most of the harness's own CPU in a drill."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, context: str | None = None) -> None:
-        api = k8s_config.new_client_from_config(config_file=str(kubeconfig), context=context)
-        self.api = api
-        self.core = k8s.CoreV1Api(api)
-        self.apps = k8s.AppsV1Api(api)
-        self.net = k8s.NetworkingV1Api(api)
-        self.autoscaling = k8s.AutoscalingV2Api(api)
-        self.custom = k8s.CustomObjectsApi(api)
-        self.ns = namespace
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
         self._pod_owner: dict[str, str] = {}  # pod -> Deployment ("" when it has none)
+
+    @property
+    def ns(self) -> str:
+        return self.kube.namespace
+
+    @property
+    def api(self) -> k8s.ApiClient:
+        return self.kube.api
+
+    @property
+    def core(self) -> k8s.CoreV1Api:
+        return self.kube.core
+
+    @property
+    def apps(self) -> k8s.AppsV1Api:
+        return self.kube.apps
+
+    @property
+    def net(self) -> k8s.NetworkingV1Api:
+        return self.kube.net
 
     # ---- who served -------------------------------------------------------------------------
     def refresh_pods(self) -> None:
         rs_owner = {}
-        for rs in self.apps.list_namespaced_replica_set(self.ns).items:
-            owners = [o.name for o in (rs.metadata.owner_references or []) if o.kind == "Deployment"]
-            rs_owner[rs.metadata.name] = owners[0] if owners else ""
-        for pod in self.core.list_namespaced_pod(self.ns).items:
-            owners = [o.name for o in (pod.metadata.owner_references or []) if o.kind == "ReplicaSet"]
-            self._pod_owner[pod.metadata.name] = rs_owner.get(owners[0], "") if owners else ""
+        for rs in self.kube.get_raw(f"/apis/apps/v1/namespaces/{self.ns}/replicasets")["items"]:
+            owners = [o["name"] for o in rs["metadata"].get("ownerReferences") or [] if o["kind"] == "Deployment"]
+            rs_owner[rs["metadata"]["name"]] = owners[0] if owners else ""
+        for pod in self.kube.get_raw(f"/api/v1/namespaces/{self.ns}/pods")["items"]:
+            owners = [o["name"] for o in pod["metadata"].get("ownerReferences") or [] if o["kind"] == "ReplicaSet"]
+            self._pod_owner[pod["metadata"]["name"]] = rs_owner.get(owners[0], "") if owners else ""
 
     def deployment_of(self, pod: str) -> str | None:
         """The Deployment that owns the pod, remembered after the pod is gone; None if never seen."""
@@ -104,58 +119,59 @@ class ClusterState:
             if self._get(kind, name) is not None:
                 snap["objects"].append([kind, name])
         for svc in services:
-            s = self.core.read_namespaced_service(svc, self.ns)
-            snap["annotations"][svc] = dict(s.metadata.annotations or {})
-        ing = self.net.read_namespaced_ingress(ingress, self.ns)
-        snap["ingress"][ingress] = ingress_backends(self.api.sanitize_for_serialization(ing))
+            s = self.kube.get_raw(f"/api/v1/namespaces/{self.ns}/services/{svc}")
+            snap["annotations"][svc] = dict(s["metadata"].get("annotations") or {})
+        snap["ingress"][ingress] = ingress_backends(self._ingress(ingress))
         return snap
 
     def delete(self, kind: str, name: str) -> bool:
         """Delete an HPA or a GKE object if it is there; whether it was."""
         try:
             if kind == "hpa":
-                self.autoscaling.delete_namespaced_horizontal_pod_autoscaler(name, self.ns)
+                self.kube.autoscaling.delete_namespaced_horizontal_pod_autoscaler(name, self.ns)
             else:
                 group, version, plural = GKE_GROUPS[kind]
-                self.custom.delete_namespaced_custom_object(group, version, self.ns, plural, name)
+                self.kube.custom.delete_namespaced_custom_object(group, version, self.ns, plural, name)
             return True
         except ApiException as e:
             if e.status == 404:
                 return False
             raise
 
-    def _get(self, kind: str, name: str):
+    def _get(self, kind: str, name: str) -> dict | None:
+        group, version, plural = GKE_GROUPS.get(kind, ("autoscaling", "v2", "horizontalpodautoscalers"))
         try:
-            if kind == "hpa":
-                return self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.ns)
-            group, version, plural = GKE_GROUPS[kind]
-            return self.custom.get_namespaced_custom_object(group, version, self.ns, plural, name)
+            return self.kube.get_raw(f"/apis/{group}/{version}/namespaces/{self.ns}/{plural}/{name}")
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
+
+    def _ingress(self, name: str) -> dict:
+        return self.kube.get_raw(f"/apis/networking.k8s.io/v1/namespaces/{self.ns}/ingresses/{name}")
 
     def restored(self, target: RestoreTarget, snapshot: dict, release: str,
                  schema_ok: Callable[[], tuple[bool, str]] | None = None) -> tuple[bool, str]:
         """(everything the level must bring back is there, what is missing or what was seen)."""
         missing: list[str] = []
         seen: list[str] = []
-        deps = {d.metadata.name: d for d in self.apps.list_namespaced_deployment(self.ns).items}
+        deps = {d["metadata"]["name"]: d for d in
+                self.kube.get_raw(f"/apis/apps/v1/namespaces/{self.ns}/deployments")["items"]}
         for name in target.stack:
             d = deps.get(name)
             if d is None:
                 missing.append(f"Deployment {name} does not exist")
                 continue
-            avail = any(c.type == "Available" and c.status == "True" for c in (d.status.conditions or []))
-            n = d.status.available_replicas or 0
+            status = d.get("status") or {}
+            avail = any(c["type"] == "Available" and c["status"] == "True" for c in status.get("conditions") or [])
+            n = status.get("availableReplicas") or 0
             if not avail or n < 1:
                 missing.append(f"Deployment {name} not Available ({n} available)")
             else:
                 seen.append(f"{name} {n} available")
         for ing_name, before in snapshot.get("ingress", {}).items():
             try:
-                ing = self.net.read_namespaced_ingress(ing_name, self.ns)
-                now = ingress_backends(self.api.sanitize_for_serialization(ing))
+                now = ingress_backends(self._ingress(ing_name))
             except ApiException as e:
                 now = [f"(missing: {e.status})"]
             if now != before:
@@ -168,7 +184,8 @@ class ClusterState:
                     missing.append(f"{kind} {name} (present before the migration) is missing")
             for svc, before in snapshot.get("annotations", {}).items():
                 try:
-                    now = dict(self.core.read_namespaced_service(svc, self.ns).metadata.annotations or {})
+                    now = dict(self.kube.get_raw(f"/api/v1/namespaces/{self.ns}/services/{svc}")["metadata"]
+                               .get("annotations") or {})
                 except ApiException:
                     now = {}
                 for k, v in before.items():
@@ -176,9 +193,7 @@ class ClusterState:
                         continue
                     if _norm(now.get(k)) != _norm(v):
                         missing.append(f"Service {svc} annotation {k}={now.get(k)!r}, before the migration {v!r}")
-            rel = self.core.list_namespaced_secret(self.ns, label_selector=f"owner=helm,name={release}").items
-            live = [s.metadata.name for s in rel if (s.metadata.labels or {}).get("status") == "deployed"]
-            if live:
+            if self.kube.helm_release_deployed(release):
                 missing.append(f"Helm release {release} still deployed")
             else:
                 seen.append(f"Helm release {release} gone")

@@ -24,7 +24,7 @@ from rollback_drill.sut.application import Application
 from rollback_drill.sut.datastores import Credentials, Datastores
 from rollback_drill.sut.images import stub_image
 from rollback_drill.sut.incluster import InClusterDatastores
-from rollback_drill.cluster.kube import Kube, write_drill_kubeconfig
+from rollback_drill.cluster.kube import Kube, write_scoped_kubeconfig
 from rollback_drill.settings import lane as current_lane, lane_dir
 from rollback_drill.untrusted import write_private
 
@@ -182,7 +182,7 @@ GKE_OBJECTS = (("hpa", "mastodon-web"), ("backendconfig", "mastodon-web-backend-
 def _migration_cleanup(kube: Kube, app: Application = LOCAL) -> None:
     """What the migration removed and Level 2 restores: HPA, GKE objects, service annotations."""
     from rollback_drill.observe.cluster_state import ClusterState
-    state = ClusterState(kube.kubeconfig, app.namespace, kube.context)
+    state = ClusterState(kube)
     for kind, name in GKE_OBJECTS:
         state.delete(kind, name)  # 404 (also: no such kind on a cluster without the GKE CRDs) is nothing to do
     for svc in ("mastodon-web", "mastodon-streaming"):
@@ -245,11 +245,11 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     """Bring the cluster to the just-migrated state (idempotent; `reset` returns it there)."""
     env = environment(cluster)
     kube, app = env.kube, env.app
-    write_drill_kubeconfig(cluster.kubeconfig, kube.kubeconfig, app.namespace)
+    write_scoped_kubeconfig(cluster.kubeconfig, kube.kubeconfig, app.namespace)
     if reset:  # what a killed drill's fidelity emulation left (mirror Ingress, class, ConfigMap)
         from rollback_drill.observe.cluster_state import ClusterState
         from rollback_drill.sut.emulation import clear_leftovers
-        clear_leftovers(ClusterState(kube.kubeconfig, app.namespace))
+        clear_leftovers(ClusterState(kube))
     if reset and env.image and env.image == stub_image().name and env.datastores.running():
         env.datastores.up()
         try:
@@ -300,8 +300,7 @@ def build_migrated_state(env: Environment, log=print) -> None:
         kube.annotate_service(svc, ann)
     _wait_http(f"{env.ingress_url}/health", app.host, f"{app.old_stack[0]}-")
     from rollback_drill.observe.cluster_state import ClusterState
-    snap = ClusterState(kube.kubeconfig, app.namespace, kube.context).snapshot(GKE_OBJECTS, ("mastodon-web", "mastodon-streaming"),
-                                                                                  app.ingress)
+    snap = ClusterState(kube).snapshot(GKE_OBJECTS, ("mastodon-web", "mastodon-streaming"), app.ingress)
     (w / SNAPSHOT).write_text(json.dumps(snap, indent=2))
     log("backup just before the migration")
     env.datastores.create_backup("pre-helm-migration")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from rollback_drill.cluster.kube import Kube
+from rollback_drill.cluster.kube import Kube, KubeconfigUnusable, write_scoped_kubeconfig
 from rollback_drill.settings import first_line, state_dir
 from rollback_drill.sut.application import Application
 from rollback_drill.sut.changes import ChangeLog
@@ -85,7 +85,7 @@ class Staging:
     def kube(self, bin_dir: Path | None) -> Kube:
         claim_run_dir(self.run_dir, self.token)
         cfg = self.run_dir / "kubeconfig"
-        write_context_kubeconfig(self.source_kubeconfig, self.context, self.app.namespace, cfg)
+        scoped_kubeconfig(self.source_kubeconfig, self.context, self.app.namespace, cfg)
         return Kube(cfg, bin_dir, self.app.namespace)
 
 
@@ -108,51 +108,13 @@ def claim_run_dir(run_dir: Path, token: str) -> None:
     (run_dir / RUN_MARK).write_text(token)
 
 
-def _flatten(entry: dict, base: Path, pairs: tuple[tuple[str, str], ...]) -> dict:
-    """A kubeconfig cluster/user entry with file references read in as data (a copy that stands alone)."""
-    import base64
-    out = dict(entry)
-    for ref, data in pairs:
-        if out.get(ref):
-            path = Path(out.pop(ref)).expanduser()
-            path = path if path.is_absolute() else base / path
-            out[data] = base64.b64encode(path.read_bytes()).decode()
-    if out.get("tokenFile"):
-        path = Path(out.pop("tokenFile")).expanduser()
-        out["token"] = (path if path.is_absolute() else base / path).read_text().strip()
-    return out
-
-
-def write_context_kubeconfig(source: Path, context: str, namespace: str, target: Path) -> Path:
-    """A private kubeconfig holding exactly the allowed context, its cluster and its user, flattened
-    (certificate and key files read in) — so no command the harness or the runbook runs can reach
-    another cluster through it; current context the allowed one, default namespace the application's
-    (the runbook's commands name no namespace). Created 0600; removed after the drill."""
+def scoped_kubeconfig(source: Path, context: str, namespace: str, target: Path) -> Path:
+    """The drill's private kubeconfig for the allowed context (cluster/kube.write_scoped_kubeconfig);
+    one that cannot be written is the cluster not being as assumed (exit 2, said why)."""
     try:
-        cfg = yaml.safe_load(source.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise NotAsAssumed(f"kubeconfig {source}", [f"not readable ({first_line(e)})"]) from None
-    names = [c.get("name") for c in cfg.get("contexts") or []]
-    if context not in names:
-        raise NotAsAssumed(f"context {context!r}", [f"not in {source} (contexts: {', '.join(map(str, names)) or 'none'})"])
-    inner = dict(next(c for c in cfg["contexts"] if c.get("name") == context).get("context") or {})
-    cluster = next((c for c in cfg.get("clusters") or [] if c.get("name") == inner.get("cluster")), None)
-    if cluster is None:
-        raise NotAsAssumed(f"context {context!r}", [f"its cluster {inner.get('cluster')!r} is not in {source}"])
-    user = next((u for u in cfg.get("users") or [] if u.get("name") == inner.get("user")), None)
-    base = source.resolve().parent
-    try:
-        cluster = {"name": cluster["name"], "cluster": _flatten(cluster.get("cluster") or {}, base, (
-            ("certificate-authority", "certificate-authority-data"),))}
-        users = [] if user is None else [{"name": user["name"], "user": _flatten(user.get("user") or {}, base, (
-            ("client-certificate", "client-certificate-data"), ("client-key", "client-key-data")))}]
-    except OSError as e:
-        raise NotAsAssumed(f"context {context!r}", [f"a file it names cannot be read ({first_line(e)})"]) from None
-    out = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
-           "contexts": [{"name": context, "context": {**inner, "namespace": namespace}}],
-           "clusters": [cluster], "users": users}
-    write_private(target, json.dumps(out, indent=2))
-    return target
+        return write_scoped_kubeconfig(source, target, namespace, context)
+    except KubeconfigUnusable as e:
+        raise NotAsAssumed(e.subject, e.reasons) from None
 
 
 def differences(kube: Kube, app: Application, as_the_level_assumes: Callable[[], list[str]] = list) -> list[str]:
@@ -336,7 +298,7 @@ def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None
         ns = untrusted.namespace(rec["namespace"], f"pending record {f.name}")
         key = record_key(context, ns)
         cfg = pending_dir() / f".{key}.kubeconfig"
-        kube = Kube(write_context_kubeconfig(source_kubeconfig, context, ns, cfg), bin_dir, ns)
+        kube = Kube(scoped_kubeconfig(source_kubeconfig, context, ns, cfg), bin_dir, ns)
         left = []
         for item in reversed(rec.get("undos") or []):
             try:
