@@ -95,8 +95,9 @@ def main() -> int:
     previous = json.loads(out.read_text()) if out.exists() else {}
     points = {p["n"]: p for p in previous.get("points", [])}
     for n in args.n or [1, 2, 3, 4]:
-        point = dict(points.get(n, {}), n=n, commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                                                  capture_output=True, text=True).stdout.strip())
+        # a re-measured N replaces its old point whole: one point, one commit (never values of two commits)
+        point = {"n": n, "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                                  capture_output=True, text=True).stdout.strip()}
         if not args.skip_suite:
             point.update(suite(n, args.mark, Path(f"/tmp/parallel-bench-junit-{n}.xml")))
             point["mark"] = args.mark
