@@ -129,3 +129,34 @@ def test_every_difference_from_the_migrated_state_is_listed(tmp_path):
     wrong_backup = differences(MigratedKube(migrated, ["mastodon-helm-web"]), app, rb, 1, tmp_path)
     assert any("routes to ['mastodon-helm-streaming', 'mastodon-helm-web'], not to the old stack" in d
                for d in wrong_backup), wrong_backup
+
+
+def test_the_system_under_test_is_chosen_by_sut_and_refuses_before_anything_changes(tmp_path):
+    """One interface (sut/system.py): `--sut existing` is the team's release, checked against the state
+    the runbook's level assumes (every difference, exit 2); `--sut stub` is the stub in a namespace of
+    ours, refused when that namespace is there already. check() reads only."""
+    import shutil
+
+    from rollback_drill import DEFAULT_RUNBOOK, FIXTURES
+    from rollback_drill.drill.staging import system_under_test
+    from rollback_drill.sut.existing import NotAsAssumed, Staging
+    from rollback_drill.sut.system import StubInNamespace, TeamRelease
+    rb = load_runbook(DEFAULT_RUNBOOK)
+    for item in ("backup", "k8s"):
+        shutil.copytree(FIXTURES / item, tmp_path / item)
+    app = Application(namespace="social")
+    st = Staging("staging", tmp_path / "kubeconfig", "existing", app, "https://staging.example", tmp_path)
+    migrated = {**{d: 0 for d in app.old_stack}, **{d: 1 for d in app.helm_stack}}
+    team = system_under_test(st, MigratedKube(migrated, ["mastodon-helm-web", "mastodon-helm-streaming"]), rb, 1, print)
+    assert isinstance(team, TeamRelease) and team.ingress_before == ["mastodon-streaming", "mastodon-web"]
+    team.check()  # the migrated state: nothing to refuse
+    assert "team's release mastodon-helm in namespace social on context 'staging'" in team.describe()
+    off = system_under_test(st, MigratedKube({**migrated, "mastodon-helm-web": 0}, ["mastodon-helm-web"]), rb, 1, print)
+    with pytest.raises(NotAsAssumed) as e:
+        off.check()
+    assert "Deployment mastodon-helm-web has 0 replicas" in str(e.value)
+    stub = system_under_test(Staging("staging", tmp_path / "kubeconfig", "stub", app, "https://staging.example",
+                                     tmp_path), MigratedKube(migrated, []), rb, 1, print)
+    assert isinstance(stub, StubInNamespace)
+    with pytest.raises(NotAsAssumed, match="namespace social already exists"):
+        stub.check()

@@ -34,13 +34,14 @@ from rollback_drill.runbook.analysis import (Finding, LiveState, alternatives, a
                                              switches_traffic, wait_race)
 from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_commands
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
-from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, Environment, deploy
+from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, Environment
 from rollback_drill.sut.changes import ChangeLog
 from rollback_drill.sut.datastores import Datastores
 from rollback_drill.sut.emulation import Emulation
 from rollback_drill.sut.faults import Fault, fault_for, inject
 from rollback_drill.sut.mistakes import proven_mistake
 from rollback_drill.sut.profile import Profile, load_profile
+from rollback_drill.sut.system import StubOnDrillCluster, SystemUnderTest
 from rollback_drill.observe.k8s_watch import K8sWatch
 from rollback_drill.sut.cloudsql import abandon_restores
 
@@ -109,11 +110,11 @@ def data_corruption_trigger(runbook: Runbook, level_no: int = 3) -> Trigger:
 
 class Drill:
     def __init__(self, cluster: Cluster, runbook: Runbook, config: DrillConfig | None = None,
-                 provision: Callable[[ChangeLog], Environment] | None = None) -> None:
-        """`provision` builds the system under test and records what it changed (default: the stub on
-        the drill cluster, reset to the just-migrated state; the harness owns that cluster)."""
+                 sut: SystemUnderTest | None = None) -> None:
+        """`sut`: what the drill drills on (sut/system.py; default: the stub on the drill cluster, reset
+        to the just-migrated state — the harness owns that cluster)."""
         self.cluster, self.runbook = cluster, runbook
-        self.provision = provision or (lambda changes: deploy(cluster, reset=True, log=lambda m: None))
+        self.sut = sut or StubOnDrillCluster(cluster)
         self.changes = ChangeLog()
         self.cfg = config or DrillConfig()
         self.tl = Timeline()
@@ -157,7 +158,7 @@ class Drill:
     def prepare(self) -> None:
         """Deploy the just-migrated state anew and get the executor ready."""
         self.phase = "deploy"
-        self.env = self.provision(self.changes)
+        self.env = self.sut.provision(self.changes)
         self.redactor = Redactor(self.env.secret_values())
         self.read_secrets()
         backups = self.env.datastores.list_backups() if self.env.datastores is not None else []

@@ -194,10 +194,10 @@ def run_staging(level_no: int, trigger_id: str, runbook_path: str, staging, yes:
 
 def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, echo):
     """Read-only: refusals (exit 2), an unreachable or unreadable cluster (exit 4), else print the plan
-    and return (cluster, kube)."""
+    and return (cluster, the system under test)."""
     from rollback_drill.cluster.existing import ExistingCluster
-    from rollback_drill.drill.staging import differences, plan_lines
-    from rollback_drill.sut.existing import NotAsAssumed, stub_namespace_free
+    from rollback_drill.drill.staging import plan_lines, system_under_test
+    from rollback_drill.sut.existing import NotAsAssumed
     from rollback_drill.sut.mistakes import NoOpMistake, merged_values, proven_mistake, restarts_on_rollback
     try:
         cluster = ExistingCluster(staging.context)
@@ -210,13 +210,8 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
                 f"a previous drill there was killed before it put back what it changed ({staging.pending}): run "
                 f"'rollback-drill put-back --context {staging.context}' first"])
         kube = staging.kube(cluster.bin_dir)
-        if staging.sut == "stub":
-            stub_namespace_free(kube, staging)
-        else:
-            diffs = differences(kube, staging.app, runbook, level_no, staging.workdir)
-            if diffs:
-                raise NotAsAssumed(f"refusing --sut existing on context '{staging.context}': the state is not what "
-                                   f"the runbook assumes", diffs)
+        sut = system_under_test(staging, kube, runbook, level_no, lambda m: echo(f"deploy: {m}"))
+        sut.check()
         c = runbook.trigger(trigger_id).criterion if level_no != 3 else None
         fault = None if c is None or c.person_decides else fault_for(
             c, style=cfg.fault_style, config_paths=runbook.sidecar.get("config_faults"))
@@ -233,25 +228,16 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
         return EXIT_HARNESS
     for line in plan_lines(staging, runbook, level_no, fault, cfg.load, revision, restarts):
         echo(line)
-    return cluster, kube
+    return cluster, sut
 
 
-def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, cluster, kube,
+def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, cluster, sut,
                    echo) -> int:
-    from rollback_drill.drill.staging import attach_existing
-    from rollback_drill.sut.existing import provision_stub
-
-    def provision(changes):
-        if staging.sut == "stub":
-            return provision_stub(staging, kube, changes, lambda m: echo(f"deploy: {m}"))
-        return attach_existing(staging, kube, runbook, level_no)
-
     with guarded(echo) as g:
-        g.drill = drill = Drill(cluster, runbook, cfg, provision=provision)
+        g.drill = drill = Drill(cluster, runbook, cfg, sut=sut)
         drill.changes.pending = staging.pending  # survives a SIGKILL: `put-back` reads it
         drill.changes.pending_key = {"context": staging.context, "namespace": staging.app.namespace}
-        echo("drill: " + ("deploying the just-migrated stub" if staging.sut == "stub" else
-                          "attaching to the team's release"))
+        echo(f"drill: {'deploying' if staging.sut == 'stub' else 'attaching to'} {sut.describe()}")
         drill.prepare()
         g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),
                                       drill.redactor)

@@ -1,8 +1,8 @@
 """A drill on a cluster the harness did not create: what the runbook's level says of the team's release.
 
-sut/existing.py checks, plans and attaches the release without reading the runbook; this module
-reads the level for it — the Ingress file the level applies to put traffic back, the level's
-preflight items, its commands as written — and hands that in as data.
+sut/existing.py and sut/system.py check, plan and attach the release without reading the runbook;
+this module reads the level for them — the Ingress file the level applies to put traffic back, the
+level's preflight items, its commands as written — and hands that in as data.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rollback_drill.drill.preflight import check_level
 from rollback_drill.runbook.model import Runbook
 from rollback_drill.sut import existing as E
 from rollback_drill.sut.application import Application
+from rollback_drill.sut.system import StubInNamespace, SystemUnderTest, TeamRelease
 
 
 def backup_ingress_backends(workdir: Path, runbook: Runbook, level: int) -> tuple[Path | None, list[str]]:
@@ -30,9 +31,9 @@ def backup_ingress_backends(workdir: Path, runbook: Runbook, level: int) -> tupl
     return None, []
 
 
-def differences(kube: Kube, app: Application, runbook: Runbook, level: int, workdir: Path) -> list[str]:
-    """How the team's release differs from the just-migrated state the runbook assumes (read-only):
-    the release's state (sut/existing.py), then what this level assumes of it."""
+def level_assumes(kube: Kube, app: Application, runbook: Runbook, level: int, workdir: Path):
+    """What this level of the runbook assumes of the team's release, as a read-only check: a callable
+    giving every difference (the Ingress file routes to the old stack; the level's preflight items)."""
     def as_the_level_assumes() -> list[str]:
         out: list[str] = []
         path, before = backup_ingress_backends(workdir, runbook, level)
@@ -43,7 +44,13 @@ def differences(kube: Kube, app: Application, runbook: Runbook, level: int, work
             if c.ok is False:
                 out.append(f"{c.what}: {c.why}")
         return out
-    return E.differences(kube, app, as_the_level_assumes)
+    return as_the_level_assumes
+
+
+def differences(kube: Kube, app: Application, runbook: Runbook, level: int, workdir: Path) -> list[str]:
+    """How the team's release differs from the just-migrated state the runbook assumes (read-only):
+    the release's state (sut/existing.py), then what this level assumes of it."""
+    return E.differences(kube, app, level_assumes(kube, app, runbook, level, workdir))
 
 
 def plan_lines(st: E.Staging, runbook: Runbook, level: int, fault, load, revision: int | None,
@@ -54,8 +61,10 @@ def plan_lines(st: E.Staging, runbook: Runbook, level: int, fault, load, revisio
     return E.plan_lines(st, level, commands, fault, load, revision, restarts)
 
 
-def attach_existing(st: E.Staging, kube: Kube, runbook: Runbook, level: int):
-    """The team's release as it is (after `differences` found none), expecting users back on the
-    Services the level's Ingress file routes to: nothing is changed here."""
+def system_under_test(st: E.Staging, kube: Kube, runbook: Runbook, level: int, log) -> SystemUnderTest:
+    """The system `--sut` names on the allowed context, with what the runbook's level says of it
+    handed in as data (the Services its Ingress file routes users back to, its own assumptions)."""
+    if st.sut == "stub":
+        return StubInNamespace(st, kube, log)
     _, before = backup_ingress_backends(st.workdir, runbook, level)
-    return E.attach_existing(st, kube, before)
+    return TeamRelease(st, kube, before, level_assumes(kube, st.app, runbook, level, st.workdir))

@@ -3,6 +3,9 @@
 It knows no runbook text: the drill hands in what it needs (a criterion's kind and threshold, a
 level's commands as strings). Modules:
 
+- system.py — the system under test behind one interface (check, provision, describe): the stub on the
+  drill cluster, the stub in a namespace of an allowed context, a team's release
+
 - application.py — where the drilled Mastodon lives and what its parts are called
 - images.py — the stub's and the datastores' images (built with cluster/images.py)
 - deploy.py — the just-migrated state the runbook assumes, in a lane (lane_app: its namespace and host)
