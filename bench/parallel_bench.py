@@ -110,6 +110,7 @@ def main() -> int:
             point.update(mutation(n))
         point["cpu_s"] = round(sum(point.get(k, 0) for k in ("suite_cpu_s", "suite_every_trigger_cpu_s",
                                                              "mutation_cpu_s")), 1)
+        point["measured_order"] = time.time()  # which commit is the newest: the one compared
         points[n] = point
         print(json.dumps({k: v for k, v in point.items() if not k.endswith("outcomes")}), flush=True)
         write(out, points)
@@ -126,17 +127,25 @@ def previous_notes(out: Path) -> list[str]:
 
 def write(out: Path, points: dict) -> None:
     ordered = [points[k] for k in sorted(points)]
-    first = ordered[0]
-    same_suite = all(p.get("outcomes") == first.get("outcomes") for p in ordered if "outcomes" in p) and \
-        len({json.dumps(p["every_trigger_outcomes"], sort_keys=True) for p in ordered if "every_trigger_outcomes" in p}) <= 1
-    same_kills = all(p.get("survived") == first.get("survived") for p in ordered if "survived" in p)
     for p in ordered:
         p["verdicts"] = {"suite_failed": p.get("failed"), "mutants_survived": p.get("survived")}
-    if len(ordered) < 2:  # one N compared with nothing: not checked, never "identical"
-        same_suite = same_kills = None
+    # verdicts are compared only between points of one commit, and only what two or more of them
+    # measured: anything else is "not checked" (None), never "identical"
+    newest = max(ordered, key=lambda p: p.get("measured_order", 0))["commit"]
+    same = [p for p in ordered if p.get("commit") == newest]
+
+    def identical(key: str) -> bool | None:
+        seen = [json.dumps(p[key], sort_keys=True) for p in same if key in p]
+        return None if len(seen) < 2 else len(set(seen)) == 1
+
+    same_suite, same_every, same_kills = identical("outcomes"), identical("every_trigger_outcomes"), identical("survived")
+    checked = [v for v in (same_suite, same_every, same_kills) if v is not None]
+    verdicts_identical = None if not checked else all(checked)
     result = {"points": ordered, "notes": previous_notes(out),
-              "verdicts_identical": None if same_suite is None else same_suite and same_kills,
-              "suite_outcomes_identical": same_suite, "mutation_kill_sets_identical": same_kills,
+              "verdicts_identical": verdicts_identical, "compared_commit": newest,
+              "compared_n": [p["n"] for p in same],
+              "suite_outcomes_identical": same_suite, "every_trigger_outcomes_identical": same_every,
+              "mutation_kill_sets_identical": same_kills,
               "machine": f"{os.cpu_count()} cores", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -4,9 +4,8 @@ Feature: Every trigger of the runbook is detected under load and removed only by
   detects it with the runbook's own threshold. A Level 1 whose Ingress switch-back and Helm
   scale-downs are replaced by read-only `kubectl get` must not pass: the drill names the recovery
   condition that failed. Level 1 as written then removes the trigger within its target.
-  The rows tagged @nightly (and C4, the person's decision) run in the nightly workflow; every CI
-  run drills the others (C1's Level 1 as written is also drilled by level1.feature and the main
-  job in every run).
+  Every row, and C4 (the person's decision), is drilled in every CI run: drills run side by side
+  (pytest -n 3, one lane each), which is what makes all eleven affordable (bench/results/parallel.json).
 
   Background:
     Given the drill cluster is up
@@ -27,10 +26,6 @@ Feature: Every trigger of the runbook is detected under load and removed only by
     Examples:
       | trigger | severity |
       | C3      | Critical |
-
-    @nightly
-    Examples:
-      | trigger | severity |
       | C1      | Critical |
       | C2      | Critical |
       | H1      | High     |
@@ -41,7 +36,6 @@ Feature: Every trigger of the runbook is detected under load and removed only by
       | M2      | Medium   |
       | M3      | Medium   |
 
-  @nightly
   Scenario: C4, a serious security problem, is a person's decision: recorded, and only a real rollback ends it
     Given the just-migrated Mastodon is serving under load
     When "the security officer on call" declares trigger C4
