@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from rollback_drill.cluster.kube import Kube, KubeconfigUnusable, write_scoped_kubeconfig
 from rollback_drill.settings import first_line, state_dir
