@@ -21,7 +21,7 @@ def test_redactor_removes_plain_and_base64_secrets():
 def test_journal_is_incomplete_until_finished_and_redacted(tmp_path):
     j = Journal(tmp_path / "run1", {"env": "x"}, Redactor(["top-secret-value"]))
     data = json.loads(j.path.read_text())
-    assert data["complete"] is False and data["schema_version"] == 2
+    assert data["complete"] is False and data["schema_version"] == 3
     j.add_scenario({"name": "s", "output": "password top-secret-value"})
     finish_run(j, history=tmp_path / "history.jsonl")
     text = j.path.read_text()

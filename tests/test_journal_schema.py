@@ -220,10 +220,23 @@ def test_a_version_1_journal_is_valid_version_1_and_renders(tmp_path):
     page, md = html_path.read_text(), md_path.read_text()
     assert "<td class='recovery'>6.3s</td>" in page and "<svg" in page
     assert "not in this version (journal schema 1): recovery conditions (a)-(d)" in page
-    assert "Journal schema version 1, read by a version 2 reader" in page
+    assert "Journal schema version 1, read by a version 3 reader" in page
     assert "a probe sample&#x27;s t is when the probe was sent" in page
     assert "| Level 1 under C1 | C1 | 1 | 60-120s | — | 2.6s | 6.3s | passed | 1 |" in md
     assert "- line 45: `kubectl wait" in md  # no severity or class invented
+
+
+def test_a_version_2_journal_says_the_decision_was_measured_differently_and_lacks_the_start(written):
+    v2 = copy.deepcopy(written)
+    v2["schema_version"] = 2
+    for s in v2["scenarios"]:
+        s["durations"].pop("start_s", None)
+    assert S.validate_journal(v2) == []  # valid version 2 as written then
+    j = S.upgrade(v2)
+    assert j["upgraded"]["from_version"] == 2 and j["upgraded"]["to_version"] == 3
+    assert [m for m in j["upgraded"]["meaning_changed"] if m.startswith("the automatic decider's decision_s")]
+    assert j["scenarios"][0]["not_in_version"] == ["the harness's own start before the first rollback command"]
+    assert len(S.upgrade(json.loads(V1.read_text(encoding="utf-8")))["upgraded"]["meaning_changed"]) == 4
 
 
 def test_the_current_version_renders_without_version_notes(written):
@@ -242,9 +255,9 @@ def test_a_late_version_1_journal_lists_only_what_it_lacks():
 
 
 @pytest.mark.parametrize("version, says", [
-    (3, "has journal schema version 3, newer than this rollback-drill reads (versions 1-2): use a release that "
-        "reads version 3"),
-    (0, "has journal schema version 0, which rollback-drill never wrote (versions 1-2)"),
+    (4, "has journal schema version 4, newer than this rollback-drill reads (versions 1-3): use a release that "
+        "reads version 4"),
+    (0, "has journal schema version 0, which rollback-drill never wrote (versions 1-3)"),
     (True, "has journal schema version True, which rollback-drill never wrote"),
     ("2", "has journal schema version '2', which rollback-drill never wrote")])
 def test_unknown_versions_are_refused_in_one_line(tmp_path, version, says):
@@ -261,7 +274,7 @@ def test_a_journal_that_does_not_match_its_schema_is_still_read_with_a_warning(t
     bad["scenarios"][0]["verdict"] = "won"
     p = tmp_path / "journal.json"
     p.write_text(json.dumps(bad))
-    with pytest.warns(JournalWarning, match=r"does not match journal schema version 2 \(1 problems\): "
+    with pytest.warns(JournalWarning, match=r"does not match journal schema version 3 \(1 problems\): "
                                             r"\$\.scenarios\[0\]\.verdict: 'won'"):
         assert load_journal(p)["scenarios"][0]["verdict"] == "won"
     with pytest.raises(EvidenceError, match=r"\$\.scenarios\[0\]\.verdict"):

@@ -163,3 +163,20 @@ def test_probe_detector_needs_consecutive_failures_after_injection():
 
 def test_declared_criteria_are_not_measured():
     assert not check(_trigger("security", None), Timeline(), 5.0, 0.0, DetectorConfig(), None).fired
+
+
+def test_the_automatic_decision_is_detection_plus_think_time_whatever_the_harness_spent_after_it():
+    """The harness's own work after detection (reading state, counting rows: over 1 s with three drills
+    side by side) is not the decider's: t_decide stays t_detect + think time, a think time past the deadline
+    still gives decision_late: the must-fail drill in features/drill_failures.feature."""
+    from types import SimpleNamespace as NS
+    from rollback_drill.drill.engine import Drill, DrillConfig
+    for think, harness_s in ((0.0, 1.5), (0.4, 0.1)):
+        tl = Timeline()
+        detect = tl.mark("detect", tl.now() - harness_s)
+        d = NS(tl=tl, cfg=DrillConfig(decision_delay_s=think), phase="detection")
+        Drill.decide(d)
+        assert d.tl.marks["decide"] == detect + think and tl.now() >= detect + think
+        Drill.decide(d)  # a second call does not move the decision
+        assert d.tl.marks["decide"] == detect + think
+    assert abs((tl.marks["decide"] - tl.marks["detect"]) - 0.4) < 1e-9

@@ -17,7 +17,7 @@ def test_default_drill_writes_journal_and_report_that_agree(cluster, tmp_path, m
     assert code in (EXIT_OK, EXIT_FINDING), "\n".join(lines)
     run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     journal = json.loads((run_dir / "journal.json").read_text())
-    assert journal["complete"] is True and journal["schema_version"] == 2
+    assert journal["complete"] is True and journal["schema_version"] == 3
     s = journal["scenarios"][0]
     assert s["verdict"] == "passed" and s["level"]["target_max_s"] == 120
     printed = next(ln for ln in lines if ln.startswith("Level 1 under C1"))

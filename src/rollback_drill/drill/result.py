@@ -21,6 +21,9 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
     rec_s = (m["recovered"] - m["decide"]) if "recovered" in m and "decide" in m else None
     det_s = (m["detect"] - m["inject"]) if "detect" in m and "inject" in m else None
     dec_s = (m["decide"] - m["detect"]) if "decide" in m and "detect" in m else None
+    first = min((c.start for c in tl.commands if level and c.level == level.number and "decide" in m
+                 and c.start >= m["decide"]), default=None)
+    start_s = None if first is None else first - m["decide"]
     t_from = m.get("inject", 0.0)
     t_to = m.get("recovered", tl.now())
     failed = sum(b.failures for b in tl.window(t_from, t_to))
@@ -54,7 +57,7 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
         "detection": None if drill.detection is None else asdict(drill.detection),
         "baseline_latency_ms": None if drill.baseline is None else round(drill.baseline * 1000, 1),
         "durations": {"detection_latency_s": _r(det_s), "decision_s": _r(dec_s), "recovery_s": _r(rec_s),
-                      "within_target": within, "decision_within_deadline": deadline_ok},
+                      "start_s": _r(start_s), "within_target": within, "decision_within_deadline": deadline_ok},
         "recovery": None if drill.recovery is None else drill.recovery.to_dict(),
         "outage": {"failed_requests": failed, "requests": total, "error_seconds": error_seconds,
                    "window": [round(t_from, 3), round(t_to, 3)],

@@ -20,7 +20,7 @@ from rollback_drill.evidence.redaction import REDACTED, Redactor  # noqa: F401 -
 from rollback_drill.evidence.schema import SCHEMA_FILES, known_version, upgrade, validate_journal  # noqa: F401
 
 SCHEMA = "rollback-drill/journal"
-SCHEMA_VERSION = 2  # the schema is journal.schema.json beside this file (evidence/schema.py); keep both equal
+SCHEMA_VERSION = 3  # the schema is journal.schema.json beside this file (evidence/schema.py); keep both equal
 
 
 class EvidenceError(RuntimeError):

@@ -27,9 +27,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 NAME = "rollback-drill/journal"
-CURRENT = 2
+CURRENT = 3
 #: Every version a journal was ever written in, and its schema file (in this package).
-SCHEMA_FILES = {1: "journal.v1.schema.json", 2: "journal.schema.json"}
+SCHEMA_FILES = {1: "journal.v1.schema.json", 2: "journal.v2.schema.json", 3: "journal.schema.json"}
 
 #: What a version did not record, per scenario: dotted path -> what the report would have shown.
 #: A journal written late in a version may hold some of them: only those really absent are listed.
@@ -50,6 +50,10 @@ NOT_RECORDED = {
         "findings[].severity": "the findings' class and severity",
         "timeline.commands[].rewrites": "the commands' rewrites",
         "timeline.probe_samples[].served_by": "which pod answered each probe",
+        "durations.start_s": "the harness's own start before the first rollback command",
+    },
+    2: {
+        "durations.start_s": "the harness's own start before the first rollback command",
     },
 }
 #: What an older version measured differently (the same field, another meaning).
@@ -58,6 +62,8 @@ MEANING_CHANGED = {
         "decision_s ends at the decision mark (version 2: at the start of the first rollback command)",
         "recovery is every probe green for the stability window and the 5xx ratio under the threshold "
         "(version 2: the four conditions (a)-(d))"],
+    2: ["the automatic decider's decision_s ends when the harness starts the rollback, its own preparation "
+        "included (version 3: at the decision, t_detect + its think time; the preparation is durations.start_s)"],
 }
 
 
@@ -133,8 +139,8 @@ def _has(d: object, dotted: str) -> bool:
 
 
 def upgrade(data: dict) -> dict:
-    """An older journal in the current shape, for the report. No field moved between versions 1 and
-    2, so every field stays where it is; what the older version did not record stays absent and is
+    """An older journal in the current shape, for the report. No field moved between any two
+    versions, so every field stays where it is; what the older version did not record stays absent and is
     named in each scenario's `not_in_version` (the report says "not in this version" there), and
     `upgraded` says from which version and which meanings changed. The current version is returned
     as it is."""
@@ -142,7 +148,8 @@ def upgrade(data: dict) -> dict:
     if v == CURRENT:
         return data
     out = copy.deepcopy(data)
-    out["upgraded"] = {"from_version": v, "to_version": CURRENT, "meaning_changed": MEANING_CHANGED.get(v, [])}
+    changed = [m for older in range(v, CURRENT) for m in MEANING_CHANGED.get(older, [])]
+    out["upgraded"] = {"from_version": v, "to_version": CURRENT, "meaning_changed": changed}
     for s in out.get("scenarios", []):
         if isinstance(s, dict):
             s["not_in_version"] = [label for path, label in NOT_RECORDED.get(v, {}).items() if not _has(s, path)]
