@@ -102,3 +102,15 @@ def test_junit_and_cucumber_files_pass_through_the_redactor(tmp_path):
     assert "test_leak" in text and REDACTED in text
     for form in (PW, base64.b64encode(PW.encode()).decode(), "never-seen-token-123"):
         assert form not in text
+
+
+def test_a_value_added_later_is_redacted_from_a_string_already_seen():
+    """The memo (each distinct string redacted once) starts over when a value is added: a journal
+    rewritten after the next drill's Secret was read must not keep an earlier, unredacted result."""
+    r = Redactor(["first-secret-value"])
+    line = "DB_URL host=db user=app pw=later-secret-value and first-secret-value"
+    once = r.redact(line)
+    assert "first-secret-value" not in once and "later-secret-value" in once
+    assert r.redact(line) is once  # the memo answers
+    r.add(["later-secret-value"])
+    assert "later-secret-value" not in r.redact(line) and "first-secret-value" not in r.redact(line)

@@ -102,9 +102,16 @@ def known_secrets() -> set[str]:
 class Redactor:
     """Replaces known secret values (in every encoding above) and known secret shapes with [REDACTED]."""
 
+    #: how many distinct strings the memo keeps before it starts over
+    MEMO_MAX = 50_000
+
     def __init__(self, secrets: list[str] | tuple[str, ...] | set[str] = ()) -> None:
         self.values: set[str] = set()
         self._known: re.Pattern[str] | None = None
+        # A journal repeats few strings many times (18 drills: 164 375 strings, 3 474 distinct: probe
+        # names, pod names, details) and is rewritten after every drill: each distinct string is
+        # redacted once per set of values (the memo starts over when a value is added).
+        self._memo: dict[str, str] = {}
         self.add(secrets)
 
     def add(self, secrets) -> None:
@@ -127,15 +134,23 @@ class Redactor:
         patterns = [_pattern(f, len(f) < WHOLE_WORD_BELOW, is_b64)
                     for f, is_b64 in sorted(forms.items(), key=lambda kv: len(kv[0]), reverse=True)]
         self._known = re.compile("|".join(patterns))
+        self._memo = {}
 
     def redact(self, text: str) -> str:
         if not text:
             return text
+        done = self._memo.get(text)
+        if done is not None:
+            return done
+        out = text
         if self._known is not None:
-            text = self._known.sub(REDACTED, text)
+            out = self._known.sub(REDACTED, out)
         for pattern, repl in SHAPES:
-            text = pattern.sub(repl, text)
-        return text
+            out = pattern.sub(repl, out)
+        if len(self._memo) >= self.MEMO_MAX:
+            self._memo = {}
+        self._memo[text] = out
+        return out
 
     def redact_obj(self, obj):
         """Strings anywhere in a JSON-like object, dictionary keys included."""
