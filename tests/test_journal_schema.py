@@ -231,11 +231,13 @@ def test_a_version_2_journal_says_the_decision_was_measured_differently_and_lack
     v2["schema_version"] = 2
     for s in v2["scenarios"]:
         s["durations"].pop("start_s", None)
+        s["recovery"].pop("settled", None)
     assert S.validate_journal(v2) == []  # valid version 2 as written then
     j = S.upgrade(v2)
     assert j["upgraded"]["from_version"] == 2 and j["upgraded"]["to_version"] == 3
     assert [m for m in j["upgraded"]["meaning_changed"] if m.startswith("the automatic decider's decision_s")]
-    assert j["scenarios"][0]["not_in_version"] == ["the harness's own start before the first rollback command"]
+    assert j["scenarios"][0]["not_in_version"] == ["the harness's own start before the first rollback command",
+                                                   "why the wait for recovery ended early"]
     assert len(S.upgrade(json.loads(V1.read_text(encoding="utf-8")))["upgraded"]["meaning_changed"]) == 4
 
 

@@ -180,3 +180,13 @@ def test_the_automatic_decision_is_detection_plus_think_time_whatever_the_harnes
         Drill.decide(d)  # a second call does not move the decision
         assert d.tl.marks["decide"] == detect + think
     assert abs((tl.marks["decide"] - tl.marks["detect"]) - 0.4) < 1e-9
+
+
+def test_a_window_that_cannot_start_by_the_latest_start_is_known_before_the_limit():
+    """wait_recovery stops once the latest start of a window complete within its limit has passed and a
+    condition has failed since: a probe red at 12 s means no window starting by 10 s can hold."""
+    grid = [i * 0.5 for i in range(40)]
+    red_late = _check(_tl_with({"a": [(t, t < 3.0 or t > 12.0) for t in grid]}), ["a"]).evaluate(0.0, 19.5)
+    assert red_late.t_recovered is None and not red_late.may_start_by(10.0)
+    green = _check(_tl_with({"a": [(t, t >= 9.0) for t in grid]}), ["a"]).evaluate(0.0, 15.0)
+    assert green.t_recovered is None and green.may_start_by(10.0) and not green.may_start_by(8.5)

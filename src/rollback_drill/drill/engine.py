@@ -46,6 +46,8 @@ from rollback_drill.observe.k8s_watch import K8sWatch
 from rollback_drill.sut.cloudsql import abandon_restores
 
 SERVING_WINDOW_S = 2.0  # answers this recent tell which stack users are being served by when a command runs
+LATE_RECORD_S = 1.0  # an observation is in the timeline this long after its instant (a probe's answer, a sample)
+SETTLED_LOOK_S = 2.0  # how often the recovery wait looks whether nothing left could bring recovery (twice = settled)
 
 
 class DrillError(RuntimeError):
@@ -392,6 +394,8 @@ class Drill:
         level = self.runbook.level(level_no)
         if "decide" not in self.tl.marks:  # a second attempt does not move the decision
             self.tl.mark("decide")
+        if self.plan is not None and self.plan.recovery_limit_s is not None:  # a mutation drill's limit
+            self.ctx.retry_until = self.tl.marks["decide"] + self.plan.recovery_limit_s - self.cfg.stability_s
         self.recovered, self.recovery = None, None
         self.tl.marks.pop("recovered", None)
         cmds = level.commands if commands is None else commands
@@ -482,6 +486,13 @@ class Drill:
         `limit_s` (mutation runs) or the configured recovery timeout caps it. A game day judges from
         the alert (`since`; its decision is known only afterwards) and ends early when `stop()` says
         the operator has left.
+
+        It also ends when no recovery can come any more: the level's commands are done, the cluster is
+        the harness's own (no one else acts on it: on a team's context a GitOps controller might), and
+        twice in a row, 2 s apart, something the level must bring back is settled — a Deployment absent
+        or wanting 0 replicas, the Ingress pointing elsewhere, the Helm release still there
+        (ClusterState.settled_gaps). Waiting longer would only repeat that; the verdict is the same
+        `not_recovered`, and the journal says why in `recovery.settled`.
         """
         self.phase = "recovery_wait"
         level = self.runbook.level(self.level_no)
@@ -490,7 +501,15 @@ class Drill:
                     self.cfg.recovery_timeout_s)
         if limit_s is not None:
             limit = min(limit, limit_s)
+        # the recovery window must start by then to be complete within the limit: once it has passed (and
+        # every observation of before it is recorded) and some condition has not held continuously since
+        # before it, no later moment can make the drill pass
+        latest_start = t_decide + limit - self.cfg.stability_s
         check_ = self.recovery_check()
+        may_settle = stop is None and since is None and "commands_done" in self.tl.marks and \
+            self.cluster.name != "existing"
+        settled: list[str] | None = None
+        next_look = self.tl.now()
         while True:
             gevent.sleep(0.5)
             now = self.tl.now()
@@ -501,6 +520,16 @@ class Drill:
                 break
             if now >= t_decide + limit or (stop is not None and stop()):
                 break
+            if now >= latest_start + LATE_RECORD_S and not self.recovery.may_start_by(latest_start):
+                break
+            if may_settle and now >= next_look:
+                next_look = now + SETTLED_LOOK_S
+                gaps = self.state.settled_gaps(self.target, self.env.premigration(), self.app.release)
+                if gaps and gaps == settled:
+                    self.recovery.settled = (f"the level's commands were done and nothing left would bring back: "
+                                             f"{'; '.join(gaps)}")
+                    break
+                settled = gaps
         if self.level_no == 3:
             for table, before in self._rows_before.items():
                 after = self._rows(table)

@@ -141,10 +141,12 @@ def judge(mutant: Mutant, res: dict, time_limit_s: float | None) -> MutantOutcom
                    f"either the drill cannot see what it does, or the runbook does not need it")
         return MutantOutcome(mutant, v, False, "survived: the drill passed without this step", False, finding)
     reasons = [f"verdict {v}"]
-    if v == "not_recovered" and time_limit_s is not None:
+    rec = res.get("recovery") or {}
+    if v == "not_recovered" and rec.get("settled"):
+        reasons.append(f"no recovery could come: {rec['settled']}")
+    elif v == "not_recovered" and time_limit_s is not None:
         reasons.append(f"no recovery within the mutation time limit ({time_limit_s:.0f}s = 2x the baseline's "
                        f"recovery time + 10s)")
-    rec = res.get("recovery") or {}
     reasons += [f"({c['key']}) {c['label']}: {c['detail'][:240]}" for c in rec.get("conditions", []) if not c["holds"]]
     reasons += [f"check '{c['item']}' failed: {c['evidence'][:160]}" for c in res.get("checklist", [])
                 if c["ok"] is False]

@@ -56,14 +56,20 @@ class Recovery:
     t_recovered: float | None
     evaluated_until: float
     conditions: list[Condition]
+    settled: str = ""  # why the wait ended before its limit: what nothing left could bring back
 
     def to_dict(self) -> dict:
         return {"t_recovered": None if self.t_recovered is None else round(self.t_recovered, 3),
                 "evaluated_until": round(self.evaluated_until, 3),
-                "conditions": [c.to_dict() for c in self.conditions]}
+                "conditions": [c.to_dict() for c in self.conditions], "settled": self.settled}
 
     def failing(self) -> list[Condition]:
         return [c for c in self.conditions if not c.holds]
+
+    def may_start_by(self, t: float) -> bool:
+        """Whether a recovery window starting at or before `t` can still complete: every condition has held
+        continuously since then up to the end of this evaluation (a window starts only where each holds)."""
+        return all(c.held_since is not None and c.held_since <= t for c in self.conditions)
 
 
 class _Series:

@@ -321,6 +321,8 @@ def _why(s: dict) -> list[str]:
             out.append(f"<tr class='{'pass' if c['holds'] else 'fail'}'><td>({c['key']})</td><td>{e(c['label'])}</td>"
                        f"<td>{'yes' if c['holds'] else 'NO'}</td><td>{since}</td><td>{e(c['detail'])}</td></tr>")
         out.append("</table>")
+        if rec.get("settled"):
+            out.append(f"<p class='settled'>Stopped waiting at {rec['evaluated_until']:.1f}s: {e(rec['settled'])}.</p>")
     actions = (s.get("outage") or {}).get("actions") or {}
     if actions:
         out.append("<h3>What users saw (from injection to recovery)</h3><table class='actions'><tr><th>action</th>"

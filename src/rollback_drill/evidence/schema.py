@@ -51,9 +51,11 @@ NOT_RECORDED = {
         "timeline.commands[].rewrites": "the commands' rewrites",
         "timeline.probe_samples[].served_by": "which pod answered each probe",
         "durations.start_s": "the harness's own start before the first rollback command",
+        "recovery.settled": "why the wait for recovery ended early",
     },
     2: {
         "durations.start_s": "the harness's own start before the first rollback command",
+        "recovery.settled": "why the wait for recovery ended early",
     },
 }
 #: What an older version measured differently (the same field, another meaning).

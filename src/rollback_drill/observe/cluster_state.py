@@ -153,56 +153,87 @@ class ClusterState:
     def restored(self, target: RestoreTarget, snapshot: dict, release: str,
                  schema_ok: Callable[[], tuple[bool, str]] | None = None) -> tuple[bool, str]:
         """(everything the level must bring back is there, what is missing or what was seen)."""
-        missing: list[str] = []
+        gaps, seen = self.restore_gaps(target, snapshot, release, schema_ok)
+        return (not gaps, "; ".join(g.what for g in gaps) if gaps else "; ".join(seen))
+
+    def settled_gaps(self, target: RestoreTarget, snapshot: dict, release: str) -> list[str]:
+        """What is missing and cannot come back by itself: a Deployment absent or wanting 0 replicas, an
+        Ingress pointing elsewhere, an object absent, an annotation changed, the Helm release deployed.
+        Once the level's commands are done on a cluster nobody else acts on, none of these changes again
+        (no controller scales a Deployment up from 0 or repoints an Ingress); a Deployment still starting
+        pods or a restore still running is not settled."""
+        gaps, _ = self.restore_gaps(target, snapshot, release)
+        return [g.what for g in gaps if g.settled]
+
+    def restore_gaps(self, target: RestoreTarget, snapshot: dict, release: str,
+                     schema_ok: Callable[[], tuple[bool, str]] | None = None) -> tuple[list[Gap], list[str]]:
+        """(what the level has not brought back yet, what was seen in place)."""
+        gaps: list[Gap] = []
         seen: list[str] = []
         deps = {d["metadata"]["name"]: d for d in
                 self.kube.get_raw(f"/apis/apps/v1/namespaces/{self.ns}/deployments")["items"]}
         for name in target.stack:
             d = deps.get(name)
             if d is None:
-                missing.append(f"Deployment {name} does not exist")
+                gaps.append(Gap(f"Deployment {name} does not exist", True))
                 continue
             status = d.get("status") or {}
             avail = any(c["type"] == "Available" and c["status"] == "True" for c in status.get("conditions") or [])
             n = status.get("availableReplicas") or 0
+            wanted = (d.get("spec") or {}).get("replicas", 1)
             if not avail or n < 1:
-                missing.append(f"Deployment {name} not Available ({n} available)")
+                gaps.append(Gap(f"Deployment {name} not Available ({n} available"
+                                + ("; it wants 0 replicas)" if wanted == 0 else ")"), wanted == 0))
             else:
                 seen.append(f"{name} {n} available")
         for ing_name, before in snapshot.get("ingress", {}).items():
             try:
-                now = ingress_backends(self._ingress(ing_name))
+                now, gone = ingress_backends(self._ingress(ing_name)), False
             except ApiException as e:
-                now = [f"(missing: {e.status})"]
+                now, gone = [f"(missing: {e.status})"], e.status == 404
             if now != before:
-                missing.append(f"Ingress {ing_name} backends {now}, before the migration {before}")
+                gaps.append(Gap(f"Ingress {ing_name} backends {now}, before the migration {before}",
+                                gone or not now[0].startswith("(missing")))
             else:
                 seen.append(f"Ingress {ing_name} -> {now}")
         if target.full_state:
             for kind, name in snapshot.get("objects", []):
                 if self._get(kind, name) is None:
-                    missing.append(f"{kind} {name} (present before the migration) is missing")
+                    gaps.append(Gap(f"{kind} {name} (present before the migration) is missing", True))
             for svc, before in snapshot.get("annotations", {}).items():
+                read = True  # an answer, or the Service gone (404): not a failed read
                 try:
                     now = dict(self.kube.get_raw(f"/api/v1/namespaces/{self.ns}/services/{svc}")["metadata"]
                                .get("annotations") or {})
-                except ApiException:
-                    now = {}
+                except ApiException as e:
+                    now, read = {}, e.status == 404
                 for k, v in before.items():
                     if k.startswith("kubectl.kubernetes.io/"):
                         continue
                     if _norm(now.get(k)) != _norm(v):
-                        missing.append(f"Service {svc} annotation {k}={now.get(k)!r}, before the migration {v!r}")
+                        gaps.append(Gap(f"Service {svc} annotation {k}={now.get(k)!r}, before the migration {v!r}",
+                                        read))
             if self.kube.helm_release_deployed(release):
-                missing.append(f"Helm release {release} still deployed")
+                gaps.append(Gap(f"Helm release {release} still deployed", True))
             else:
                 seen.append(f"Helm release {release} gone")
         if target.full_state and snapshot.get("not_checked"):
             seen.append(f"not checked: {snapshot['not_checked']}")
         if target.database and schema_ok is not None:
             ok, why = schema_ok()
-            (seen if ok else missing).append(why)
-        return (not missing, "; ".join(missing) if missing else "; ".join(seen))
+            if ok:
+                seen.append(why)
+            else:  # a restore may still be running
+                gaps.append(Gap(why, False))
+        return gaps, seen
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One thing a level has not brought back; `settled`: nothing but a new command would change it."""
+
+    what: str
+    settled: bool
 
 
 def _norm(v: str | None):

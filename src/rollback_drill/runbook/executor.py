@@ -47,6 +47,9 @@ class ExecContext:
     namespace: str = "mastodon"  # the default namespace of the drill's kubeconfig context
     served_host: str = ""  # the host the drilled application's Ingress routes ("": the production host)
     retry_budget_s: float = RETRY_BUDGET_S  # how long a failing check is retried
+    # on the timeline: no retry starts after it (a mutation drill's latest recovery start: a check
+    # passing later could not make the mutant survive)
+    retry_until: float | None = None
     before: Callable[[Command, str], None] | None = None  # looks at the cluster just before a command runs
 
     context: str = ""  # the one kubeconfig context commands may reach ("": the drill kubeconfig's only one)
@@ -251,6 +254,8 @@ def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: in
     last_line = rec.output.strip().splitlines()[-1] if rec.output.strip() else ""
     if _is_check(cmd.text):
         deadline = time.monotonic() + ctx.retry_budget_s
+        if ctx.retry_until is not None:
+            deadline = min(deadline, ctx.timeline.t0 + ctx.retry_until)
         tries = 1
         while time.monotonic() < deadline:
             time.sleep(2.0)

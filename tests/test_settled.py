@@ -1,0 +1,80 @@
+"""When the recovery wait may stop early (observe/cluster_state.py `settled_gaps`): only for what
+nothing but a new command would change. Pure logic over the API's JSON, read through a stand-in for
+the one Kubernetes access layer; the live drills (must-fail rows, mutants) exercise it on the cluster."""
+
+from __future__ import annotations
+
+from kubernetes.client.rest import ApiException
+
+from rollback_drill.observe.cluster_state import ClusterState, RestoreTarget
+
+SNAP = {"ingress": {"mastodon": ["mastodon-web"]}, "objects": [["hpa", "mastodon-web"]],
+        "annotations": {"mastodon-web": {"cloud.google.com/neg": '{"ingress": true}'}}}
+
+
+def _dep(name: str, replicas: int, available: int) -> dict:
+    return {"metadata": {"name": name}, "spec": {"replicas": replicas},
+            "status": {"availableReplicas": available,
+                       "conditions": [{"type": "Available", "status": "True" if available else "False"}]}}
+
+
+class FakeKube:
+    namespace = "mastodon"
+
+    def __init__(self, deps, backend="mastodon-web", helm=False, hpa=True, annotation='{"ingress":true}'):
+        self.deps, self.backend, self.helm, self.hpa, self.annotation = deps, backend, helm, hpa, annotation
+
+    def get_raw(self, path: str, **_) -> dict:
+        if path.endswith("/deployments"):
+            return {"items": self.deps}
+        if "/ingresses/" in path:
+            if self.backend is None:
+                raise ApiException(status=404)
+            return {"spec": {"rules": [{"http": {"paths": [{"backend": {"service": {"name": self.backend}}}]}}]}}
+        if "/horizontalpodautoscalers/" in path:
+            if not self.hpa:
+                raise ApiException(status=404)
+            return {"metadata": {"name": "mastodon-web"}}
+        if "/services/" in path:
+            return {"metadata": {"annotations": {"cloud.google.com/neg": self.annotation}}}
+        raise AssertionError(path)
+
+    def helm_release_deployed(self, release: str) -> bool:
+        return self.helm
+
+
+def _settled(kube: FakeKube, full_state: bool = False) -> list[str]:
+    return ClusterState(kube).settled_gaps(RestoreTarget(("mastodon-web", "mastodon-worker"), full_state), SNAP,
+                                           "mastodon")
+
+
+def test_a_deployment_still_starting_pods_is_not_settled_one_left_at_zero_is():
+    booting = FakeKube([_dep("mastodon-web", 1, 0), _dep("mastodon-worker", 1, 1)])
+    assert _settled(booting) == []
+    assert not ClusterState(booting).restored(RestoreTarget(("mastodon-web",)), SNAP, "mastodon")[0]
+    left = FakeKube([_dep("mastodon-web", 0, 0), _dep("mastodon-worker", 1, 1)])
+    assert _settled(left) == ["Deployment mastodon-web not Available (0 available; it wants 0 replicas)"]
+    gone = FakeKube([_dep("mastodon-web", 1, 1)])
+    assert _settled(gone) == ["Deployment mastodon-worker does not exist"]
+
+
+def test_an_ingress_pointing_elsewhere_or_gone_is_settled():
+    deps = [_dep("mastodon-web", 1, 1), _dep("mastodon-worker", 1, 1)]
+    assert _settled(FakeKube(deps)) == []
+    assert _settled(FakeKube(deps, backend="mastodon-helm-web")) == [
+        "Ingress mastodon backends ['mastodon-helm-web'], before the migration ['mastodon-web']"]
+    assert _settled(FakeKube(deps, backend=None)) == [
+        "Ingress mastodon backends ['(missing: 404)'], before the migration ['mastodon-web']"]
+
+
+def test_a_full_state_level_settles_on_the_release_an_object_and_an_annotation_never_on_a_schema():
+    deps = [_dep("mastodon-web", 1, 1), _dep("mastodon-worker", 1, 1)]
+    assert _settled(FakeKube(deps), full_state=True) == []  # annotations compared by meaning
+    assert _settled(FakeKube(deps, helm=True, hpa=False, annotation="{}"), full_state=True) == [
+        "hpa mastodon-web (present before the migration) is missing",
+        "Service mastodon-web annotation cloud.google.com/neg='{}', before the migration '{\"ingress\": true}'",
+        "Helm release mastodon still deployed"]
+    state = ClusterState(FakeKube(deps))
+    gaps, _ = state.restore_gaps(RestoreTarget(("mastodon-web",), database=True), SNAP, "mastodon",
+                                 lambda: (False, "schema not readable: restore running"))
+    assert [(g.what, g.settled) for g in gaps] == [("schema not readable: restore running", False)]
