@@ -12,11 +12,11 @@ Why: the workflow can only be tried on GitHub, once a night. This runs the job's
 - `uses:` steps emulated: checkout (the clone), setup-python and setup-helm (a tool cache under
   /opt/hostedtoolcache), actions/cache restore (exact key, else restore-keys by prefix, newest first)
   and save (under a new key; an existing key is not overwritten, as GitHub refuses it), upload-artifact
-  (a copy under the night's folder). kind is replaced by the project's `local` provider (kind cannot
-  create its node here): `--provider kind` and ROLLBACK_DRILL_PROVIDER become `local`; the local
-  provider's Kubernetes build is this machine's (linked from /var/cache/rollback-drill, as a local leg
-  restores it from its cache), and the images cache entry is seeded from this machine's build the
-  first time (said in the output);
+  (a copy under the night's folder). Only the matrix rows of the `local` provider run (kind cannot
+  create its node here; its rows are listed as not run); the cache entries of the images and of the
+  local provider's Kubernetes build are seeded from this machine's build the first time a key is
+  missing (hard links, said in the output), as an earlier night would have saved them, and the Go
+  build caches are linked from /var/cache/rollback-drill, so a missed entry rebuilds in minutes;
 - `--quick`: one scenario per step (the rewrites are printed with the step), so a night takes minutes.
 
 Each night writes /var/tmp/rollback-drill-nightly/<night>/ (steps' logs, the job summary, artifacts).
@@ -61,7 +61,7 @@ PASS_THROUGH = re.compile(r"^(PIP_\w+|GO(PROXY|SUMDB|NOSUMDB|PRIVATE|FLAGS)|(HTT
 # --quick: the step name -> (what is rewritten in its script, by what): one scenario per step
 QUICK_RUN = {
     "Level 1 drill with the runbook's full 30 min monitoring window (手順5)": ("--monitor 30m", "--monitor 10s"),
-    "Mutation testing of Levels 1 and 2": ("bench/mutation_bench.py --parallel 2 --out",
+    "Mutation testing of Levels 1 and 2": ("bench/mutation_bench.py --parallel 3 --out",
                                            "bench/mutation_bench.py --level 1 --trigger C1 --only delete:5 --out"),
     "Drills under the gke profile (Levels 1, 2, 3)": ("steps/test_fidelity.py --junitxml",
                                                        "steps/test_fidelity.py -k level_1 --junitxml"),
@@ -75,7 +75,7 @@ PLANTS = {"finding": ("# 旧環境がまだ残っている場合、スケール�
 
 @dataclass
 class Night:
-    """One run of the job for one matrix value."""
+    """One run of the job for one matrix row (the local provider's: `part` names it)."""
 
     suite: str
     run_id: int
@@ -170,21 +170,36 @@ def substitute(text: str, ctx: dict[str, str]) -> str:
 
 
 def condition(cond: str | None, ctx: dict[str, str], failed: bool) -> bool:
-    """`if:` — success() by default; always(); `matrix.suite == '…'`."""
+    """`if:` — success() by default; always(); `matrix.part == '…'`; `always() && matrix.x == '…'`."""
     if cond is None:
         return not failed
     c = cond.strip().removeprefix("${{").removesuffix("}}").strip()
-    if c == "always()":
-        return True
+    always = c == "always()" or c.startswith("always() && ")
+    if always:
+        c = c.removeprefix("always()").strip().removeprefix("&&").strip()
+        if not c:
+            return True
     m = re.fullmatch(r"([\w.-]+)\s*==\s*'([^']*)'", c)
     if m:
-        return not failed and ctx.get(m.group(1)) == m.group(2)
+        return (always or not failed) and ctx.get(m.group(1)) == m.group(2)
     raise SystemExit(f"nightly-local: the workflow uses a condition this emulation does not know: {cond}")
 
 
 # ---- uses: -------------------------------------------------------------------------------------------
 def _key_dir(key: str) -> Path:
     return STORE / re.sub(r"[^\w.-]", "_", key)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Cache entries are large (the Kubernetes build: ~700 MB) and never modified: hard links."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=_link_or_copy)
 
 
 def cache_restore(paths: list[str], key: str, restore_keys: list[str]) -> str:
@@ -204,7 +219,7 @@ def cache_restore(paths: list[str], key: str, restore_keys: list[str]) -> str:
             dst = WORKSPACE / p
             dst.parent.mkdir(parents=True, exist_ok=True)
             if src.is_dir():
-                shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+                _copy_tree(src, dst)
             else:
                 shutil.copy2(src, dst)
     sh("chown", "-R", f"{RUNNER}:{RUNNER}", str(WORKSPACE))
@@ -221,7 +236,7 @@ def cache_save(paths: list[str], key: str) -> str:
     for p in present:
         src, dst = WORKSPACE / p, d / p
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(src, dst, symlinks=True) if src.is_dir() else shutil.copy2(src, dst)
+        _copy_tree(src, dst) if src.is_dir() else shutil.copy2(src, dst)
     return f"saved {key}: {', '.join(present)}"
 
 
@@ -254,7 +269,7 @@ def uses(step: dict, ctx: dict[str, str], night: Night) -> tuple[bool, str]:
 
 # ---- run: --------------------------------------------------------------------------------------------
 def run(step: dict, ctx: dict[str, str], job_env: dict[str, str], night: Night, quick: bool, log: Path) -> bool:
-    script = substitute(step["run"], ctx).replace("--provider kind", "--provider local")
+    script = substitute(step["run"], ctx)
     name = step.get("name", "")
     if quick and name in QUICK_RUN:
         old, new = QUICK_RUN[name]
@@ -304,7 +319,8 @@ def fresh_workspace(plant: str | None) -> None:
     (HOME / "work" / "_temp").mkdir()
     cache = WORKSPACE / ".cache" / "rollback-drill"
     cache.mkdir(parents=True)
-    for part in ("bin", "src", "gocache", "gopath", "containerd-root"):  # the local provider's build (tools/ is the workflow's own)
+    for part in ("src", "gocache", "gopath", "containerd-root"):  # Go build caches (bin/ and images/ come from
+        # the night's cache restore, tools/ is the workflow's own)
         if (MACHINE_CACHE / part).exists():
             (cache / part).symlink_to(MACHINE_CACHE / part)
     if plant:
@@ -318,28 +334,32 @@ def fresh_workspace(plant: str | None) -> None:
     sh("chown", "-R", f"{RUNNER}:{RUNNER}", str(HOME / "work"))
 
 
-def seed_images_cache(ctx: dict[str, str], job: dict) -> None:
-    """The first night here would rebuild the debootstrap images (minutes): its cache entry is seeded from
-    this machine's build, once, as an earlier night would have saved it."""
+def seed_build_caches(ctx: dict[str, str], job: dict) -> None:
+    """The first night here would rebuild the debootstrap images and the Kubernetes build (tens of
+    minutes): a restore step's missing entry for a path under .cache/rollback-drill/ is seeded from this
+    machine's build of it, once, as an earlier night would have saved it."""
     for step in job["steps"]:
-        if step.get("uses", "").startswith("actions/cache/restore") and "images" in str(step.get("with")):
-            key = substitute(step["with"]["key"], ctx)
-            d = _key_dir(key)
-            if not d.exists() and (MACHINE_CACHE / "images").is_dir():
-                shutil.copytree(MACHINE_CACHE / "images", d / ".cache" / "rollback-drill" / "images", symlinks=True)
-                print(f"  images cache entry {key} seeded from {MACHINE_CACHE / 'images'}")
+        if not step.get("uses", "").startswith("actions/cache/restore"):
+            continue
+        path = str(step["with"]["path"]).strip()
+        if not path.startswith(".cache/rollback-drill/") or not condition(step.get("if"), ctx, False):
+            continue
+        key = substitute(step["with"]["key"], ctx)
+        d, built = _key_dir(key), MACHINE_CACHE / path.removeprefix(".cache/rollback-drill/")
+        if not d.exists() and built.is_dir():
+            _copy_tree(built, d / path)
+            print(f"  cache entry {key} seeded from {built}")
 
 
 def night(job: dict, suite: str, quick: bool, plant: str | None, inputs: dict[str, str]) -> Night:
     run_id = int(time.time())
-    n = Night(suite, run_id, NIGHTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{suite}")
+    n = Night(suite, run_id, NIGHTS / f"{time.strftime('%Y%m%dT%H%M%S')}-local-{suite}")
     n.folder.mkdir(parents=True)
     fresh_workspace(plant)
-    ctx = {"matrix.suite": suite, "github.run_id": str(run_id), "github.run_attempt": "1",
+    ctx = {"matrix.provider": "local", "matrix.part": suite, "github.run_id": str(run_id), "github.run_attempt": "1",
            "github.workspace": str(WORKSPACE), **{f"inputs.{k}": v for k, v in inputs.items()}}
     job_env = {k: substitute(str(v), ctx) for k, v in (job.get("env") or {}).items()}
-    job_env["ROLLBACK_DRILL_PROVIDER"] = "local"  # kind cannot create its node here
-    seed_images_cache(ctx, job)
+    seed_build_caches(ctx, job)
     log = n.folder / "steps.log"
     for step in job["steps"]:
         name = step.get("name") or step.get("uses", "").split("@")[0]
@@ -365,8 +385,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one scenario per step")
     ap.add_argument("--nights", type=int, default=1, help="nights in a row (the history carried over)")
-    ap.add_argument("--suite", action="append", choices=["drills", "fidelity"],
-                    help="matrix value(s) to run (default: every one the workflow lists)")
+    ap.add_argument("--part", action="append", dest="suite", choices=["drills", "monitoring", "fidelity"],
+                    help="the local provider's job(s) to run (default: every part the workflow lists)")
     ap.add_argument("--plant", choices=sorted(PLANTS), help="a change the last night's gate must catch")
     ap.add_argument("--runbook", default="", help="the workflow's `runbook` input")
     args = ap.parse_args()
@@ -378,7 +398,13 @@ def main() -> int:
         return 2
     wf = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     job = wf["jobs"]["drill"]
-    suites = args.suite or list(job["strategy"]["matrix"]["suite"])
+    matrix = job["strategy"]["matrix"]
+    suites = args.suite or list(matrix["part"])
+    if "local" not in matrix["provider"]:
+        print("nightly-local: the workflow has no `local` provider row to run here", file=sys.stderr)
+        return 2
+    print(f"nightly-local: the local provider's rows ({', '.join(suites)}); not run here: "
+          f"{', '.join(p for p in matrix['provider'] if p != 'local')} (kind cannot create its node on this machine)")
     inputs = {"runbook": args.runbook, "pytest-args": f"-k {SCENARIO}" if args.quick else ""}
     ensure_runner()
     STORE.mkdir(parents=True, exist_ok=True)

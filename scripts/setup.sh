@@ -38,18 +38,12 @@ if [[ ! -x .venv/bin/rollback-drill ]] || ! .venv/bin/python -c "import rollback
   .venv/bin/pip install -q -e '.[dev]'
 fi
 
-echo "setup: Kubernetes binaries (cold build: ~15 min on 2 cores; cached afterwards)"
+echo "setup: Kubernetes binaries and metrics-server (cold build: ~15 min on 2 cores; cached afterwards)"
 bash cluster/local/build-binaries.sh >/dev/null
 CACHE="${ROLLBACK_DRILL_CACHE:-/var/cache/rollback-drill}"
 if [[ ! -x "$CACHE/tools/actionlint" ]]; then
   echo "setup: actionlint (lints the nightly workflow) from the Go module proxy"
   GOTOOLCHAIN=local GOBIN="$CACHE/tools" GOCACHE="$CACHE/gocache" GOPATH="$CACHE/gopath" \
     go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
-fi
-MS_VERSION=v0.8.0  # keep in step with METRICS_SERVER_VERSION in src/rollback_drill/cluster/local.py
-if [[ ! -x "$CACHE/bin/metrics-server-$MS_VERSION/metrics-server" ]]; then
-  echo "setup: metrics-server $MS_VERSION (kubectl top) from the Go module proxy"
-  GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$CACHE/bin/metrics-server-$MS_VERSION" GOCACHE="$CACHE/gocache" \
-    GOPATH="$CACHE/gopath" go install "sigs.k8s.io/metrics-server/cmd/metrics-server@$MS_VERSION"
 fi
 echo "setup: done"

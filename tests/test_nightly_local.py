@@ -16,7 +16,7 @@ NL = importlib.util.module_from_spec(spec)
 sys.modules["nightly_local"] = NL  # dataclasses look the module up by name
 spec.loader.exec_module(NL)
 
-CTX = {"matrix.suite": "drills", "github.run_id": "42", "github.run_attempt": "1", "github.workspace": "/w",
+CTX = {"matrix.provider": "local", "matrix.part": "drills", "github.run_id": "42", "github.run_attempt": "1", "github.workspace": "/w",
        "inputs.runbook": "", "inputs.pytest-args": ""}
 
 
@@ -30,7 +30,8 @@ def test_every_expression_and_condition_of_the_workflow_is_understood():
         NL.condition(step.get("if"), CTX, failed=False)
     assert NL.evaluate("inputs.runbook || 'fixtures/x.md'", CTX) == "fixtures/x.md"
     assert NL.evaluate("inputs.runbook || 'fixtures/x.md'", {**CTX, "inputs.runbook": "team.md"}) == "team.md"
-    assert NL.substitute("history-${{ matrix.suite }}-${{ github.run_id }}", CTX) == "history-drills-42"
+    assert NL.substitute("history-${{ matrix.provider }}-${{ matrix.part }}-${{ github.run_id }}", CTX) == \
+        "history-local-drills-42"
     with pytest.raises(SystemExit, match="does not know"):
         NL.evaluate("secrets.TOKEN", CTX)
 
@@ -38,9 +39,12 @@ def test_every_expression_and_condition_of_the_workflow_is_understood():
 def test_conditions_follow_success_and_always():
     assert NL.condition(None, CTX, failed=False) and not NL.condition(None, CTX, failed=True)
     assert NL.condition("always()", CTX, failed=True)
-    assert NL.condition("matrix.suite == 'drills'", CTX, failed=False)
-    assert not NL.condition("matrix.suite == 'fidelity'", CTX, failed=False)
-    assert not NL.condition("matrix.suite == 'drills'", CTX, failed=True)
+    assert NL.condition("matrix.part == 'drills'", CTX, failed=False)
+    assert not NL.condition("matrix.part == 'fidelity'", CTX, failed=False)
+    assert not NL.condition("matrix.part == 'drills'", CTX, failed=True)
+    assert NL.condition("always() && matrix.provider == 'local'", CTX, failed=True)  # saved after a red night
+    assert not NL.condition("always() && matrix.provider == 'kind'", CTX, failed=False)
+    assert not NL.condition("matrix.provider == 'kind'", CTX, failed=False)  # kind's steps do not run here
 
 
 def test_cache_restores_the_exact_key_else_the_newest_by_prefix_and_never_overwrites(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from rollback_drill.settings import cache_dir
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "nightly-drill.yml"
 # on every ubuntu-24.04 runner image (documented software), or shell builtins
-RUNNER = {"sudo", "python", "go", "docker", "grep", "cat", "echo", "mkdir", "exit", "for", "do", "done", "if",
+RUNNER = {"sudo", "python", "go", "docker", "bash", "grep", "cat", "echo", "mkdir", "exit", "for", "do", "done", "if",
           "then", "fi", "[", "code=0", "apt-get", "true", "chown", "id", "||"}
 # what an earlier step provides: the action or the command that installs it
 PROVIDED_BY = {"helm": "azure/setup-helm", "kind": "helm/kind-action", ".venv/bin/pip": "python -m venv .venv",
@@ -79,17 +79,28 @@ def test_every_tool_is_on_the_runner_or_installed_by_an_earlier_step():
             seen += " " + " ".join(words)
 
 
-def test_scheduled_and_manual_on_kind_with_history_artifacts_summary_and_cleanup():
+def test_scheduled_and_manual_on_kind_and_local_with_history_artifacts_summary_and_cleanup():
     wf = yaml.safe_load(WORKFLOW.read_text())
     on = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads the key `on` as true
     assert "schedule" in on and "workflow_dispatch" in on
     job = wf["jobs"]["drill"]
-    assert set(job["strategy"]["matrix"]["suite"]) == {"drills", "fidelity"}
+    matrix = job["strategy"]["matrix"]
+    assert set(matrix["provider"]) == {"kind", "local"} and set(matrix["part"]) == {"drills", "monitoring", "fidelity"}
+    assert job["timeout-minutes"] <= 60  # each job stays under an hour
+    assert job["env"]["ROLLBACK_DRILL_PROVIDER"] == "${{ matrix.provider }}"
     steps = _steps()
     text = WORKFLOW.read_text()
-    assert any(s.get("uses", "").startswith("helm/kind-action") for s in steps) and "--provider kind" in text
+    kind = next(s for s in steps if s.get("uses", "").startswith("helm/kind-action"))
+    assert kind["if"] == "matrix.provider == 'kind'" and '--provider "$ROLLBACK_DRILL_PROVIDER"' in text
+    build = [s for s in steps if "k8s-local-" in str(s.get("with", {}).get("key", ""))]
+    assert [s["uses"].split("@")[0] for s in build] == ["actions/cache/restore", "actions/cache/save"]
+    assert build[0]["with"]["path"] == build[1]["with"]["path"] == ".cache/rollback-drill/bin"
+    assert build[1]["if"] == "always() && matrix.provider == 'local'"  # the build is kept after a red night
+    parts = {s.get("if", "").removeprefix("matrix.part == ").strip("'") for s in steps if "matrix.part" in s.get("if", "")}
+    assert parts == {"drills", "monitoring", "fidelity"}  # every job has work
     restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore"))
     save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save"))
+    assert "matrix.provider" in restore["with"]["key"] and "matrix.part" in restore["with"]["key"]
     assert restore["with"]["path"] == save["with"]["path"] and "reports/nightly-history.jsonl" in save["with"]["path"]
     assert save["if"] == "always()" and "run_attempt" in save["with"]["key"]  # a red night and a re-run are history
     assert any(s.get("uses", "").startswith("actions/upload-artifact") and s["with"]["path"] == "reports/"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the upstream Kubernetes components, etcd, CoreDNS and helm from the Go module proxy.
+# Build the upstream Kubernetes components, etcd, CoreDNS, helm and metrics-server from the Go module proxy.
 #
 # Why a wrapper module: `go install k8s.io/kubernetes/cmd/...@vX` refuses to work because the
 # kubernetes module uses replace directives for its staging modules. We require it from a tiny
@@ -18,6 +18,18 @@ KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_coredns-${CORE
 OUT="$CACHE/bin/$KEY"
 STAMP="$OUT/.complete"
 
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+export GOPATH="${GOPATH:-$CACHE/gopath}" GOCACHE="${GOCACHE:-$CACHE/gocache}"
+
+# --- metrics-server (`kubectl top`; keep its version in step with METRICS_SERVER_VERSION in
+# src/rollback_drill/cluster/local.py) ----------------------------------------------------------
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
+if [[ ! -x "$CACHE/bin/metrics-server-$METRICS_SERVER_VERSION/metrics-server" ]]; then
+  echo "[build $(date +%T)] metrics-server $METRICS_SERVER_VERSION" >&2
+  GOBIN="$CACHE/bin/metrics-server-$METRICS_SERVER_VERSION" GOFLAGS= \
+    go install "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" >&2
+fi
+
 # Bump when the CoreDNS plugin list below changes: only CoreDNS is rebuilt then.
 COREDNS_RECIPE=2
 if [[ -f "$STAMP" && -f "$OUT/.coredns-recipe-$COREDNS_RECIPE" ]]; then
@@ -25,8 +37,6 @@ if [[ -f "$STAMP" && -f "$OUT/.coredns-recipe-$COREDNS_RECIPE" ]]; then
   exit 0
 fi
 
-export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
-export GOPATH="${GOPATH:-$CACHE/gopath}" GOCACHE="${GOCACHE:-$CACHE/gocache}"
 mkdir -p "$OUT" "$CACHE/src"
 minor="${K8S_VERSION#v1.}"          # 34.4
 staging_version="v0.${minor}"       # v0.34.4

@@ -57,7 +57,7 @@ ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", 
 
 
 def metrics_server_binary() -> Path | None:
-    """metrics-server, built from the Go module proxy by scripts/setup.sh (None: `kubectl top` fails)."""
+    """metrics-server, built from the Go module proxy by cluster/local/build-binaries.sh (None: `kubectl top` fails)."""
     b = cache_dir() / "bin" / f"metrics-server-{METRICS_SERVER_VERSION}" / "metrics-server"
     return b if b.exists() else None
 
@@ -250,7 +250,7 @@ class LocalCluster(Cluster):
         if not build:
             found = sorted((cache_dir() / "bin").glob(f"k8s-{K8S_VERSION}_*/.complete"))
             return found[-1].parent if found else None
-        env = dict(os.environ, K8S_VERSION=K8S_VERSION)
+        env = dict(os.environ, K8S_VERSION=K8S_VERSION, METRICS_SERVER_VERSION=METRICS_SERVER_VERSION)
         proc = subprocess.run(["bash", str(script), str(cache_dir())], env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise ClusterError("building the Kubernetes binaries failed:\n" + proc.stderr[-2000:])
