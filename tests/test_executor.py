@@ -69,3 +69,20 @@ def test_curl_to_the_production_host_goes_to_the_local_ingress():
 def test_gcloud_standin_rejects_what_gcloud_rejects(argv, code, msg, capsys):
     assert cloudsql.main(argv) == code
     assert msg in capsys.readouterr().err
+
+
+def test_a_check_that_cannot_pass_by_waiting_is_not_retried(tmp_path):
+    """A failing check is retried (the runbook implies waiting) unless the drill says waiting cannot help:
+    then one try, and the finding says why (runbook/executor.py `futile`, drill/engine.py `_futile_wait`)."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "kubectl").write_text("#!/bin/sh\necho 'error: no matching resources found' >&2\nexit 1\n")
+    (shim / "kubectl").chmod(0o755)
+    ctx = _ctx(tmp_path)
+    ctx.env["PATH"] = f"{shim}:{ctx.env['PATH']}"
+    asked = []
+    ctx.futile = lambda cmd: asked.append(cmd.text) or "no pod matches app=web and nothing will create one"
+    recs = run_commands(ctx, _cmds("kubectl wait --for=condition=ready pod -l app=web --timeout=60s\n"), 1)
+    assert len(recs) == 1 and recs[0].exit_code == 1 and asked
+    f = ctx.findings[-1]
+    assert f.kind == "failed" and f.action == "not retried further: no pod matches app=web and nothing will create one"

@@ -96,7 +96,7 @@ def _drill(runbook, level_no: int = 1, trigger_id: str = "C1", profile: str = "l
                                    "users": 6, "rps_per_user": 5.0, "workers": 0},
               changes=ChangeLog(), emulation=NS(changes=["Ingress class traefik delayed 2 s"],
                                                 reverted=["Ingress class traefik delay removed"]),
-              phase="done", env=NS(image="localhost/mastodon-stub:3f2a9c41d7e0"),
+              phase="done", env=NS(image="localhost/mastodon-stub:3f2a9c41d7e0", is_stub=True),
               plan=DrillPlan(level_no, "C1", "a mutant", runbook.level(level_no).commands[:2], 30.0, "if_recovered"))
 
 

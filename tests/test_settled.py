@@ -78,3 +78,31 @@ def test_a_full_state_level_settles_on_the_release_an_object_and_an_annotation_n
     gaps, _ = state.restore_gaps(RestoreTarget(("mastodon-web",), database=True), SNAP, "mastodon",
                                  lambda: (False, "schema not readable: restore running"))
     assert [(g.what, g.settled) for g in gaps] == [("schema not readable: restore running", False)]
+
+
+def test_a_wait_on_pods_nothing_will_create_is_futile_one_on_booting_pods_is_not():
+    from types import SimpleNamespace as NS
+
+    from rollback_drill.drill.engine import Drill
+    from rollback_drill.runbook.model import Command
+
+    class Kube:
+        def __init__(self, pods, replicas):
+            self.pods, self.replicas = pods, replicas
+
+        def get_raw(self, path, **q):
+            if path.endswith("/pods"):
+                assert q == {"labelSelector": "app=mastodon-web"}
+                return {"items": self.pods}
+            return {"items": [{"spec": {"replicas": self.replicas,
+                                        "template": {"metadata": {"labels": {"app": "mastodon-web"}}}}}]}
+
+    def futile(pods, replicas, text="kubectl wait --for=condition=ready pod -l app=mastodon-web --timeout=60s"):
+        d = NS(app=NS(namespace="mastodon"), state=NS(kube=Kube(pods, replicas)))
+        return Drill._futile_wait(d, Command(text, 42))
+
+    assert futile([], 0).startswith("no pod matches app=mastodon-web")
+    assert futile([], 1) == ""  # the Deployment is creating its pod
+    assert futile([{"metadata": {"name": "p"}}], 0) == ""  # a pod is there (it may become ready)
+    assert futile([], 0, "kubectl wait --for=condition=available deployment/mastodon-web") == ""
+    assert futile([], 0, "kubectl wait --for=condition=ready pod -l 'app in (a,b)'") == ""  # not judged

@@ -55,3 +55,23 @@ def test_the_cucumber_file_of_an_xdist_run_has_every_scenario_and_its_steps(tmp_
     status = {name: [s["result"]["status"] for s in e["steps"]] for name, e in scenarios.items()}
     assert status == {"one": ["passed", "passed"], "two": ["passed", "failed"]}, status
     assert "test_side" in junit.read_text()
+
+
+def test_a_value_only_a_worker_redacted_is_redacted_in_the_controllers_junit(tmp_path):
+    """The controller writes the JUnit file: it must know what every worker redacted (a team's Secret a
+    drill read in a worker, here a test's own value), or a failure message carries it out."""
+    (tmp_path / "test_worker_secret.py").write_text(textwrap.dedent("""\
+        from rollback_drill.evidence.redaction import Redactor
+
+        def test_a_worker_reads_a_secret():
+            Redactor(["w0rker-only-s3cret-v4lue"])
+            assert False, "the drill saw w0rker-only-s3cret-v4lue"
+        """))
+    junit = tmp_path / "junit.xml"
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                        f"--rootdir={tmp_path}", "-c", "pyproject.toml", f"--junitxml={junit}",
+                        str(tmp_path / "test_worker_secret.py")],
+                       capture_output=True, text=True, cwd=str(PROJECT_ROOT), timeout=300)
+    assert p.returncode == 1 and "1 failed" in p.stdout, p.stdout[-2000:] + p.stderr[-2000:]
+    text = junit.read_text()
+    assert "the drill saw [REDACTED]" in text and "w0rker-only-s3cret-v4lue" not in text

@@ -178,6 +178,8 @@ class Drill:
         self.ctx.retry_budget_s = self.cfg.check_retry_budget_s
         self.state = ClusterState(self.env.kube)
         self.ctx.before = self._look_before
+        if not on_team_context:  # on a team's cluster a controller of theirs (GitOps) might still act
+            self.ctx.futile = self._futile_wait
         prof = self.cfg.profile
         if prof.emulates:
             self.ctx.env["ROLLBACK_DRILL_CLOUDSQL_PENDING_S"] = f"{prof['cloudsql_pending']:g}"
@@ -427,6 +429,30 @@ class Drill:
         self._ran.setdefault(step, []).append(cmd)
         if switches_traffic(cmd, self.env.workdir):  # read its file once, here
             self._switch_lines.setdefault(step, set()).add(cmd.line)
+
+    def _futile_wait(self, cmd: Command) -> str:
+        """Why a failing `kubectl wait … pod -l K=V[,…]` cannot pass by waiting ('' when it might): no pod
+        matches and no Deployment whose pods would match wants a replica. While the executor retries the
+        check, no runbook command runs: only controllers act, and none creates pods for such a selector."""
+        m = re.match(r"^\s*kubectl\s+wait\b.*?-l\s+(\S+)", cmd.text)
+        if not m or not re.search(r"\bpods?\b", cmd.text):
+            return ""
+        pairs = [p.partition("=") for p in m.group(1).strip("'\"").split(",")]
+        if not pairs or any(not k or sep != "=" or v.startswith("=") or "!" in k for k, sep, v in pairs):
+            return ""  # a set-based selector: not judged
+        want = {k: v for k, _, v in pairs}
+        try:
+            ns = self.app.namespace
+            pods = self.state.kube.get_raw(f"/api/v1/namespaces/{ns}/pods", labelSelector=m.group(1).strip("'\""))
+            if pods["items"]:
+                return ""
+            for d in self.state.kube.get_raw(f"/apis/apps/v1/namespaces/{ns}/deployments")["items"]:
+                labels = ((d["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+                if all(labels.get(k) == v for k, v in want.items()) and d["spec"].get("replicas", 1) != 0:
+                    return ""
+        except ApiException:
+            return ""
+        return f"no pod matches {m.group(1)} and no Deployment that would create one wants a replica"
 
     def _serving_since_last_command(self, step: str) -> tuple[dict[str, int], float]:
         """Which pods answered the probes' requests sent since the step's last traffic switch (an

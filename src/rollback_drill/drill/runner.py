@@ -56,13 +56,16 @@ def interruptible() -> Iterator[None]:
 
 def environment_info(cluster, runbook, drill: Drill | None) -> dict:
     from rollback_drill.drill.plan import reading
+    from rollback_drill.sut.deploy import chart_evidence
     st = cluster.status()
     return {"cluster": {"provider": st.provider, "kubernetes_version": st.kubernetes_version,
                         "ingress_url": st.ingress_url},
             "image": drill.env.image if drill and drill.env else None,
             # the reading itself, so that `runbook PATH --diff journal.json` shows what an edit changed since
             "runbook": {"path": runbook.path, "sha256": runbook.sha256, "reading": reading(runbook)},
-            "config": drill.cfg.to_dict() if drill else None}
+            "config": drill.cfg.to_dict() if drill else None,
+            # the stub chart's parity with the official one and the lab's timings (a team's release: None)
+            "chart": chart_evidence() if drill and drill.env and drill.env.is_stub else None}
 
 
 def preconditions(level_no: int, trigger_id: str, runbook_path: str,

@@ -62,6 +62,10 @@ def journal_problems(paths: list[Path]) -> list[str]:
 @pytest.hookimpl(trylast=True)  # after the runner tore down the session fixtures (they finish journals)
 def pytest_sessionfinish(session, exitstatus) -> None:
     if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks the folder once
+        from rollback_drill.evidence.redaction import known_secrets
+        # every value this worker's drills and tests redacted goes to the controller, which writes the
+        # JUnit and cucumber files (over xdist's channel, never to disk)
+        session.config.workeroutput[SECRETS_KEY] = sorted(known_secrets())
         return
     from rollback_drill.evidence.journal import reports_dir
     since = session.stash.get(STARTED, time.time())
@@ -120,10 +124,20 @@ def _drill_cluster_credentials() -> list[str]:
     return out
 
 
+SECRETS_KEY = "rollback_drill_known_secrets"
+_FROM_WORKERS: set[str] = set()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """Controller side (xdist): what a finished worker redacted, for the files written here."""
+    _FROM_WORKERS.update(getattr(node, "workeroutput", {}).get(SECRETS_KEY, []))
+
+
 def pytest_unconfigure(config) -> None:
     from rollback_drill.evidence.redaction import Redactor, known_secrets, redact_file
     paths = [getattr(config.option, "xmlpath", None), getattr(config.option, "cucumber_json_path", None)]
-    redactor = Redactor(known_secrets() | set(_drill_cluster_credentials()))
+    redactor = Redactor(known_secrets() | _FROM_WORKERS | set(_drill_cluster_credentials()))
     for p in paths:
         if p:
             redact_file(Path(p), redactor)

@@ -50,6 +50,8 @@ class ExecContext:
     # on the timeline: no retry starts after it (a mutation drill's latest recovery start: a check
     # passing later could not make the mutant survive)
     retry_until: float | None = None
+    # why retrying a failing check cannot help ('' when it might): the drill looks at the cluster
+    futile: Callable[[Command], str] | None = None
     before: Callable[[Command, str], None] | None = None  # looks at the cluster just before a command runs
 
     context: str = ""  # the one kubeconfig context commands may reach ("": the drill kubeconfig's only one)
@@ -258,6 +260,11 @@ def _after_failure(ctx: ExecContext, cmd: Command, rec: CommandRecord, level: in
             deadline = min(deadline, ctx.timeline.t0 + ctx.retry_until)
         tries = 1
         while time.monotonic() < deadline:
+            hopeless = ctx.futile(cmd) if ctx.futile is not None else ""
+            if hopeless:
+                ctx.findings.append(Finding(cmd.line, cmd.text, f"failed as written and on {tries} tries: "
+                                            f"{last_line[:160]}", f"not retried further: {hopeless}"))
+                return
             time.sleep(2.0)
             tries += 1
             retry = run_command(ctx, cmd, level, rec.step)

@@ -98,6 +98,20 @@ def environment(cluster: Cluster, lane: int | None = None) -> Environment:
                        image_file.read_text() if image_file.exists() else "", app=app)
 
 
+#: The drill cluster's lab timings on top of the stub chart, whose defaults are the official chart's
+#: (fixtures/chart-facts.yaml: the facts, and what these values change): the lab boots a pod in seconds
+#: and a drill must not wait production's probe periods. Listed in every journal (environment.chart).
+LAB_VALUES = {"lab": {"fastProbes": True, "terminationGracePeriodSeconds": 2}}
+
+
+def chart_evidence() -> dict:
+    """What the journal says of the stub chart: whose behaviour it mirrors, the lab values the drill
+    cluster sets on top, and what is not mirrored yet (fixtures/chart-facts.yaml)."""
+    table = yaml.safe_load((FIXTURES / "chart-facts.yaml").read_text(encoding="utf-8"))
+    return {"mirrors": table["source"], "facts": "fixtures/chart-facts.yaml", "lab_values": LAB_VALUES["lab"],
+            "not_mirrored": [f"{d['id']}: {d['official']} (stub: {d['stub']})" for d in table["differs"]]}
+
+
 def write_workdir(env: Environment, image: str, datastores_at: str | None) -> None:
     """Copy the fixtures the runbook's commands name, with this build's image, host and secrets;
     `datastores_at`: the address of PostgreSQL and Redis outside the cluster (None: in the namespace)."""
@@ -116,7 +130,9 @@ def write_workdir(env: Environment, image: str, datastores_at: str | None) -> No
     write_private(secrets_env, f"DB_PASS={c.db_password}\nREDIS_PASSWORD={c.redis_password}\n"
                                f"SECRET_KEY_BASE={c.secret_key_base}\nSEED_PASSWORD={c.seed_password}\n"
                                f"REDIS_HOST=redis\n")
-    values = {"image": {"repository": repo, "tag": tag},
+    values = {"image": {"repository": repo, "tag": tag}, **LAB_VALUES,
+              # the migrated state's Ingress is the team's own file (the runbook applies it), not the chart's
+              "ingress": {"enabled": False},
               "mastodon": {"localDomain": env.host, "secrets": {"secret_key_base": c.secret_key_base},
                            "s3": {"enabled": True, "access_key": "drill-media", "bucket": "media",
                                   "access_secret": media_storage_secret(c)}},
