@@ -62,6 +62,10 @@ class DrillConfig:
     stability_s: float = 10.0  # every probe green this long = recovered
     warmup_timeout_s: float = 60.0
     detection_timeout_s: float = 30.0
+    # a configuration mistake reaches users only through the rollout it starts: with the official chart's
+    # probes (startup from 15 s every 5 s, readiness every 10 s) a new web pod is Ready 15-30 s after the
+    # upgrade, so its detection is given this much more
+    rollout_allowance_s: float = 45.0
     recovery_timeout_s: float = 600.0  # never wait longer than this, even for Level 3's 2 h
     decision_slack_s: float = 1.0  # "即座" still allows the harness this long to start the rollback
     decision_delay_s: float = 0.0  # the automatic decider's think time (a late person, in a drill)
@@ -85,7 +89,8 @@ class DrillConfig:
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "load": asdict(self.load),
                 "probe_interval_s": self.probe_interval_s, "stability_s": self.stability_s,
-                "detection_timeout_s": self.detection_timeout_s, "recovery_timeout_s": self.recovery_timeout_s,
+                "detection_timeout_s": self.detection_timeout_s, "rollout_allowance_s": self.rollout_allowance_s,
+                "recovery_timeout_s": self.recovery_timeout_s,
                 "decision_slack_s": self.decision_slack_s, "decision_delay_s": self.decision_delay_s,
                 "check_retry_budget_s": self.check_retry_budget_s, "monitor_s": self.monitor_s,
                 "status_command_timeout_s": self.status_command_timeout_s, "profile": self.profile.name,
@@ -286,7 +291,9 @@ class Drill:
         self.assess()
 
     def wait_detection(self, timeout: float | None = None) -> Detection:
-        timeout = self.cfg.detection_timeout_s if timeout is None else timeout
+        if timeout is None:
+            rollout = self.fault is not None and self.fault.values is not None
+            timeout = self.cfg.detection_timeout_s + (self.cfg.rollout_allowance_s if rollout else 0.0)
         t_inject = self.tl.marks["inject"]
         last = Detection(False, None, "not evaluated")
         while self.tl.now() < t_inject + timeout:
