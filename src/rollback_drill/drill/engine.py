@@ -31,7 +31,7 @@ from kubernetes.client.rest import ApiException
 
 from rollback_drill.runbook.analysis import (Finding, LiveState, alternatives, applicable_findings, check_objects,
                                              durations, no_namespace, removes_serving, scope_listing,
-                                             switches_traffic, wait_race)
+                                             switches_traffic, wait_pod_selector, wait_race)
 from rollback_drill.runbook.executor import WATCH_INTERVAL_S, ExecContext, run_commands
 from rollback_drill.runbook.model import Command, Criterion, Runbook, Trigger
 from rollback_drill.sut.deploy import PRE_MIGRATION_VERSION, Environment
@@ -142,6 +142,7 @@ class Drill:
         self.pre_levels: list[int] = []
         self.state: ClusterState | None = None
         self.watch: ComponentWatch | None = None
+        self._snapshot: dict = {}  # the pre-migration state the level is judged against (read once, at expect_level)
         self.target: RestoreTarget | None = None
         self.recovery: Recovery | None = None
         self.phase = "not started"
@@ -441,16 +442,17 @@ class Drill:
         """Why a failing `kubectl wait … pod -l K=V[,…]` cannot pass by waiting ('' when it might): no pod
         matches and no Deployment whose pods would match wants a replica. While the executor retries the
         check, no runbook command runs: only controllers act, and none creates pods for such a selector."""
-        m = re.match(r"^\s*kubectl\s+wait\b.*?-l\s+(\S+)", cmd.text)
-        if not m or not re.search(r"\bpods?\b", cmd.text):
+        sel = wait_pod_selector(cmd.text)
+        if sel is None:
             return ""
-        pairs = [p.partition("=") for p in m.group(1).strip("'\"").split(",")]
+        sel = sel.strip("'\"")
+        pairs = [p.partition("=") for p in sel.split(",")]
         if not pairs or any(not k or sep != "=" or v.startswith("=") or "!" in k for k, sep, v in pairs):
             return ""  # a set-based selector: not judged
         want = {k: v for k, _, v in pairs}
         try:
             ns = self.app.namespace
-            pods = self.state.kube.get_raw(f"/api/v1/namespaces/{ns}/pods", labelSelector=m.group(1).strip("'\""))
+            pods = self.state.kube.get_raw(f"/api/v1/namespaces/{ns}/pods", labelSelector=sel)
             if pods["items"]:
                 return ""
             for d in self.state.kube.get_raw(f"/apis/apps/v1/namespaces/{ns}/deployments")["items"]:
@@ -459,7 +461,7 @@ class Drill:
                     return ""
         except ApiException:
             return ""
-        return f"no pod matches {m.group(1)} and no Deployment that would create one wants a replica"
+        return f"no pod matches {sel} and no Deployment that would create one wants a replica"
 
     def _serving_since_last_command(self, step: str) -> tuple[dict[str, int], float]:
         """Which pods answered the probes' requests sent since the step's last traffic switch (an
@@ -487,7 +489,7 @@ class Drill:
         self.ctx.findings += alternatives(commands, live, step, {self.app.release})
 
     def _watch_restored(self) -> None:
-        snapshot = self.env.premigration()
+        self._snapshot = snapshot = self.env.premigration()
         target = self.target
 
         def schema_ok() -> tuple[bool, str]:
@@ -557,7 +559,7 @@ class Drill:
                 break
             if may_settle and now >= next_look:
                 next_look = now + SETTLED_LOOK_S
-                gaps = self.state.settled_gaps(self.target, self.env.premigration(), self.app.release)
+                gaps = self.state.settled_gaps(self.target, self._snapshot, self.app.release)
                 if gaps and gaps == settled:
                     self.recovery.settled = (f"the level's commands were done and nothing left would bring back: "
                                              f"{'; '.join(gaps)}")

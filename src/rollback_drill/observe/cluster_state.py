@@ -187,13 +187,13 @@ class ClusterState:
             else:
                 seen.append(f"{name} {n} available")
         for ing_name, before in snapshot.get("ingress", {}).items():
+            read = True  # an answer, or the Ingress gone (404): not a failed read
             try:
-                now, gone = ingress_backends(self._ingress(ing_name)), False
+                now = ingress_backends(self._ingress(ing_name))
             except ApiException as e:
-                now, gone = [f"(missing: {e.status})"], e.status == 404
+                now, read = [f"(missing: {e.status})"], e.status == 404
             if now != before:
-                gaps.append(Gap(f"Ingress {ing_name} backends {now}, before the migration {before}",
-                                gone or not now[0].startswith("(missing")))
+                gaps.append(Gap(f"Ingress {ing_name} backends {now}, before the migration {before}", read))
             else:
                 seen.append(f"Ingress {ing_name} -> {now}")
         if target.full_state:

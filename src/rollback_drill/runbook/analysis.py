@@ -326,6 +326,12 @@ def deployments_waited(cmd: Command) -> set[str]:
     return set()
 
 
+def wait_pod_selector(text: str) -> str | None:
+    """The label selector of a `kubectl wait … pod -l SEL` (None for any other command)."""
+    m = re.match(r"^\s*kubectl\s+wait\b.*?-l\s+(\S+)", text)
+    return m.group(1) if m and re.search(r"\bpods?\b", text) else None
+
+
 def wait_race(cmd: Command, state, step: str, earlier: tuple[Command, ...] = (),
               level_pods: set[str] | None = None) -> list[Finding]:
     """A `kubectl wait … pod -l SEL`, looked at the moment it starts. kubectl takes the set of matching
@@ -334,10 +340,9 @@ def wait_race(cmd: Command, state, step: str, earlier: tuple[Command, ...] = (),
     of the namespace when the level began) and no earlier command waited for the Deployment, the wait
     passed by luck — a slower controller, scheduler or node and it fails. A race that passed is still a
     finding; the observed evidence says which way it went this time."""
-    m = re.match(r"^\s*kubectl\s+wait\b.*?-l\s+(\S+)", cmd.text)
-    if not m or not re.search(r"\bpods?\b", cmd.text):
+    sel = wait_pod_selector(cmd.text)
+    if sel is None:
         return []
-    sel = m.group(1)
     pods = [p for p in state.core.list_namespaced_pod(state.ns, label_selector=sel).items
             if p.metadata.deletion_timestamp is None]
     if not pods:
