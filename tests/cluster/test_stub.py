@@ -84,3 +84,13 @@ def test_streaming_delivers_a_new_status_through_the_ingress(http, token, deploy
     assert http("POST", "/api/v1/statuses", json={"status": text}, headers=token).status_code == 200
     t.join(10)
     assert got and text in got[0]
+
+
+def test_the_worker_stops_on_sigterm_after_the_job_in_hand_as_sidekiq_does(deployed):
+    """As PID 1 of its container a process without a SIGTERM handler ignores the signal, and every stop of
+    a sidekiq pod would last its whole grace period (30 s by the chart's default) — Sidekiq stops at once
+    when idle. Run as a child of a shell, the worker without a handler would die of the signal (143)."""
+    script = ("mastodon-stub worker > /tmp/worker.log 2>&1 & pid=$!; sleep 3; kill -TERM $pid; wait $pid; "
+              "echo \"exit $?\"; tail -n 1 /tmp/worker.log")
+    out = deployed.kube.kubectl("exec", "deployment/mastodon-helm-web", "--", "sh", "-c", script).stdout
+    assert "exit 0" in out and "SIGTERM, stopped after the job in hand" in out, out
