@@ -60,19 +60,39 @@ def test_the_restore_fit_is_monotonic_and_the_projection_uses_it(tmp_path):
     out.write_text(json.dumps({"points": points, "fit": f, "measured_at": "2026-11-29"}))
     p = R.projection(10.0, out)
     assert p["restore_s"] == round(f["restore"]["intercept_s"] + f["restore"]["per_gb_s"] * 10, 1)
-    assert "3 sizes up to 1050 MB" in p["basis"]
+    assert "3 sizes up to 1050 MB" in p["basis"] and "not Cloud SQL" in p["basis"] and "9.8x beyond" in p["basis"]
+    assert p["range_s"] == [R.project_range(points, 10.0)[k] for k in ("low_s", "high_s")]
     assert R.projection(None, out) is None and R.projection(10.0, tmp_path / "absent.json") is None
     with pytest.raises(ValueError):
         R.fit(points[:1])
 
 
-def test_the_recorded_restore_benchmark_has_three_sizes_up_to_a_gigabyte_and_a_rising_fit():
+def test_the_projection_is_a_range_that_widens_with_the_extrapolation_and_bends_with_a_rising_cost():
+    # per-GB cost rising with size, as measured here (9.9 -> 10.4 -> 13.4 s/GB): the power law lies above the line
+    points = [{"size_mb": 134, "dump_s": 2.1, "restore_s": 1.29}, {"size_mb": 386, "dump_s": 6.1, "restore_s": 3.91},
+              {"size_mb": 1079, "dump_s": 17.7, "restore_s": 14.1}]
+    near, far = R.project_range(points, 1.5), R.project_range(points, 10.0)
+    for r in (near, far):
+        assert r["low_s"] <= r["line_s"] <= r["high_s"] and r["low_s"] <= r["power_s"] <= r["high_s"]
+    assert far["power_s"] > far["line_s"]  # the rising cost bends the power law up
+    assert far["high_s"] - far["low_s"] > near["high_s"] - near["low_s"]  # further out, less known
+    assert far["extrapolation"] == round(10 * 1024 / 1079, 1)
+    assert R.t975(3) == 3.182 and R.t975(11) == 2.228 and R.t975(100) == 1.96  # the table's next smaller entry
+    two = R.project_range(points[:2], 10.0)  # no interval from two points: the line and the power law only
+    assert {two["low_s"], two["high_s"]} == {two["line_s"], two["power_s"]}
+
+
+def test_the_recorded_restore_benchmark_has_five_sizes_up_to_3_gb_and_a_range_not_beside_the_target():
     data = json.loads(R.RESULTS.read_text())
     sizes = [p["size_mb"] for p in data["points"]]
-    assert len(sizes) >= 3 and max(sizes) >= 1000 and sizes == sorted(sizes)
+    assert len(sizes) >= 5 and max(sizes) >= 3000 and sizes == sorted(sizes)
     restores = [p["restore_s"] for p in data["points"]]
     assert restores == sorted(restores), "restore time must grow with size"
     assert data["fit"] == R.fit(data["points"]) and data["fit"]["restore"]["per_gb_s"] > 0
+    assert " -j " in data["restore_command"] and "Cloud SQL" in data["not"]
+    proj = data["projection"]
+    assert proj["range_s"] == [R.project_range(data["points"], proj["size_gb"])[k] for k in ("low_s", "high_s")]
+    assert "target" not in proj  # this machine's PostgreSQL is not set beside the level's target
 
 
 def test_phases_name_boot_propagation_waits_and_the_dominant_one():
