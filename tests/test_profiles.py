@@ -6,7 +6,8 @@ import json
 import pytest
 
 from rollback_drill.sut import restore_model as R
-from rollback_drill.sut.profile import REQUIRED, ProfileError, available, load_profile
+from rollback_drill.sut.emulation import _backend_ports, unhealthy_rules
+from rollback_drill.sut.profile import NOT_MODELLED, OPTIONAL, REQUIRED, ProfileError, available, load_profile
 
 
 def test_the_shipped_profiles_name_every_parameter_with_its_source():
@@ -14,8 +15,12 @@ def test_the_shipped_profiles_name_every_parameter_with_its_source():
     local, gke = load_profile("local"), load_profile("gke")
     assert not local.emulates and gke.emulates
     for p in (local, gke):
-        assert set(p.params) == set(REQUIRED)
+        assert set(p.params) == set(REQUIRED) | set(OPTIONAL)
         assert all(x.source and x.unit in ("s", "s/GB") for x in p.params.values())
+    assert local.params["neg_ready"].source == NOT_MODELLED and local["ingress_502_window"] == 0  # absent: said
+    assert "issues/44132" in gke.params["ingress_502_window"].source and gke["ingress_502_window"] <= \
+        gke["ingress_propagation"]
+    assert "load-balancer-neg-ready" in gke.params["neg_ready"].source and gke["neg_ready"] > 0
     assert gke.ingress_class == "gce" and gke.image_absent_on_node
     # published numbers are cited, unpublished ones say "assumed"
     assert "issues/44132" in gke.params["ingress_propagation"].source
@@ -33,6 +38,8 @@ def test_the_shipped_profiles_name_every_parameter_with_its_source():
     (lambda d: d["parameters"]["web_boot"].update(source=""), "say where the value comes from"),
     (lambda d: d["parameters"]["web_boot"].update(range=[40, 50]), ".range: [low, high] around the value"),
     (lambda d: d["parameters"].update(coffee={"value": 1}), "unknown parameters ['coffee']"),
+    (lambda d: d["parameters"]["ingress_502_window"].update(value=90, range=[30, 90]),
+     "ingress_502_window (90 s) is the last part of ingress_propagation (60 s)"),
 ])
 def test_a_bad_profile_says_what_and_where(tmp_path, edit, says):
     import yaml
@@ -108,7 +115,11 @@ def test_phases_name_boot_propagation_waits_and_the_dominant_one():
                     {"t": 162.0, "object": "pod/mastodon-web-abc-1", "reason": "PodReady", "message": ""},
                     {"t": 161.0, "object": "ingress/mastodon", "reason": "BackendsChanged",
                      "message": "backends mastodon-streaming, mastodon-web"}],
-        samples=[NS(t=150.0, served_by="mastodon-helm-web-x"), NS(t=221.5, served_by="mastodon-web-abc-1")])
+        samples=[NS(t=150.0, served_by="mastodon-helm-web-x"), NS(t=221.5, served_by="mastodon-web-abc-1")],
+        emulation=[{"t": 147.0, "what": "NEG health check started", "detail": "pod/mastodon-web-abc-1: containers ready"},
+                   {"t": 162.0, "what": "NEG health check passed", "detail": "pod/mastodon-web-abc-1: Ready"},
+                   {"t": 176.0, "what": "load balancer 502s", "detail": "changed paths ..."},
+                   {"t": 221.0, "what": "load balancer programmed", "detail": "mastodon -> mastodon-web"}])
     drill = NS(tl=tl, level_no=1, env=None, target=NS(stack=("mastodon-web", "mastodon-streaming")))
     ph = phases(drill)
     by = {p["phase"]: p for p in ph["phases"]}
@@ -116,3 +127,22 @@ def test_phases_name_boot_propagation_waits_and_the_dominant_one():
     assert by["waits"]["s"] == 60.1 and by["commands"]["from_s"] == 0.0 and by["commands"]["to_s"] == 61.0
     assert ph["recovery_window_s"] == 130.0 and ph["dominant"] == "boot mastodon-web"
     assert by["propagation"]["share"] == round(60.5 / 130, 2)
+    assert by["load balancer 502s"]["s"] == 45.0 and by["load balancer 502s"]["from_s"] == 76.0
+    assert by["NEG health check mastodon-web"]["s"] == 15.0 and "NEG health check mastodon-streaming" not in by
+
+
+def test_the_502_window_routes_only_the_changed_paths_to_the_unhealthy_backend():
+    def rules(web: str, streaming: str, port_web: dict | None = None) -> list:
+        return [{"host": "h", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": web, "port": port_web or {"number": 3000}}}},
+            {"path": "/api/v1/streaming", "pathType": "Prefix",
+             "backend": {"service": {"name": streaming, "port": {"number": 4000}}}}]}}]
+    helm, back = rules("mastodon-helm-web", "mastodon-helm-streaming"), rules("mastodon-web", "mastodon-helm-streaming")
+    bad = unhealthy_rules(helm, back, "lb-unhealthy")
+    paths = bad[0]["http"]["paths"]
+    assert paths[0]["backend"] == {"service": {"name": "lb-unhealthy", "port": {"number": 3000}}}
+    assert paths[1]["backend"]["service"]["name"] == "mastodon-helm-streaming"  # unchanged path keeps serving
+    assert back[0]["http"]["paths"][0]["backend"]["service"]["name"] == "mastodon-web"  # the input is not edited
+    assert unhealthy_rules(helm, helm, "lb-unhealthy") is None  # nothing changes: no 502s
+    assert _backend_ports(helm) == [("p3000", 3000), ("p4000", 4000)]
+    assert _backend_ports(rules("a", "b", {"name": "http"})) == [("http", 20000), ("p4000", 4000)]
