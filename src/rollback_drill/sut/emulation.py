@@ -194,7 +194,7 @@ class Emulation:
         """The readiness gate on the Deployments at 0 replicas whose pods a Service selects, and the watch
         that passes each gated pod's health check `neg_ready` seconds after its containers are ready."""
         ns = self.state.ns
-        apps = k8s.AppsV1Api(self.state.api)
+        apps = self.state.apps
         selectors = [svc.spec.selector for svc in self.state.core.list_namespaced_service(ns).items
                      if svc.spec.selector]
         for dep in apps.list_namespaced_deployment(ns).items:
@@ -322,7 +322,7 @@ def clear_leftovers(state) -> list[str]:
     ns, gone = state.ns, []
     rbac = k8s.RbacAuthorizationV1Api(state.api)
     disc = k8s.DiscoveryV1Api(state.api)
-    apps = k8s.AppsV1Api(state.api)
+    apps = state.apps
     for dep in apps.list_namespaced_deployment(ns).items:  # a gate nobody passes keeps every new pod unready
         if GATED in (dep.metadata.annotations or {}):
             gone.append(_ungate(apps, ns, dep.metadata.name))
