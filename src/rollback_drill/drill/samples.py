@@ -116,8 +116,7 @@ def _outcome(s: Sample) -> dict:
 def run_samples(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, profile: Profile,
                 n: int, seed: int, parallel: int, db_size_gb: float | None = None, echo=print) -> int:
     """N drills of the level under profiles drawn from `profile`'s ranges, `parallel` at a time."""
-    from rollback_drill.cluster import ClusterError, get_cluster
-    from rollback_drill.drill.runner import preconditions
+    from rollback_drill.drill.runner import cluster_that_is_up, preconditions
     runbook, code, msg = preconditions(level_no, trigger_id, runbook_path)
     if runbook is None:
         echo(msg)
@@ -126,13 +125,7 @@ def run_samples(level_no: int, trigger_id: str, runbook_path: str, provider: str
         echo(f"rollback-drill: --samples: the profile {profile.name} gives no parameter a range to draw from "
              f"(use --profile gke, or a profile whose parameters have `range: [low, high]`)")
         return 2
-    try:  # N drills must not each try to bring the cluster up at once
-        cluster = get_cluster(provider)
-        if not cluster.status().ready:
-            echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up' first")
-            return EXIT_HARNESS
-    except ClusterError as e:
-        echo(f"rollback-drill: cluster: {e}")
+    if cluster_that_is_up(provider, echo) is None:  # N drills must not each try to bring it up at once
         return EXIT_HARNESS
     run_dir = reports_dir() / new_run_id()
     folder = run_dir / "samples"
