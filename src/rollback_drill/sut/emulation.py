@@ -77,6 +77,7 @@ class Emulation:
         self.unhealthy = f"{self.mirror}-unhealthy"  # the backend whose health check has not passed: 502
         self._programmed: list = []  # the rules the load balancer serves now
         self._gating: set[str] = set()  # pods whose NEG health check is under way or passed
+        self._unhealthy_ports: list[tuple[str, int]] = []
 
     @property
     def changes(self) -> list[str]:
@@ -170,7 +171,7 @@ class Emulation:
         1), with the ports the Ingress's backends use: Traefik answers 502 for it, as the GCE load
         balancer does for a backend whose health check has not passed."""
         ns = self.state.ns
-        ports = _backend_ports(rules)
+        ports = self._unhealthy_ports = _backend_ports(rules)
         svc = k8s.V1Service(metadata=k8s.V1ObjectMeta(name=self.unhealthy, labels=MANAGED),
                             spec=k8s.V1ServiceSpec(ports=[k8s.V1ServicePort(name=n, port=p, target_port=1)
                                                           for n, p in ports]))
@@ -290,6 +291,13 @@ class Emulation:
         if bad is None:
             return
         try:
+            ports = sorted(set(self._unhealthy_ports) | set(_backend_ports(rules)))
+            if ports != self._unhealthy_ports:  # the new rules name a port the unhealthy backend lacks
+                self.state.core.patch_namespaced_service(self.unhealthy, self.state.ns, {"spec": {"ports": [
+                    {"name": n, "port": p, "targetPort": 1} for n, p in ports]}})
+                k8s.DiscoveryV1Api(self.state.api).patch_namespaced_endpoint_slice(
+                    self.unhealthy, self.state.ns, {"ports": [{"name": n, "port": 1, "protocol": "TCP"} for n, _ in ports]})
+                self._unhealthy_ports = ports
             self.state.net.patch_namespaced_ingress(self.mirror, self.state.ns, {"spec": {"rules": bad}})
             self.event("load balancer 502s", f"{self.ingress}: changed paths route to {', '.join(backends(rules))} "
                        f"before their health check passed: 502 for {self.profile['ingress_502_window']:g} s")
