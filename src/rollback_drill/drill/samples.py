@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +147,10 @@ def run_samples(level_no: int, trigger_id: str, runbook_path: str, provider: str
     done: list[dict] = []
     queue = list(todo)
     t0 = time.monotonic()
+
+    def interrupted(signum, frame) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         while queue or running:
             for lane in range(parallel):
@@ -171,6 +176,10 @@ def run_samples(level_no: int, trigger_id: str, runbook_path: str, provider: str
                      f"(" + ", ".join(f"{k} {v:g}" for k, v in s.values.items()) + ")")
     except (RuntimeError, ProfileError) as e:
         echo(f"rollback-drill: {e}")
+        return EXIT_HARNESS
+    except KeyboardInterrupt:
+        echo(f"rollback-drill: interrupted: the sample drills still running were stopped (each puts its lane "
+             f"back); {len(done)} of {n} finished, in {folder}")
         return EXIT_HARNESS
     finally:  # an interruption or a failed sample: every drill still running stops and puts its lane back
         stop(s.process for s in running.values() if s.process is not None)
