@@ -176,20 +176,19 @@ class Emulation:
                             spec=k8s.V1ServiceSpec(ports=[k8s.V1ServicePort(name=n, port=p, target_port=1)
                                                           for n, p in ports]))
         self.state.core.create_namespaced_service(ns, svc)
+        self._record(f"service/{self.unhealthy} created: a backend that refuses connections (the load balancer's 502)",
+                     lambda: self._delete("service", self.unhealthy, self.state.core.delete_namespaced_service, ns))
         node_ip = next(a.address for a in self.state.core.list_node().items[0].status.addresses
                        if a.type == "InternalIP")
         disc = k8s.DiscoveryV1Api(self.state.api)
         disc.create_namespaced_endpoint_slice(ns, k8s.V1EndpointSlice(
             metadata=k8s.V1ObjectMeta(name=self.unhealthy, labels={**MANAGED, "kubernetes.io/service-name": self.unhealthy,
-                                                                     "endpointslice.kubernetes.io/managed-by": STANDIN_CONTROLLER}),
+                                                                     "endpointslice.kubernetes.io/managed-by": "rollback-drill"}),
             address_type="IPv4", endpoints=[k8s.V1Endpoint(addresses=[node_ip],
                                                            conditions=k8s.V1EndpointConditions(ready=True))],
             ports=[k8s.DiscoveryV1EndpointPort(name=n, port=1, protocol="TCP") for n, _ in ports]))
-        self._record(f"service/{self.unhealthy} created: a backend that refuses connections (the load balancer's 502)",
-                     lambda: "; ".join((self._delete("endpointslice", self.unhealthy,
-                                                     disc.delete_namespaced_endpoint_slice, ns),
-                                        self._delete("service", self.unhealthy,
-                                                     self.state.core.delete_namespaced_service, ns))))
+        self._record(f"endpointslice/{self.unhealthy} created: its one endpoint, the node's address on port 1",
+                     lambda: self._delete("endpointslice", self.unhealthy, disc.delete_namespaced_endpoint_slice, ns))
 
     def _neg_gate(self) -> None:
         """The readiness gate on the Deployments at 0 replicas whose pods a Service selects, and the watch
