@@ -45,6 +45,30 @@ def recovery_includes_boot_and_propagation(state):
     assert seen, drill.tl.emulation
 
 
+@then("users got 502s while the load balancer routed to backends not yet healthy, counted in the outage")
+def users_got_502s_in_the_window(state):
+    drill = state["drill"]
+    res = _result(state)
+    window = _phase(res, "load balancer 502s")
+    assert window["s"] >= drill.cfg.profile["ingress_502_window"] - 1.0, window
+    decide = drill.tl.marks["decide"]
+    inside = drill.tl.window(decide + window["from_s"] + 1.0, decide + window["to_s"] - 1.0)
+    assert sum(b.errors_5xx for b in inside) > 0.5 * sum(b.requests for b in inside), window  # what users got
+    t0, t1 = res["outage"]["window"]
+    assert t0 <= decide + window["from_s"] and res["outage"]["failed_requests"] >= sum(b.errors_5xx for b in inside)
+
+
+@then("the old pods are Ready only after the load balancer's health check passed")
+def neg_gate_delays_readiness(state):
+    drill = state["drill"]
+    res = _result(state)
+    gate = _phase(res, "NEG health check mastodon-web")
+    assert gate["s"] >= drill.cfg.profile["neg_ready"] - 1.0, gate
+    boot = _phase(res, "boot mastodon-web")  # PodCreated -> PodReady: the gate is inside it
+    assert boot["to_s"] >= gate["to_s"] - 1.0, (boot, gate)
+    assert any("readiness gate" in c for c in res["harness_changes"]["changes"]), res["harness_changes"]
+
+
 @then("the recovery includes the profile's modelled restore")
 def recovery_includes_restore(state):
     drill = state["drill"]

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from rollback_drill.sut import restore_model as R
-from rollback_drill.sut.profile import REQUIRED, ProfileError, available, load_profile
+from rollback_drill.sut.emulation import _backend_ports, unhealthy_rules
+from rollback_drill.sut.profile import NOT_MODELLED, OPTIONAL, REQUIRED, ProfileError, available, load_profile
 
 
 def test_the_shipped_profiles_name_every_parameter_with_its_source():
@@ -14,8 +15,12 @@ def test_the_shipped_profiles_name_every_parameter_with_its_source():
     local, gke = load_profile("local"), load_profile("gke")
     assert not local.emulates and gke.emulates
     for p in (local, gke):
-        assert set(p.params) == set(REQUIRED)
+        assert set(p.params) == set(REQUIRED) | set(OPTIONAL)
         assert all(x.source and x.unit in ("s", "s/GB") for x in p.params.values())
+    assert local.params["neg_ready"].source == NOT_MODELLED and local["ingress_502_window"] == 0  # absent: said
+    assert "issues/44132" in gke.params["ingress_502_window"].source and gke["ingress_502_window"] <= \
+        gke["ingress_propagation"]
+    assert "load-balancer-neg-ready" in gke.params["neg_ready"].source and gke["neg_ready"] > 0
     assert gke.ingress_class == "gce" and gke.image_absent_on_node
     # published numbers are cited, unpublished ones say "assumed"
     assert "issues/44132" in gke.params["ingress_propagation"].source
@@ -33,6 +38,8 @@ def test_the_shipped_profiles_name_every_parameter_with_its_source():
     (lambda d: d["parameters"]["web_boot"].update(source=""), "say where the value comes from"),
     (lambda d: d["parameters"]["web_boot"].update(range=[40, 50]), ".range: [low, high] around the value"),
     (lambda d: d["parameters"].update(coffee={"value": 1}), "unknown parameters ['coffee']"),
+    (lambda d: d["parameters"]["ingress_502_window"].update(value=90, range=[30, 90]),
+     "ingress_502_window (90 s) is the last part of ingress_propagation (60 s)"),
 ])
 def test_a_bad_profile_says_what_and_where(tmp_path, edit, says):
     import yaml
@@ -60,19 +67,39 @@ def test_the_restore_fit_is_monotonic_and_the_projection_uses_it(tmp_path):
     out.write_text(json.dumps({"points": points, "fit": f, "measured_at": "2026-11-29"}))
     p = R.projection(10.0, out)
     assert p["restore_s"] == round(f["restore"]["intercept_s"] + f["restore"]["per_gb_s"] * 10, 1)
-    assert "3 sizes up to 1050 MB" in p["basis"]
+    assert "3 sizes up to 1050 MB" in p["basis"] and "not Cloud SQL" in p["basis"] and "9.8x beyond" in p["basis"]
+    assert p["range_s"] == [R.project_range(points, 10.0)[k] for k in ("low_s", "high_s")]
     assert R.projection(None, out) is None and R.projection(10.0, tmp_path / "absent.json") is None
     with pytest.raises(ValueError):
         R.fit(points[:1])
 
 
-def test_the_recorded_restore_benchmark_has_three_sizes_up_to_a_gigabyte_and_a_rising_fit():
+def test_the_projection_is_a_range_that_widens_with_the_extrapolation_and_bends_with_a_rising_cost():
+    # per-GB cost rising with size, as measured here (9.9 -> 10.4 -> 13.4 s/GB): the power law lies above the line
+    points = [{"size_mb": 134, "dump_s": 2.1, "restore_s": 1.29}, {"size_mb": 386, "dump_s": 6.1, "restore_s": 3.91},
+              {"size_mb": 1079, "dump_s": 17.7, "restore_s": 14.1}]
+    near, far = R.project_range(points, 1.5), R.project_range(points, 10.0)
+    for r in (near, far):
+        assert r["low_s"] <= r["line_s"] <= r["high_s"] and r["low_s"] <= r["power_s"] <= r["high_s"]
+    assert far["power_s"] > far["line_s"]  # the rising cost bends the power law up
+    assert far["high_s"] - far["low_s"] > near["high_s"] - near["low_s"]  # further out, less known
+    assert far["extrapolation"] == round(10 * 1024 / 1079, 1)
+    assert R.t975(3) == 3.182 and R.t975(11) == 2.228 and R.t975(100) == 1.96  # the table's next smaller entry
+    two = R.project_range(points[:2], 10.0)  # no interval from two points: the line and the power law only
+    assert {two["low_s"], two["high_s"]} == {two["line_s"], two["power_s"]}
+
+
+def test_the_recorded_restore_benchmark_has_five_sizes_up_to_3_gb_and_a_range_not_beside_the_target():
     data = json.loads(R.RESULTS.read_text())
     sizes = [p["size_mb"] for p in data["points"]]
-    assert len(sizes) >= 3 and max(sizes) >= 1000 and sizes == sorted(sizes)
+    assert len(sizes) >= 5 and max(sizes) >= 3000 and sizes == sorted(sizes)
     restores = [p["restore_s"] for p in data["points"]]
     assert restores == sorted(restores), "restore time must grow with size"
     assert data["fit"] == R.fit(data["points"]) and data["fit"]["restore"]["per_gb_s"] > 0
+    assert " -j " in data["restore_command"] and "Cloud SQL" in data["not"]
+    proj = data["projection"]
+    assert proj["range_s"] == [R.project_range(data["points"], proj["size_gb"])[k] for k in ("low_s", "high_s")]
+    assert "target" not in proj  # this machine's PostgreSQL is not set beside the level's target
 
 
 def test_phases_name_boot_propagation_waits_and_the_dominant_one():
@@ -88,7 +115,11 @@ def test_phases_name_boot_propagation_waits_and_the_dominant_one():
                     {"t": 162.0, "object": "pod/mastodon-web-abc-1", "reason": "PodReady", "message": ""},
                     {"t": 161.0, "object": "ingress/mastodon", "reason": "BackendsChanged",
                      "message": "backends mastodon-streaming, mastodon-web"}],
-        samples=[NS(t=150.0, served_by="mastodon-helm-web-x"), NS(t=221.5, served_by="mastodon-web-abc-1")])
+        samples=[NS(t=150.0, served_by="mastodon-helm-web-x"), NS(t=221.5, served_by="mastodon-web-abc-1")],
+        emulation=[{"t": 147.0, "what": "NEG health check started", "detail": "pod/mastodon-web-abc-1: containers ready"},
+                   {"t": 162.0, "what": "NEG health check passed", "detail": "pod/mastodon-web-abc-1: Ready"},
+                   {"t": 176.0, "what": "load balancer 502s", "detail": "changed paths ..."},
+                   {"t": 221.0, "what": "load balancer programmed", "detail": "mastodon -> mastodon-web"}])
     drill = NS(tl=tl, level_no=1, env=None, target=NS(stack=("mastodon-web", "mastodon-streaming")))
     ph = phases(drill)
     by = {p["phase"]: p for p in ph["phases"]}
@@ -96,3 +127,22 @@ def test_phases_name_boot_propagation_waits_and_the_dominant_one():
     assert by["waits"]["s"] == 60.1 and by["commands"]["from_s"] == 0.0 and by["commands"]["to_s"] == 61.0
     assert ph["recovery_window_s"] == 130.0 and ph["dominant"] == "boot mastodon-web"
     assert by["propagation"]["share"] == round(60.5 / 130, 2)
+    assert by["load balancer 502s"]["s"] == 45.0 and by["load balancer 502s"]["from_s"] == 76.0
+    assert by["NEG health check mastodon-web"]["s"] == 15.0 and "NEG health check mastodon-streaming" not in by
+
+
+def test_the_502_window_routes_only_the_changed_paths_to_the_unhealthy_backend():
+    def rules(web: str, streaming: str, port_web: dict | None = None) -> list:
+        return [{"host": "h", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": web, "port": port_web or {"number": 3000}}}},
+            {"path": "/api/v1/streaming", "pathType": "Prefix",
+             "backend": {"service": {"name": streaming, "port": {"number": 4000}}}}]}}]
+    helm, back = rules("mastodon-helm-web", "mastodon-helm-streaming"), rules("mastodon-web", "mastodon-helm-streaming")
+    bad = unhealthy_rules(helm, back, "lb-unhealthy")
+    paths = bad[0]["http"]["paths"]
+    assert paths[0]["backend"] == {"service": {"name": "lb-unhealthy", "port": {"number": 3000}}}
+    assert paths[1]["backend"]["service"]["name"] == "mastodon-helm-streaming"  # unchanged path keeps serving
+    assert back[0]["http"]["paths"][0]["backend"]["service"]["name"] == "mastodon-web"  # the input is not edited
+    assert unhealthy_rules(helm, helm, "lb-unhealthy") is None  # nothing changes: no 502s
+    assert _backend_ports(helm) == [("p3000", 3000), ("p4000", 4000)]
+    assert _backend_ports(rules("a", "b", {"name": "http"})) == [("http", 20000), ("p4000", 4000)]

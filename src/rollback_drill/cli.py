@@ -295,12 +295,17 @@ def preflight_cmd(context, namespace, runbook_path, workdir, as_json) -> None:
 @click.option("--ca-bundle", "ca_bundle", default=None, help="existing context: PEM file of the CA that signs the "
               "staging URL's certificate (TLS is always verified; default: the system's trust store)")
 @click.option("--yes", is_flag=True, help="existing context: carry out the printed plan (without it: plan only)")
+@click.option("--samples", type=click.IntRange(min=1, max=100), default=None,
+              help="N drills, each with the profile's parameters drawn from their ranges: recovery P50/P95 against "
+                   "the target (drill cluster only)")
+@click.option("--seed", type=int, default=1, show_default=True, help="--samples: the draws' seed (same seed, same draws)")
+@click.option("--parallel", type=int, default=3, show_default=True, help="--samples: drills side by side (lanes)")
 def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, decision_delay: float,
             monitor: str, profile_name: str, db_size: float | None, context: str | None, sut: str,
             target_url: str | None, real_gcloud: bool, fault_style: str | None, load_workers: int,
             namespace: str | None, release: str | None, host: str | None, workdir: str | None, chart: str | None,
             image: str | None, postgres_image: str | None, redis_image: str | None, ca_bundle: str | None,
-            yes: bool) -> None:
+            yes: bool, samples: int | None, seed: int, parallel: int) -> None:
     """Run one drill end to end and write reports/<run-id>/journal.json."""
     from rollback_drill.drill.runner import run_single
     from rollback_drill.drill.targets import Aim, Refused, check_aim
@@ -323,6 +328,8 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
     window = target_range(monitor if not monitor.strip().replace(".", "", 1).isdigit() else f"{monitor}s")
     if window is None or window[0] != window[1] or window[1] > 4 * 3600:
         _fail(f"--monitor {monitor!r}: expected a duration such as 90s, 5m or 30m (at most 4h)")
+    if samples is not None and name == "existing":
+        _fail("--samples runs N drills side by side on the harness's own drill cluster, not on an existing context")
     if name == "existing" and level_no == 3:
         _confirm_real_gcloud(runbook_path, context)
     if name == "existing":
@@ -340,6 +347,13 @@ def run_cmd(level_no: int, trigger_id: str, runbook_path: str, provider: str | N
         profile = load_profile(profile_name)
     except ProfileError as e:
         _fail(f"--profile: {e}")
+    if samples is not None:
+        from rollback_drill.drill.lanes import check_parallel
+        from rollback_drill.drill.samples import run_samples
+        if check_parallel(parallel):
+            _fail(check_parallel(parallel))
+        sys.exit(run_samples(level_no, trigger_id, runbook_path, provider, profile, samples, seed,
+                             min(parallel, samples), db_size, echo=click.echo))
     sys.exit(run_single(level_no, trigger_id, runbook_path, provider, echo=click.echo,
                         decision_delay_s=decision_delay, monitor_s=window[1], profile=profile, db_size_gb=db_size,
                         fault_style=fault_style, load_workers=load_workers))

@@ -14,10 +14,11 @@ from rollback_drill.drill.runner import EXIT_FINDING, EXIT_OK, EXIT_TARGET_MISSE
 QUICK = FIXTURES / "gameday" / "quick"
 
 
-def _run(tmp_path, monkeypatch, script: str, trigger: str = "C1", **kw) -> tuple[int, dict, list[str], object]:
+def _run(tmp_path, monkeypatch, script: str, trigger: str = "C1", level: int = 1,
+         **kw) -> tuple[int, dict, list[str], object]:
     monkeypatch.setenv("ROLLBACK_DRILL_REPORTS", str(tmp_path))
     lines: list[str] = []
-    code = run_gameday(1, trigger, str(DEFAULT_RUNBOOK), None, lines.append, "scripted operator",
+    code = run_gameday(level, trigger, str(DEFAULT_RUNBOOK), None, lines.append, "scripted operator",
                        str(QUICK / script), **kw)
     run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     return code, json.loads((run_dir / "journal.json").read_text()), lines, run_dir
@@ -79,6 +80,31 @@ def test_an_outage_after_scaling_the_helm_stack_down_first_is_attributed_to_that
     g = journal["scenarios"][0]["gameday"]
     assert any(a["command"].startswith("kubectl scale deploy mastodon-helm-web") for a in g["attributions"]), \
         (g["attributions"], "\n".join(lines))
+
+
+@pytest.mark.nightly  # a Level 3 drill (Level 2 first, then the restore): ~90 s, beyond the suite's budget
+def test_a_level_3_game_day_starts_after_the_earlier_shifts_level_2_and_the_person_restores_the_backup(
+        cluster, tmp_path, monkeypatch):
+    """Level 3 is an escalation: the harness plays Level 2 and the damage to data before the alert; the person
+    finds the pre-migration backup in the list, restores it and restarts the old stack. Its trigger is the
+    damage (L3), whatever --trigger says; the runbook's restore as written (placeholder ID, project) is not
+    what the person typed: the mapping says changed, the data lost is counted."""
+    code, journal, lines, run_dir = _run(tmp_path, monkeypatch, "level3-restores-the-backup.script", "C1", level=3)
+    assert journal["scenarios"], "\n".join(lines)
+    s = journal["scenarios"][0]
+    g = s["gameday"]
+    f = g["figures"]
+    said = "\n".join(lines) + "\n" + json.dumps({"figures": f, "records": [
+        {k: r[k] for k in ("text", "start", "end", "exit_code")} for r in g["records"]]}, ensure_ascii=False)
+    assert s["plan"]["level"] == 3 and s["trigger"]["id"] == "L3" and s["escalated_from_levels"] == [2], said
+    assert code in (EXIT_OK, EXIT_FINDING) and s["verdict"] == "passed", said
+    assert f["decision_command"] == "kubectl scale deployment --all --replicas=0" and not f["decision_late"], said
+    restore = next(r for r in g["records"] if r["text"].startswith("gcloud sql backups restore"))
+    assert restore["exit_code"] == 0, said
+    status = {o["line"]: o["status"] for o in g["mapping"]["steps"]}
+    assert status.get(97) == "done" and status.get(114) == "done", status  # (line 106: see the stop-29 note)
+    assert s["data"].get("statuses_before_restore", 0) > 0 and "statuses_lost" in s["data"], s.get("data")
+    assert (run_dir / "debrief.html").exists()
 
 
 def test_hints_name_the_runbook_step_that_matches_the_cluster_when_asked(cluster, tmp_path, monkeypatch):

@@ -79,11 +79,12 @@ class DrillConfig:
     runs_status_step: bool = True  # 手順1 at detection by the harness (a game day leaves it to the person)
 
     def emulated_s(self) -> float:
-        """The longest the profile can add to bringing a stack back (boot, pull, propagation, restore)."""
+        """The longest the profile can add to bringing a stack back (boot, pull, the load balancer's health
+        check, propagation — its 502 window lies inside it —, restore)."""
         p = self.profile
         if not p.emulates:
             return 0.0
-        return (max(p["web_boot"], p["streaming_boot"], p["sidekiq_boot"]) + p["image_pull"]
+        return (max(p["web_boot"], p["streaming_boot"], p["sidekiq_boot"]) + p["image_pull"] + p["neg_ready"]
                 + p["ingress_propagation"] + p["cloudsql_pending"] + p.restore_s(self.db_size_gb))
 
     def to_dict(self) -> dict:

@@ -32,19 +32,18 @@ from typing import Callable
 import gevent
 
 from rollback_drill import untrusted
-from rollback_drill.cluster import ClusterError, get_cluster
 from rollback_drill.drill import pipeline
 from rollback_drill.drill.engine import Drill, DrillConfig
 from rollback_drill.drill.pipeline import DrillPlan
 from rollback_drill.drill.gameday import OperatorRecord, OperatorScript, ScriptError, evaluate
 from rollback_drill.drill.hints import next_step
 from rollback_drill.drill.recorded_shell import RecordedShell
-from rollback_drill.drill.runner import EXIT_HARNESS, EXIT_USAGE, environment_info, guarded, preconditions, report
+from rollback_drill.drill.runner import (EXIT_HARNESS, EXIT_USAGE, cluster_that_is_up, environment_info, guarded,
+                                        preconditions, report)
 from rollback_drill.evidence.debrief import automatic_scenario, drills_in, write_debrief
 from rollback_drill.evidence.journal import EvidenceError, Journal, load_journal, new_run_id, reports_dir
 from rollback_drill.evidence.report import finish_run
 from rollback_drill.runbook.analysis import LiveState
-from rollback_drill.sut.datastores import removed_with
 
 ACTIVE = "gameday-active.json"  # in the reports folder: what `gameday --abort` stops
 
@@ -136,22 +135,14 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
             if not (o.loopback or o in untrusted.allowed_origins()):
                 raise untrusted.Untrusted(f"--alert-webhook {o}: not a loopback address and not in "
                                           f"{untrusted.ALLOWED_TARGETS_ENV}: allow it there first")
-        automatic = automatic_to_compare(against, level_no, trigger_id) if against else None
+        # Level 3's trigger is the damage to data (an escalation after Level 2), whatever --trigger said
+        automatic = automatic_to_compare(against, level_no, "L3" if level_no == 3 else trigger_id) if against else None
     except (ScriptError, untrusted.Untrusted, EvidenceError) as e:
         echo(f"rollback-drill: {e}")
         return EXIT_USAGE
-    if level_no == 3:
-        echo("rollback-drill: a Level 3 game day is not supported yet (its escalation needs Level 2 first): "
-             "use --level 1 or 2")
-        return EXIT_USAGE
     with guarded(echo) as g:
-        try:
-            cluster = removed_with(get_cluster(provider))
-            if not cluster.status().ready:
-                echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up'")
-                return EXIT_HARNESS
-        except ClusterError as e:
-            echo(f"rollback-drill: cluster: {e}")
+        cluster = cluster_that_is_up(provider, echo)
+        if cluster is None:
             return EXIT_HARNESS
         g.drill = drill = Drill(cluster, runbook, DrillConfig(runs_status_step=False))  # 手順1 is the person's
         echo("gameday: deploying the just-migrated state")
@@ -168,13 +159,15 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
                                                         "pid": os.getpid()}))
             echo(f"gameday: the operator's shell is ready: {shell.attach_command()}")
             level = runbook.level(level_no)
-            trig = runbook.trigger(trigger_id)
             plan = DrillPlan(level_no, trigger_id, f"game day by {operator or 'the operator'}", verify="if_recovered")
             if unannounced_s:  # the failure comes at a moment nobody in the room knows
                 echo(f"gameday: a failure will come within {unannounced_s:g} s")
             if not pipeline.start(drill, plan, echo, random.uniform(0, unannounced_s) if unannounced_s else 0.0):
                 echo("gameday: the detector never fired: no alert was raised")
             else:
+                # the trigger the opening made true: the criterion injected, the person's declaration, or
+                # for Level 3 the damage to data after the harness played Level 2 (the earlier shift's work)
+                trig = drill.trigger
                 drill.tl.mark("alert")
                 line = alert_text(drill)
                 shell.say(line)
@@ -220,9 +213,12 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
                     drill.verify()
         finally:
             transcript = shell.transcript()  # redacted
+            recording = shell.recording(f"rollback-drill game day: Level {level_no}, {operator or 'the operator'}")
             shell.close()  # the raw logs go with it
             if transcript:
                 (shell.folder / "transcript.txt").write_text(transcript)
+            if recording:  # the operator's side as it happened: asciinema play shell/session.cast
+                (shell.folder / "session.cast").write_text(recording)
             active.unlink(missing_ok=True)
         drill.phase = "done"
         drill.stop_traffic()
@@ -231,6 +227,7 @@ def run_gameday(level_no: int, trigger_id: str, runbook_path: str, provider: str
         if drill.detection and drill.detection.fired:
             res["gameday"] = part
             res["gameday"]["transcript"] = "shell/transcript.txt" if transcript else None
+            res["gameday"]["recording"] = "shell/session.cast" if recording else None
             res["gameday"]["hints"] = hints  # a person helped by hints is not timed as one without
             res["gameday"]["compared_with"] = None if automatic is None else {
                 "journal": str(against), "scenario": automatic.get("name", "")}

@@ -5,6 +5,10 @@ decision and recovery, and which one dominated.
   pod is Ready (the Kubernetes watch, observe/k8s_watch.py);
 - propagation: from the Ingress change that points at the restored stack until the first answer
   users got from that stack (X-Served-By) — the controller's or load balancer's reprogramming;
+- load balancer 502s: under a profile with `ingress_502_window`, from the load balancer routing a
+  changed path to a backend not yet healthy until it was programmed (users got 502);
+- NEG health check: under a profile with `neg_ready`, per component, from its pod's containers being
+  ready until the load balancer's health check passed (the readiness gate);
 - restore: the Cloud SQL restore, from its command's start until its operation was DONE;
 - waits: the runbook's own waits (`kubectl wait`, `rollout status`, `sleep`, `watch`, status lists);
 - commands: every command of the level, end to end.
@@ -92,6 +96,22 @@ def phases(drill: Drill) -> dict | None:
         out.append(_iv("propagation", change["t"], served if served is not None else end, decide,
                        f"{change['message']} -> first answer from the restored stack"
                        + ("" if served is not None else " (none by the end)")))
+    em = drill.tl.emulation
+    bad = next((e for e in em if e["t"] >= decide and e["what"] == "load balancer 502s"), None)
+    if bad is not None:
+        done = next((e for e in em if e["t"] >= bad["t"] and e["what"] == "load balancer programmed"), None)
+        out.append(_iv("load balancer 502s", bad["t"], done["t"] if done else end, decide,
+                       "changed paths routed to backends not yet healthy" + ("" if done else " (until the end)")))
+    for dep in stack:
+        began = next((e for e in em if e["t"] >= decide and e["what"] == "NEG health check started"
+                      and e["detail"].startswith(f"pod/{dep}-")), None)
+        if began is None:
+            continue
+        pod = began["detail"].split(":", 1)[0]
+        passed = next((e for e in em if e["t"] >= began["t"] and e["what"] == "NEG health check passed"
+                       and e["detail"].startswith(f"{pod}:")), None)
+        out.append(_iv(f"NEG health check {dep}", began["t"], passed["t"] if passed else end, decide,
+                       pod + ("" if passed else " (not passed by the end)")))
     total = end - decide
     main = [p for p in out if p["phase"] != "commands"]
     dom = max(main, key=lambda p: p["s"], default=None)

@@ -11,16 +11,22 @@ comes back; OFFSET is the size of the pane's transcript (`tmux pipe-pane`) at th
 command's output is the transcript between its two offsets. Times are the machine's clock; the
 caller maps them to the drill's timeline. Output goes through the drill's redaction before it is
 kept anywhere (secrets never reach the evidence, whatever the operator prints).
+
+The pane's copy is written by a tap (`PANE_TAP`: what `cat >>` did, plus the time each chunk arrived),
+so the game day also leaves a terminal recording (`recording()`: asciicast v2, `asciinema play`): the
+operator's side as it happened, at its own pace, redacted like the transcript.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -75,6 +81,22 @@ if (( host )); then exec {real} -sS -H {host_header} "${{args[@]}}"; else exec {
 """
 
 
+# tmux pipe-pane's reader: the pane's bytes appended to PANE as they come (unbuffered, as `cat >>` did:
+# the shell's hooks read its size as the command's offset), and "EPOCH SIZE" per chunk to TIMING.
+PANE_TAP = """import os, sys, time
+pane = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+size = os.fstat(pane).st_size
+with open(sys.argv[2], "a", buffering=1) as timing:
+    while True:
+        b = os.read(0, 65536)
+        if not b:
+            break
+        os.write(pane, b)
+        size += len(b)
+        timing.write(f"{time.time():.3f} {size}\\n")
+"""
+
+
 @dataclass
 class ShellCommand:
     """One command typed at the prompt: machine-clock times, exit code (None while it runs), output."""
@@ -99,6 +121,7 @@ class RecordedShell:
         self.socket = self._socket_dir / "tmux.sock"
         self.log = folder / "commands.log"
         self.pane = folder / "pane.log"
+        self.timing = folder / "pane.timing"
         self.session = "gameday"
         self.redact = redact
         self.workdir, self.env, self.namespace = workdir, env, namespace
@@ -108,7 +131,7 @@ class RecordedShell:
     def start(self) -> None:
         if shutil.which("tmux") is None:
             raise RuntimeError("tmux is missing: run 'bash scripts/setup.sh' (the game day's shell runs in tmux)")
-        for f in (self.log, self.pane):
+        for f in (self.log, self.pane, self.timing):
             f.write_text("")
         path = self.env.get("PATH", os.environ.get("PATH", ""))
         if self.production_host and self.ingress_url:
@@ -134,7 +157,8 @@ class RecordedShell:
                                 if self.hint_file else ""))
         self._tmux("new-session", "-d", "-s", self.session, "-x", "200", "-y", "50",
                    f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i")
-        self._tmux("pipe-pane", "-o", "-t", self.session, f"cat >> {shlex.quote(str(self.pane))}")
+        self._tmux("pipe-pane", "-o", "-t", self.session, " ".join(shlex.quote(a) for a in (
+            sys.executable, "-c", PANE_TAP, str(self.pane), str(self.timing))))
         self._wait(lambda: "[game day" in self.screen(), 10, "the operator's shell did not show its prompt")
 
     def alive(self) -> bool:
@@ -145,7 +169,7 @@ class RecordedShell:
         file, shims, socket; bash keeps no history file): what stays is what the caller kept, redacted."""
         self._tmux("kill-server", check=False)
         time.sleep(0.3)  # the shell's last prompt hook, if it was mid-write, has run by now
-        for name in ("pane.log", "commands.log", "bashrc", "hint.txt"):
+        for name in ("pane.log", "pane.timing", "commands.log", "bashrc", "hint.txt"):
             (self.folder / name).unlink(missing_ok=True)
         shutil.rmtree(self.folder / "shims", ignore_errors=True)
         shutil.rmtree(self._socket_dir, ignore_errors=True)
@@ -223,6 +247,43 @@ class RecordedShell:
 
     def transcript(self) -> str:
         return self.redact(_clean(self.pane.read_text(errors="replace"))) if self.pane.exists() else ""
+
+    def recording(self, title: str = "") -> str:
+        """The operator's terminal as an asciicast v2 recording (`asciinema play FILE`), redacted: each line
+        of the pane at the time its last byte reached the pane's copy. Escape sequences are dropped (a
+        secret split by a colour code would slip past the redaction); when a secret spans lines, so that
+        line by line would redact differently from the whole, the recording is one event holding the
+        whole redacted text — never a line the transcript would not show. "" when nothing was recorded."""
+        pane = self.pane.read_bytes() if self.pane.exists() else b""
+        marks = []
+        for raw in (self.timing.read_text().splitlines() if self.timing.exists() else []):
+            t, _, size = raw.partition(" ")
+            marks.append((float(t), int(size)))
+        if not pane or not marks:
+            return ""
+        lines, ends, at = [], [], 0
+        for chunk in pane.splitlines(keepends=True):
+            at += len(chunk)
+            lines.append(_ANSI.sub("", chunk.decode(errors="replace")))
+            ends.append(at)
+        t0 = marks[0][0]
+        redacted = [self.redact(ln) for ln in lines]
+        whole = self.redact("".join(lines))
+        if "".join(redacted) != whole:
+            events = [(marks[-1][0] - t0, whole)]
+        else:
+            events, k = [], 0
+            for text, end in zip(redacted, ends):
+                while k < len(marks) - 1 and marks[k][1] < end:
+                    k += 1
+                t = marks[k][0] - t0
+                if events and events[-1][0] == t:
+                    events[-1] = (t, events[-1][1] + text)
+                else:
+                    events.append((t, text))
+        head = {"version": 2, "width": 200, "height": 50, "timestamp": int(t0), "title": title}
+        return "\n".join([json.dumps(head, ensure_ascii=False)] +
+                         [json.dumps([round(t, 3), "o", text], ensure_ascii=False) for t, text in events]) + "\n"
 
     # ---- internals --------------------------------------------------------------------------------
     def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

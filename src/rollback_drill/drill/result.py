@@ -79,30 +79,31 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
     }
 
 
-def _span(s: float) -> str:
-    return f"{s / 3600:g} h" if s >= 3600 and s % 3600 == 0 else f"{s / 60:g} min"
-
-
 def restore_projection(drill: Drill) -> dict | None:
-    """For a level that restores the database: the restore time projected for the production size,
-    from this machine's measured pg_restore curve and from the profile's Cloud SQL model."""
+    """For a level that restores the database: the restore time projected for the production size, from
+    this machine's measured pg_restore curve (a range) and from the profile's Cloud SQL model (assumed).
+    Neither is set beside the level's target: this machine's PostgreSQL is not Cloud SQL, and the model is
+    not a measurement."""
     level = drill.runbook.level(drill.level_no) if drill.level_no else None
     if level is None or drill.target is None or not drill.target.database:
         return None
     prof = drill.cfg.profile
     size = drill.cfg.db_size_gb if drill.cfg.db_size_gb is not None else prof.database_size_gb
-    target = f"target {_span(level.target_min_s)}–{_span(level.target_max_s)}"
     if size is None:
-        return {"size_gb": None, "statement": f"restore not projected: no production database size (give --db-size "
-                                              f"or database_size_gb in the runbook's sidecar); {target}"}
+        return {"size_gb": None, "statement": "restore not projected: no production database size (give --db-size "
+                                              "or database_size_gb in the runbook's sidecar)"}
     pr = projection(size)
     modelled = prof.restore_s(size) + prof["cloudsql_pending"] if prof.emulates else None
-    parts = [f"restore of {size:g} GB projected at {pr['restore_min']:g} min by this machine's pg_restore "
-             f"({pr['basis']})" if pr else f"restore of {size:g} GB: no restore benchmark recorded "
-                                          f"(bench/restore_bench.py)"]
+    if pr is None:
+        parts = [f"restore of {size:g} GB: no restore benchmark recorded (bench/restore_bench.py)"]
+    elif pr.get("range_s"):
+        lo, hi = pr["range_s"]
+        parts = [f"restore of {size:g} GB on this machine's PostgreSQL: {lo / 60:.1f}-{hi / 60:.1f} min ({pr['basis']})"]
+    else:
+        parts = [f"restore of {size:g} GB on this machine's PostgreSQL: {pr['restore_min']:g} min ({pr['basis']})"]
     if modelled is not None:
-        parts.append(f"the {prof.name} profile models Cloud SQL at {modelled / 60:.1f} min")
-    return {"size_gb": size, "pg_restore": pr, "modelled_s": modelled, "statement": "; ".join(parts) + f" ({target})"}
+        parts.append(f"the {prof.name} profile's Cloud SQL model (assumed, not measured): {modelled / 60:.1f} min")
+    return {"size_gb": size, "pg_restore": pr, "modelled_s": modelled, "statement": "; ".join(parts)}
 
 
 def _r(x: float | None) -> float | None:

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import gevent
 
-from rollback_drill.cluster import ClusterError, get_cluster
+from rollback_drill.cluster import Cluster, ClusterError, get_cluster
 from rollback_drill.drill import pipeline
 from rollback_drill.drill.engine import Drill, DrillConfig, DrillError
 from rollback_drill.drill.pipeline import DrillPlan
@@ -124,6 +124,19 @@ def guarded(echo) -> Iterator[Guard]:
                 except Exception as e:  # noqa: BLE001 - closing failed: one line, exit 4, never a traceback
                     echo(f"rollback-drill: the harness failed while stopping the drill: {first_line(e)[:300]}")
                     g.code = EXIT_HARNESS
+
+
+def cluster_that_is_up(provider: str | None, echo) -> Cluster | None:
+    """The drill cluster when it is up; None after saying why not (the caller exits 4). For commands that
+    must not bring it up themselves: a game day, N sample drills side by side."""
+    try:
+        cluster = removed_with(get_cluster(provider))
+        if cluster.status().ready:
+            return cluster
+        echo(f"rollback-drill: the {cluster.name} cluster is not up: run 'rollback-drill cluster up'")
+    except ClusterError as e:
+        echo(f"rollback-drill: cluster: {e}")
+    return None
 
 
 def run_single(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,

@@ -303,8 +303,12 @@ def _transcript(s: dict) -> str:
     rows = "".join(f"<tr><td>{r['start']:.2f}</td><td>{'' if _finite(r.get('end')) is None else format(r['end'], '.2f')}"
                    f"</td><td>{'' if r.get('exit_code') is None else r['exit_code']}</td><td><code>{e(r['text'])}</code></td>"
                    f"<td><pre>{e((r.get('output') or '')[-600:])}</pre></td></tr>" for r in recs)
-    return ("<h2>The operator's shell (redacted)</h2><table class='transcript'><tr><th>start</th><th>end</th>"
-            f"<th>exit</th><th>command</th><th>output</th></tr>{rows}</table>")
+    g = s["gameday"]
+    replay = "".join(f" <span class='files'>{e(what)}: <code>{e(g[key])}</code></span>"
+                     for key, what in (("recording", "replay it with asciinema play"), ("transcript", "the whole text"))
+                     if g.get(key))
+    return (f"<h2>The operator's shell (redacted)</h2><p>{replay}</p><table class='transcript'><tr><th>start</th>"
+            f"<th>end</th><th>exit</th><th>command</th><th>output</th></tr>{rows}</table>")
 
 
 # ---- the page ------------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ from rollback_drill.observe.timeline import ProbeSample, Timeline
 # (pytest -n 2) a healthy stub answered a sign-in-and-post probe in 2-3 s now and then, and the drill's
 # own contention must not become a finding; slowness itself is the latency criteria's (baseline x factor).
 TIMEOUT = 5.0
+# Jobs are "not processed" when the processed counter stayed flat this long with jobs enqueued. 2 s was
+# shorter than a lab worker's pause when four drills share two cores (a mutation run at N=2 saw 2.5 s after
+# recovery and called it a failed 実施後 check): 5 s is still seconds against the runbook's criterion
+# (background jobs not processed) and leaves a stalled worker detected within ~6 s.
+JOBS_FLAT_S = 5.0
 
 
 @dataclass
@@ -145,7 +150,7 @@ class Probes:
             self.state.last_processed = s["processed"]
             self.state.processed_changed_at = now
         flat = now - self.state.processed_changed_at
-        if s["enqueued"] > 0 and flat >= 2.0:
+        if s["enqueued"] > 0 and flat >= JOBS_FLAT_S:
             raise ProbeError(f"processed flat for {flat:.1f}s with {s['enqueued']} enqueued")
         return f"processed={s['processed']} enqueued={s['enqueued']}"
 

@@ -12,6 +12,17 @@
   after the profile's delay, into a mirror Ingress that Traefik serves. The runbook's
   `kubectl apply -f backup/ingress-mastodon.yaml` therefore changes what users get only after the
   delay, exactly as on GKE. Each change seen and each reprogramming is an event on the drill's clock.
+  With `ingress_502_window` the last part of that delay routes each changed path to a backend whose
+  health check has not passed: a Service of the emulation's own whose only endpoint refuses
+  connections, so Traefik answers 502 Bad Gateway as the GCE load balancer does — users' failures,
+  counted like any other. (Not modelled: the time after it when old and new backends both answer.)
+- **The NEG readiness gate** (`neg_ready`). Container-native load balancing gives the pods behind an
+  Ingress the readiness gate `cloud.google.com/load-balancer-neg-ready`: Ready only once the load
+  balancer's health check passed. The emulation adds the gate to the Deployments at 0 replicas whose
+  pods a Service selects (the old stack the rollback brings back; recorded, put back) and sets the
+  pod's condition `neg_ready` seconds after its containers are ready — so `kubectl wait
+  --for=condition=ready` returns when it would on GKE. Pods already serving keep running ungated
+  (on GKE their gate passed long ago); a Helm pod restarted during the drill is not gated (said).
 - The Cloud SQL restore duration reaches the gcloud stand-in through the executor's environment
   (sut/cloudsql.py).
 
@@ -23,6 +34,7 @@ harness errors); `clear_leftovers` removes what a killed run left (deploy calls 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import gevent
 from kubernetes import client as k8s
@@ -32,6 +44,8 @@ from kubernetes.client.rest import ApiException
 from rollback_drill.sut.changes import Change, ChangeLog
 from rollback_drill.sut.profile import Profile
 
+NEG_GATE = "cloud.google.com/load-balancer-neg-ready"
+GATED = "rollback-drill/readiness-gate"  # annotation on a Deployment the emulation gave the gate
 FIDELITY_CONFIGMAP = "rollback-drill-fidelity"  # the stub reads this name (fixtures/images/mastodon-stub)
 MANAGED = {"app.kubernetes.io/managed-by": "rollback-drill", "rollback-drill/role": "fidelity"}
 SELECTOR = "rollback-drill/role=fidelity"
@@ -60,6 +74,10 @@ class Emulation:
         self._original_class: str | None = None
         self.stopped = False
         self.mirror = f"{ingress}-{profile.ingress_class}-lb"
+        self.unhealthy = f"{self.mirror}-unhealthy"  # the backend whose health check has not passed: 502
+        self._programmed: list = []  # the rules the load balancer serves now
+        self._gating: set[str] = set()  # pods whose NEG health check is under way or passed
+        self._unhealthy_ports: list[tuple[str, int]] = []
 
     @property
     def changes(self) -> list[str]:
@@ -89,6 +107,8 @@ class Emulation:
         if not self.profile.emulates:
             return
         self._boot()
+        if self.profile["neg_ready"] > 0:
+            self._neg_gate()
         if self.profile["ingress_propagation"] > 0:
             self._ingress()
 
@@ -140,8 +160,84 @@ class Emulation:
         self._record(f"ingress/{self.ingress} class {self._original_class} -> {klass} (production's class)",
                      self._class_back)
         self.event("load balancer programmed", f"{self.ingress} -> {', '.join(backends(rules))} (initial)")
+        self._programmed = rules
+        if self.profile["ingress_502_window"] > 0:
+            self._unhealthy_backend(rules)
         self._greenlet = gevent.spawn(self._follow, json.dumps(rules, sort_keys=True),
                                       ing.metadata.resource_version)
+
+    def _unhealthy_backend(self, rules: list) -> None:
+        """A Service without selector and one endpoint that refuses connections (the node's address, port
+        1), with the ports the Ingress's backends use: Traefik answers 502 for it, as the GCE load
+        balancer does for a backend whose health check has not passed."""
+        ns = self.state.ns
+        ports = self._unhealthy_ports = _backend_ports(rules)
+        svc = k8s.V1Service(metadata=k8s.V1ObjectMeta(name=self.unhealthy, labels=MANAGED),
+                            spec=k8s.V1ServiceSpec(ports=[k8s.V1ServicePort(name=n, port=p, target_port=1)
+                                                          for n, p in ports]))
+        self.state.core.create_namespaced_service(ns, svc)
+        self._record(f"service/{self.unhealthy} created: a backend that refuses connections (the load balancer's 502)",
+                     lambda: self._delete("service", self.unhealthy, self.state.core.delete_namespaced_service, ns))
+        node_ip = next(a.address for a in self.state.core.list_node().items[0].status.addresses
+                       if a.type == "InternalIP")
+        disc = k8s.DiscoveryV1Api(self.state.api)
+        disc.create_namespaced_endpoint_slice(ns, k8s.V1EndpointSlice(
+            metadata=k8s.V1ObjectMeta(name=self.unhealthy, labels={**MANAGED, "kubernetes.io/service-name": self.unhealthy,
+                                                                     "endpointslice.kubernetes.io/managed-by": "rollback-drill"}),
+            address_type="IPv4", endpoints=[k8s.V1Endpoint(addresses=[node_ip],
+                                                           conditions=k8s.V1EndpointConditions(ready=True))],
+            ports=[k8s.DiscoveryV1EndpointPort(name=n, port=1, protocol="TCP") for n, _ in ports]))
+        self._record(f"endpointslice/{self.unhealthy} created: its one endpoint, the node's address on port 1",
+                     lambda: self._delete("endpointslice", self.unhealthy, disc.delete_namespaced_endpoint_slice, ns))
+
+    def _neg_gate(self) -> None:
+        """The readiness gate on the Deployments at 0 replicas whose pods a Service selects, and the watch
+        that passes each gated pod's health check `neg_ready` seconds after its containers are ready."""
+        ns = self.state.ns
+        apps = self.state.apps
+        selectors = [svc.spec.selector for svc in self.state.core.list_namespaced_service(ns).items
+                     if svc.spec.selector]
+        for dep in apps.list_namespaced_deployment(ns).items:
+            labels = dep.spec.template.metadata.labels or {}
+            if dep.spec.replicas or not any(sel.items() <= labels.items() for sel in selectors):
+                continue
+            name = dep.metadata.name
+            apps.patch_namespaced_deployment(name, ns, {
+                "metadata": {"annotations": {GATED: "added"}},
+                "spec": {"template": {"spec": {"readinessGates": [{"conditionType": NEG_GATE}]}}}})
+            self._record(f"deployment/{name}: readiness gate {NEG_GATE} (container-native load balancing)",
+                         lambda name=name: _ungate(apps, ns, name))
+        self._pending.append(gevent.spawn(self._gate_pods))
+
+    def _gate_pods(self) -> None:
+        delay = self.profile["neg_ready"]
+        while True:
+            try:
+                for ev in k8s_watch.Watch().stream(self.state.core.list_namespaced_pod, self.state.ns,
+                                                   timeout_seconds=30):
+                    pod = ev["object"]
+                    name = pod.metadata.name
+                    gates = [g.condition_type for g in (pod.spec.readiness_gates or [])]
+                    conds = {c.type: c.status for c in (pod.status.conditions or [])}
+                    if ev["type"] == "DELETED" or NEG_GATE not in gates or name in self._gating \
+                            or conds.get("ContainersReady") != "True":
+                        continue
+                    self._gating.add(name)
+                    self.event("NEG health check started", f"pod/{name}: containers ready; in the load balancer "
+                               f"after {delay:g} s (profile {self.profile.name})")
+                    self._pending.append(gevent.spawn_later(delay, self._neg_ready, name))
+            except Exception:  # noqa: BLE001 - a dropped watch is re-opened, never a dead stand-in
+                gevent.sleep(0.5)
+
+    def _neg_ready(self, name: str) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            self.state.core.patch_namespaced_pod_status(name, self.state.ns, {"status": {"conditions": [
+                {"type": NEG_GATE, "status": "True", "lastTransitionTime": now}]}})
+            self.event("NEG health check passed", f"pod/{name}: Ready for the load balancer")
+        except ApiException as e:
+            if e.status != 404:  # a pod gone meanwhile needs no gate
+                self.event("NEG health check failed", f"pod/{name}: {str(e)[:160]}")
 
     def _delete_class(self, klass: str) -> str:
         """The class is cluster-wide: a drill in another lane (namespace) may be using it right now."""
@@ -166,8 +262,12 @@ class Emulation:
                     if ev["type"] == "DELETED" or key == last:
                         continue
                     last = key
+                    window = self.profile["ingress_502_window"]
                     self.event("Ingress change seen", f"{self.ingress} -> {', '.join(backends(rules))}; reaches "
-                               f"users in {delay:g} s (profile {self.profile.name}, class {self.profile.ingress_class})")
+                               f"users in {delay:g} s (profile {self.profile.name}, class {self.profile.ingress_class})"
+                               + (f", the last {window:g} s of it as 502s" if window > 0 else ""))
+                    if window > 0:
+                        self._pending.append(gevent.spawn_later(delay - window, self._program_unhealthy, rules))
                     self._pending.append(gevent.spawn_later(delay, self._program, rules))
             except ApiException as e:
                 if e.status == 410:  # resource version too old: read it again
@@ -179,7 +279,27 @@ class Emulation:
     def _program(self, rules: list) -> None:
         try:
             self.state.net.patch_namespaced_ingress(self.mirror, self.state.ns, {"spec": {"rules": rules}})
+            self._programmed = rules
             self.event("load balancer programmed", f"{self.ingress} -> {', '.join(backends(rules))}")
+        except Exception as e:  # noqa: BLE001 - said in the evidence
+            self.event("load balancer reprogramming failed", str(e)[:200])
+
+    def _program_unhealthy(self, rules: list) -> None:
+        """The URL map already routes each changed path to its new backend, not yet healthy: 502s."""
+        bad = unhealthy_rules(self._programmed, rules, self.unhealthy)
+        if bad is None:
+            return
+        try:
+            ports = sorted(set(self._unhealthy_ports) | set(_backend_ports(rules)))
+            if ports != self._unhealthy_ports:  # the new rules name a port the unhealthy backend lacks
+                self.state.core.patch_namespaced_service(self.unhealthy, self.state.ns, {"spec": {"ports": [
+                    {"name": n, "port": p, "targetPort": 1} for n, p in ports]}})
+                k8s.DiscoveryV1Api(self.state.api).patch_namespaced_endpoint_slice(
+                    self.unhealthy, self.state.ns, {"ports": [{"name": n, "port": 1, "protocol": "TCP"} for n, _ in ports]})
+                self._unhealthy_ports = ports
+            self.state.net.patch_namespaced_ingress(self.mirror, self.state.ns, {"spec": {"rules": bad}})
+            self.event("load balancer 502s", f"{self.ingress}: changed paths route to {', '.join(backends(rules))} "
+                       f"before their health check passed: 502 for {self.profile['ingress_502_window']:g} s")
         except Exception as e:  # noqa: BLE001 - said in the evidence
             self.event("load balancer reprogramming failed", str(e)[:200])
 
@@ -208,8 +328,15 @@ def clear_leftovers(state) -> list[str]:
     """Delete every object the emulation creates (labelled), in any state a run left them."""
     ns, gone = state.ns, []
     rbac = k8s.RbacAuthorizationV1Api(state.api)
+    disc = k8s.DiscoveryV1Api(state.api)
+    apps = state.apps
+    for dep in apps.list_namespaced_deployment(ns).items:  # a gate nobody passes keeps every new pod unready
+        if GATED in (dep.metadata.annotations or {}):
+            gone.append(_ungate(apps, ns, dep.metadata.name))
     for kind, lister, deleter in (
             ("ingress", state.net.list_namespaced_ingress, state.net.delete_namespaced_ingress),
+            ("endpointslice", disc.list_namespaced_endpoint_slice, disc.delete_namespaced_endpoint_slice),
+            ("service", state.core.list_namespaced_service, state.core.delete_namespaced_service),
             ("configmap", state.core.list_namespaced_config_map, state.core.delete_namespaced_config_map),
             ("rolebinding", rbac.list_namespaced_role_binding, rbac.delete_namespaced_role_binding),
             ("role", rbac.list_namespaced_role, rbac.delete_namespaced_role)):
@@ -252,3 +379,41 @@ def class_users(state, klass: str) -> list[str]:
         return []  # may not list other namespaces: nothing of ours runs there (lanes are on the drill cluster)
     return sorted(f"{i.metadata.namespace}/{i.metadata.name}" for i in items
                   if i.spec.ingress_class_name == klass and i.metadata.namespace != state.ns)
+
+
+def _backend_ports(rules: list) -> list[tuple[str, int]]:
+    """(name, port) of every backend port the rules use: a number N is port N named pN; a name keeps its
+    name (on a port number of its own)."""
+    out: dict[str, int] = {}
+    for r in rules:
+        for p in (r.get("http") or {}).get("paths", []):
+            port = p["backend"]["service"].get("port") or {}
+            if port.get("number"):
+                out.setdefault(f"p{port['number']}", int(port["number"]))
+            elif port.get("name"):
+                out.setdefault(str(port["name"]), 20000 + len(out))
+    return sorted(out.items())
+
+
+def unhealthy_rules(programmed: list, rules: list, unhealthy: str) -> list | None:
+    """`rules` with every path whose backend differs from what the load balancer serves now routed to
+    the `unhealthy` Service (same port); None when no path's backend changes."""
+    now = {(r.get("host"), p.get("path")): p["backend"] for r in programmed
+           for p in (r.get("http") or {}).get("paths", [])}
+    out, changed = json.loads(json.dumps(rules)), False
+    for r in out:
+        for p in (r.get("http") or {}).get("paths", []):
+            if now.get((r.get("host"), p.get("path"))) != p["backend"]:
+                p["backend"] = {"service": {**p["backend"]["service"], "name": unhealthy}}
+                changed = True
+    return out if changed else None
+
+
+def _ungate(apps: k8s.AppsV1Api, ns: str, name: str) -> str:
+    try:
+        apps.patch_namespaced_deployment(name, ns, {"metadata": {"annotations": {GATED: None}},
+                                                    "spec": {"template": {"spec": {"readinessGates": None}}}})
+    except ApiException as e:
+        if e.status != 404:
+            raise
+    return f"deployment/{name}: readiness gate removed"

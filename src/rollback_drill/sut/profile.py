@@ -19,6 +19,14 @@ from rollback_drill import FIXTURES
 PROFILES = FIXTURES / "profiles"
 REQUIRED = ("web_boot", "streaming_boot", "sidekiq_boot", "image_pull", "ingress_propagation", "cloudsql_pending",
             "cloudsql_restore_fixed", "cloudsql_restore_per_gb")
+# Parameters added after profiles were first written (a team's own profile may lack them): absent means
+# not modelled, said as such in the evidence.
+#   ingress_502_window: the last part of ingress_propagation in which the load balancer already routes to
+#     the new backend but its health check has not passed: users get 502 (never longer than the propagation);
+#   neg_ready: with container-native load balancing, how long after its containers are ready a pod's
+#     readiness gate cloud.google.com/load-balancer-neg-ready turns True (the load balancer's health check).
+OPTIONAL = ("ingress_502_window", "neg_ready")
+NOT_MODELLED = "not in this profile: not modelled"
 UNITS = {"s", "s/GB"}
 
 
@@ -90,9 +98,12 @@ def load_profile(name_or_path: str) -> Profile:
     if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
         raise ProfileError(f"{path}: expected a mapping with `profile`, `version` and `parameters`")
     params: dict[str, Param] = {}
-    for name in REQUIRED:
+    for name in REQUIRED + OPTIONAL:
         spec = data["parameters"].get(name)
         where = f"{path}: parameters.{name}"
+        if spec is None and name in OPTIONAL:
+            params[name] = Param(name, 0.0, "s", NOT_MODELLED)
+            continue
         if not isinstance(spec, dict):
             raise ProfileError(f"{where}: missing (every profile names {', '.join(REQUIRED)})")
         value, unit, source = spec.get("value"), spec.get("unit"), str(spec.get("source") or "").strip()
@@ -107,9 +118,13 @@ def load_profile(name_or_path: str) -> Profile:
         if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and rng[0] <= value <= rng[1]):
             raise ProfileError(f"{where}.range: [low, high] around the value, got {rng!r}")
         params[name] = Param(name, float(value), unit, " ".join(source.split()), tuple(rng) if rng else None)
-    unknown = set(data["parameters"]) - set(REQUIRED)
+    unknown = set(data["parameters"]) - set(REQUIRED) - set(OPTIONAL)
     if unknown:
-        raise ProfileError(f"{path}: unknown parameters {sorted(unknown)} (known: {', '.join(REQUIRED)})")
+        raise ProfileError(f"{path}: unknown parameters {sorted(unknown)} (known: {', '.join(REQUIRED + OPTIONAL)})")
+    if params["ingress_502_window"].value > params["ingress_propagation"].value:
+        raise ProfileError(f"{path}: parameters.ingress_502_window ({params['ingress_502_window'].value:g} s) is the "
+                           f"last part of ingress_propagation ({params['ingress_propagation'].value:g} s): it cannot "
+                           f"be longer")
     size = data.get("database_size_gb")
     if size is not None and (not isinstance(size, (int, float)) or size < 0):
         raise ProfileError(f"{path}: database_size_gb must be a number of GB >= 0 or null")
