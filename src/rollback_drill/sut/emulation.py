@@ -178,8 +178,10 @@ class Emulation:
         self.state.core.create_namespaced_service(ns, svc)
         self._record(f"service/{self.unhealthy} created: a backend that refuses connections (the load balancer's 502)",
                      lambda: self._delete("service", self.unhealthy, self.state.core.delete_namespaced_service, ns))
-        node_ip = next(a.address for a in self.state.core.list_node().items[0].status.addresses
-                       if a.type == "InternalIP")
+        node_ip = next((a.address for n in self.state.core.list_node().items for a in (n.status.addresses or [])
+                        if a.type == "InternalIP"), None)
+        if node_ip is None:  # said, not a StopIteration: the 502 backend needs an address that refuses
+            raise RuntimeError("the profile's 502 window needs a node with an InternalIP address; none has one")
         disc = k8s.DiscoveryV1Api(self.state.api)
         disc.create_namespaced_endpoint_slice(ns, k8s.V1EndpointSlice(
             metadata=k8s.V1ObjectMeta(name=self.unhealthy, labels={**MANAGED, "kubernetes.io/service-name": self.unhealthy,
