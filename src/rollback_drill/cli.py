@@ -382,6 +382,116 @@ def _confirm_real_gcloud(runbook_path: str, context: str | None) -> None:
           f"nothing was changed on '{context}'", EXIT_HARNESS)
 
 
+# ---- calibrate -----------------------------------------------------------------------------
+@main.command("calibrate")
+@click.option("--out", required=True, help="the profile YAML to write (e.g. staging.yaml); `run --profile` takes it")
+@click.option("--base", "base_name", default="gke", show_default=True,
+              help="the profile whose assumptions are measured; what cannot be measured keeps its values")
+@click.option("--provider", default=None, help="local (the drill cluster) or existing (with --context)")
+@click.option("--context", default=None, help="an allowed kubeconfig context (ROLLBACK_DRILL_ALLOWED_CONTEXTS)")
+@click.option("--namespace", default=None, help="the release's namespace, read only (default: the sidecar's)")
+@click.option("--runbook", "runbook_path", default=str(DEFAULT_RUNBOOK), show_default=True,
+              help="its sidecar names the release's Deployments and Ingress")
+@click.option("--pods", type=click.IntRange(1, 5), default=3, show_default=True, help="boot samples per component")
+@click.option("--switches", type=click.IntRange(0, 6), default=2, show_default=True,
+              help="Ingress backend switches to time (0: none)")
+@click.option("--probe-url", default=None, help="existing context: where this machine reaches calibrate's Ingress (a "
+              "loopback port-forward, or a URL listed in ROLLBACK_DRILL_ALLOWED_TARGETS)")
+@click.option("--probe-image", default=None, help="existing context: the stub image (its echo backends name the pod "
+              "that answered), pushed where the cluster pulls from")
+@click.option("--ingress-class", default=None, help="the throwaway Ingress's class (default: the release's Ingress's)")
+@click.option("--operations", "operations_file", default=None,
+              help="a recorded `gcloud sql operations list --instance=I --format=json` answer: past restores")
+@click.option("--real-gcloud", "gcloud_instance", default=None, metavar="INSTANCE",
+              help="read the Cloud SQL instance's operation history with gcloud (read only)")
+@click.option("--emulate", "emulate_name", default=None, help="the drill cluster only: emulate this profile on "
+              "calibrate's own objects (the closed loop: calibrate must measure the emulated values)")
+@click.option("--yes", is_flag=True, help="existing context: carry out the printed plan (without it: plan only)")
+def calibrate_cmd(out, base_name, provider, context, namespace, runbook_path, pods, switches, probe_url, probe_image,
+                  ingress_class, operations_file, gcloud_instance, emulate_name, yes) -> None:
+    """Measure on a cluster what a profile assumes and write a profile of the team's own numbers."""
+    from pathlib import Path as _P
+
+    from rollback_drill.drill.calibrate import Calibration, run_calibrate
+    from rollback_drill.sut.profile import ProfileError, load_profile
+    from rollback_drill.untrusted import Untrusted
+    name = "existing" if context else (provider or os.environ.get("ROLLBACK_DRILL_PROVIDER") or "local")
+    try:
+        base = load_profile(base_name)
+        emulate = load_profile(emulate_name) if emulate_name else None
+    except ProfileError as e:
+        _fail(f"calibrate: {e}")
+    out_path = _P(out)
+    if out_path.is_dir() or not out_path.parent.is_dir():
+        _fail(f"--out {out}: expected a file path in an existing folder")
+    if operations_file and not _P(operations_file).is_file():
+        _fail(f"--operations {operations_file}: no such file")
+    if gcloud_instance:
+        from rollback_drill.untrusted import object_name
+        try:
+            object_name(gcloud_instance, "--real-gcloud", "Cloud SQL instance")
+        except Untrusted as e:
+            _fail(str(e))
+    if emulate and name == "existing":
+        _fail("--emulate acts on the drill cluster only (it is the closed loop's test equipment, not for a team's "
+              "cluster)")
+    from rollback_drill.runbook.model import RunbookError, load_runbook
+    from rollback_drill.sut.application import from_sidecar
+    try:
+        app = from_sidecar(load_runbook(runbook_path).sidecar, namespace=namespace)
+    except RunbookError as e:
+        _fail(f"runbook does not parse: {e}")
+    except Untrusted as e:
+        _fail(str(e))
+    from rollback_drill.cluster import ClusterError
+    from rollback_drill.cluster.kube import Kube
+    from rollback_drill.settings import lane
+    own = name != "existing"
+    calib_ns = "rollback-drill-calibrate" + (f"-{lane()}" if lane() else "")
+    why_no_probe = ""
+    if own:
+        from rollback_drill.drill.runner import cluster_that_is_up
+        from rollback_drill.sut.deploy import deploy, lane_app
+        cluster = cluster_that_is_up(provider, click.echo)
+        if cluster is None:
+            sys.exit(EXIT_HARNESS)
+        if namespace is None:
+            app = lane_app(lane())
+        click.echo("calibrate: the stub's just-migrated state (its release is what calibrate reads)")
+        env = deploy(cluster, log=lambda *_: None)
+        release = env.kube
+        kube = Kube(env.kube.kubeconfig, cluster.bin_dir, calib_ns)
+        url, image, where = cluster.ingress_url, probe_image or env.image, f"the drill cluster ({cluster.name})"
+    else:
+        from rollback_drill.cluster.existing import ExistingCluster
+        try:
+            c = ExistingCluster(context)
+        except ClusterError as e:
+            _fail(str(e))
+        release = Kube(c.kubeconfig, c.bin_dir, app.namespace, context)
+        kube = Kube(c.kubeconfig, c.bin_dir, calib_ns, context)
+        where, image, url = f"context {context}", probe_image or "", None
+        if switches and not (probe_url and probe_image):
+            why_no_probe = "no --probe-url and --probe-image given: the Ingress switch was not measured"
+        elif switches:
+            from rollback_drill.untrusted import reachable_url
+            try:
+                url = reachable_url(probe_url)
+            except Untrusted as e:
+                _fail(f"--probe-url: {e}")
+    if not switches:
+        url, why_no_probe = None, "--switches 0"
+    klass = ingress_class
+    if klass is None:
+        try:
+            klass = release.net.read_namespaced_ingress(app.ingress, app.namespace).spec.ingress_class_name
+        except Exception:  # noqa: BLE001 - unreadable: the cluster's default class, said in the plan
+            klass = None
+    cal = Calibration(where, kube, release, app, base, out_path, url, image, klass, why_no_probe, pods, switches,
+                      emulate, _P(operations_file) if operations_file else None, gcloud_instance)
+    sys.exit(run_calibrate(cal, yes, own, click.echo))
+
+
 # ---- nightly gate --------------------------------------------------------------------------
 @main.command("gate")
 @click.option("--reports", default="reports", show_default=True, help="the night's reports (journals, mutations)")
