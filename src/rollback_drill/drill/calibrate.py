@@ -360,7 +360,8 @@ def switch_samples(cal: Calibration, tl: Timeline, f: Findings, echo) -> None:
 def read_restores(cal: Calibration, f: Findings) -> None:
     if cal.gcloud_instance:
         proc = subprocess.run(["gcloud", "sql", "operations", "list", f"--instance={cal.gcloud_instance}",
-                               "--filter=operationType=RESTORE_VOLUME", "--limit=50", "--format=json"],
+                               # no --limit: gcloud counts it before its own filter (fixtures/gcloud/operations)
+                               "--filter=operationType=RESTORE_VOLUME", "--format=json"],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             f.notes.append(f"gcloud sql operations list failed ({proc.returncode}): "
