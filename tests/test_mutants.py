@@ -63,3 +63,25 @@ def test_judge_names_what_killed_a_mutant_and_what_a_survivor_means():
     assert not optional.killed and optional.expected and not optional.finding
     survivor = judge(ms["delete:4"], _res("passed"), 21.0)
     assert not survivor.killed and not survivor.expected and "no observable effect" in survivor.finding
+
+
+def _users(verdict, failed):
+    return {**_res(verdict), "outage": {"during_rollback": {"failed_requests": failed, "requests": 400,
+                                                            "window": [1.0, 20.0]}}}
+
+
+def test_a_mutant_that_passes_but_costs_the_users_more_than_the_baselines_spread_is_killed():
+    from rollback_drill.drill.mutate import UsersBar
+    ms = {m.id: m for m in mutants(RB.level(1), PAIRS)}
+    bar = UsersBar.of([_users("passed", 40), _users("passed", 70), _users("passed", 55)])
+    assert (bar.spread, bar.margin, bar.threshold) == (30, 30, 100)
+    hurt = judge(ms["delete:4"], _users("passed", 101), 21.0, bar)
+    assert hurt.killed and hurt.killed_by.startswith("the users' outage: 101 failed requests between decision and "
+                                                     "recovery, against baselines 40, 70, 55 failed requests (spread 30")
+    same = judge(ms["delete:4"], _users("passed", 100), 21.0, bar)
+    assert not same.killed and "no observable effect" in same.finding
+    # one baseline: the spread is unknown, the stated minimum margin stands in (never a zero margin)
+    one = UsersBar.of([_users("passed", 8)])
+    assert one.spread is None and one.threshold == 18 and "one baseline: spread unknown" in one.describe()
+    assert UsersBar.of([_res("passed")]) is None  # a journal without the window: no bar, said by its absence
+    assert judge(ms["delete:4"], _users("passed", 500), 21.0, None).killed is False

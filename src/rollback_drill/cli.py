@@ -565,15 +565,21 @@ def put_back_cmd(context: str) -> None:
 @click.option("--only", multiple=True, help="run only these mutants (e.g. delete:5, repoint:1); repeatable")
 @click.option("--parallel", type=int, default=1, show_default=True,
               help="run the mutants' drills N at a time, each in a lane of its own (namespace, host, datastores)")
-def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait, only, parallel) -> None:
+@click.option("--profile", "profile_name", default=None, help="fidelity profile of every drill (default: local)")
+def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait, only, parallel, profile_name) -> None:
     """Mutation testing of a level: baseline drill, then one drill per deleted or re-pointed command."""
     from rollback_drill.drill.lanes import check_parallel
     from rollback_drill.drill.runner import run_mutate
+    from rollback_drill.sut.profile import ProfileError, load_profile
     if check_parallel(parallel):
         _fail(check_parallel(parallel))
+    try:
+        profile = load_profile(profile_name) if profile_name else None
+    except ProfileError as e:
+        _fail(f"--profile: {e}")
     progress = (lambda m: click.echo(m, err=True)) if as_json else click.echo  # stdout stays pure JSON
     sys.exit(run_mutate(level_no, trigger_id, runbook_path, provider, echo=progress, as_json=as_json,
-                        full_wait=full_wait, only=tuple(only), out=click.echo, parallel=parallel))
+                        full_wait=full_wait, only=tuple(only), out=click.echo, parallel=parallel, profile=profile))
 
 
 @main.command("mutant-drill", hidden=True)
@@ -584,10 +590,17 @@ def mutate_cmd(level_no, trigger_id, runbook_path, provider, as_json, full_wait,
 @click.option("--limit", type=float, default=None)
 @click.option("--mutant", "mutant_id", required=True)
 @click.option("--out", required=True)
-def mutant_drill_cmd(level_no, trigger_id, runbook_path, provider, limit, mutant_id, out) -> None:
+@click.option("--profile", "profile_name", default=None)
+def mutant_drill_cmd(level_no, trigger_id, runbook_path, provider, limit, mutant_id, out, profile_name) -> None:
     """One mutant's drill in $ROLLBACK_DRILL_LANE (what `mutate --parallel` starts per lane)."""
     from rollback_drill.drill.runner import run_mutant_child
-    sys.exit(run_mutant_child(level_no, trigger_id, runbook_path, provider, mutant_id, limit, out, click.echo))
+    from rollback_drill.sut.profile import ProfileError, load_profile
+    try:
+        profile = load_profile(profile_name) if profile_name else None
+    except ProfileError as e:
+        _fail(f"--profile: {e}")
+    sys.exit(run_mutant_child(level_no, trigger_id, runbook_path, provider, mutant_id, limit, out, click.echo,
+                              profile))
 
 
 # ---- gameday -------------------------------------------------------------------------------

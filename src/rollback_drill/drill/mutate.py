@@ -9,6 +9,12 @@ expected, and so is the deletion of one form of an "または" pair whose other 
 any other survivor is a finding: "this step has no observable effect on recovery —
 either the drill cannot see what it does, or the runbook does not need it".
 
+The users' side: a mutant can pass every recovery condition and still hurt users more than the
+level as written — traffic moved before the pods were ready (a deleted `kubectl wait` on GKE, where
+pods boot in tens of seconds), the serving stack scaled down first. Such a mutant is killed too when
+its users' failed requests between decision and recovery exceed the baselines' by more than their
+spread (`UsersBar`; with one baseline the spread is unknown and a stated minimum margin stands in).
+
 Time limit (as mutation tools do, e.g. PIT): a mutant's recovery wait is capped at
 `2 x the baseline's recovery time + 10 s`; a mutant that does not recover by then is killed by
 that limit, and the record says so (`--full-wait` waits as a normal drill does).
@@ -128,9 +134,58 @@ class MutantOutcome:
                 "expected": self.expected, "finding": self.finding, "seconds": round(self.seconds, 1)}
 
 
-def judge(mutant: Mutant, res: dict, time_limit_s: float | None) -> MutantOutcome:
-    """Killed or survived, and by what: the verdict first, then the checks that failed."""
+@dataclass(frozen=True)
+class UsersBar:
+    """How many failed requests between decision and recovery a mutant may cost the users before it
+    counts as killed: the worst baseline's, plus the baselines' spread — at least MIN_MARGIN requests
+    and a quarter of the worst baseline (the same drill's own noise), which is what stands in when only
+    one baseline ran."""
+
+    baselines: tuple[int, ...]
+    MIN_MARGIN = 10
+    SHARE = 0.25
+
+    @property
+    def spread(self) -> int | None:
+        return max(self.baselines) - min(self.baselines) if len(self.baselines) > 1 else None
+
+    @property
+    def margin(self) -> int:
+        return max(self.spread or 0, self.MIN_MARGIN, round(self.SHARE * max(self.baselines)))
+
+    @property
+    def threshold(self) -> int:
+        return max(self.baselines) + self.margin
+
+    def describe(self) -> str:
+        spread = f"spread {self.spread}" if self.spread is not None else "one baseline: spread unknown"
+        return (f"baselines {', '.join(map(str, self.baselines))} failed requests ({spread}; margin {self.margin} = "
+                f"max(spread, {self.MIN_MARGIN}, {self.SHARE:g} x worst)); more than {self.threshold} kills")
+
+    def to_dict(self) -> dict:
+        return {"baselines_failed_requests": list(self.baselines), "spread": self.spread, "margin": self.margin,
+                "threshold": self.threshold, "rule": self.describe()}
+
+    @classmethod
+    def of(cls, baselines: list[dict]) -> UsersBar | None:
+        counts = [users_failed(b) for b in baselines]
+        return None if not counts or any(c is None for c in counts) else cls(tuple(counts))
+
+
+def users_failed(res: dict) -> int | None:
+    """Failed requests between decision and recovery (None: the drill has no such window)."""
+    during = (res.get("outage") or {}).get("during_rollback")
+    return None if during is None else during["failed_requests"]
+
+
+def judge(mutant: Mutant, res: dict, time_limit_s: float | None, users: UsersBar | None = None) -> MutantOutcome:
+    """Killed or survived, and by what: the verdict first, then the checks that failed, then the
+    users' failures against the baselines'."""
     v = res["verdict"]
+    failed = users_failed(res)
+    if v == "passed" and users is not None and failed is not None and failed > users.threshold:
+        return MutantOutcome(mutant, v, True, f"the users' outage: {failed} failed requests between decision and "
+                                              f"recovery, against {users.describe()}", True)
     if v == "passed":
         if mutant.optional:
             return MutantOutcome(mutant, v, False, "survived: the step is marked optional in the runbook", True)
@@ -154,12 +209,13 @@ def judge(mutant: Mutant, res: dict, time_limit_s: float | None) -> MutantOutcom
 
 
 def summary(baseline: dict, outcomes: list[MutantOutcome], level: Level, trigger: str, wall_s: float,
-            time_limit_s: float | None) -> dict:
+            time_limit_s: float | None, users: UsersBar | None = None, profile: str = "local") -> dict:
     killed = sum(o.killed for o in outcomes)
     non_opt = [o for o in outcomes if not o.mutant.optional and not (o.mutant.alternative and o.mutant.kind == "delete")]
     return {"level": level.number, "trigger": trigger,
             "baseline": {"verdict": baseline["verdict"], "recovery_s": baseline["durations"]["recovery_s"]},
-            "time_limit_s": time_limit_s, "mutants": len(outcomes), "killed": killed,
+            "time_limit_s": time_limit_s, "users_bar": users.to_dict() if users else None, "profile": profile,
+            "mutants": len(outcomes), "killed": killed,
             "kill_ratio": round(killed / len(outcomes), 3) if outcomes else None,
             "non_optional": len(non_opt), "non_optional_killed": sum(o.killed for o in non_opt),
             "survivors": [o.to_dict() for o in outcomes if not o.killed],

@@ -29,6 +29,12 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
     failed = sum(b.failures for b in tl.window(t_from, t_to))
     total = sum(b.requests for b in tl.window(t_from, t_to))
     error_seconds = sum(tl.BUCKET for b in tl.window(t_from, t_to) if b.failures)
+    # what the rollback itself cost the users: decision -> recovery (mutation testing compares it)
+    r_from, r_to = m.get("decide"), m.get("recovered", tl.now())
+    during = None if r_from is None else {
+        "failed_requests": sum(b.failures for b in tl.window(r_from, r_to)),
+        "requests": sum(b.requests for b in tl.window(r_from, r_to)),
+        "window": [round(r_from, 3), round(r_to, 3)]}
     within = None if (rec_s is None or level is None) else rec_s <= level.target_max_s
     trig = drill.trigger
     deadline_ok = None if dec_s is None or trig is None else \
@@ -61,7 +67,7 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
         "recovery": None if drill.recovery is None else drill.recovery.to_dict(),
         "outage": {"failed_requests": failed, "requests": total, "error_seconds": error_seconds,
                    "window": [round(t_from, 3), round(t_to, 3)],
-                   "actions": tl.actions(t_from, t_to)},
+                   "actions": tl.actions(t_from, t_to), "during_rollback": during},
         "data": drill.data,
         "checklist": drill.checklist,
         "findings": [f.to_dict() for f in ordered(drill.ctx.findings if drill.ctx else [])],

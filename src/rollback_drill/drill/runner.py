@@ -354,9 +354,13 @@ def report(res: dict, journal: Journal, drill: Drill, echo) -> int:
 
 
 # ---- rollback-drill mutate ---------------------------------------------------------------------
-def mutation_drill(cluster, runbook: Runbook, limit: float | None) -> Drill:
+def mutation_drill(cluster, runbook: Runbook, limit: float | None, profile: Profile | None = None) -> Drill:
     """A drill of a mutation run: a mutant's failing checks are retried no longer than its time limit."""
-    return Drill(cluster, runbook, DrillConfig(check_retry_budget_s=limit) if limit else None)
+    cfg = DrillConfig(check_retry_budget_s=limit) if limit else DrillConfig()
+    if profile is not None:
+        cfg.profile = profile
+        cfg.db_size_gb = runbook.sidecar.get("database_size_gb")
+    return Drill(cluster, runbook, cfg)
 
 
 def mutant_drill(drill: Drill, level_no: int, trigger_id: str, name: str, commands=None,
@@ -370,7 +374,7 @@ def mutant_drill(drill: Drill, level_no: int, trigger_id: str, name: str, comman
 
 
 def run_mutant_child(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, mutant_id: str,
-                     limit: float | None, out: str, echo=print) -> int:
+                     limit: float | None, out: str, echo=print, profile: Profile | None = None) -> int:
     """One mutant's drill in this process's lane, for `mutate --parallel` (drill/lanes.py): the
     result, redacted with this lane's secrets, is written to `out`; exit codes as for `run`."""
     import json
@@ -394,7 +398,7 @@ def run_mutant_child(level_no: int, trigger_id: str, runbook_path: str, provider
             return EXIT_USAGE
         name, commands = m.label, m.commands
     with guarded(echo) as g:
-        g.drill = drill = mutation_drill(get_cluster(provider), runbook, limit)
+        g.drill = drill = mutation_drill(get_cluster(provider), runbook, limit, profile)
         drill.prepare()
         res = mutant_drill(drill, level_no, trigger_id, name, commands, limit)
         atomic_write(Path(out), json.dumps(drill.redactor.redact_obj(res), ensure_ascii=False))
@@ -406,7 +410,7 @@ MUTATION_FACTOR, MUTATION_CONSTANT_S = 2.0, 10.0  # a mutant's recovery time may
 
 def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str | None, echo=print,
                as_json: bool = False, full_wait: bool = False, only: tuple[str, ...] = (), out=None,
-               parallel: int = 1) -> int:
+               parallel: int = 1, profile: Profile | None = None) -> int:
     """Baseline drill, then one drill per mutant of the level. Exit 0 when every non-optional
     mutant is killed, 1 when one survives (or the baseline does not pass), 2/4 as for `run`.
     `parallel` N > 1: after the baseline, the mutants' drills run N at a time, each in a lane of its
@@ -414,7 +418,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     import json
     import time
 
-    from rollback_drill.drill.mutate import judge, mutants, summary
+    from rollback_drill.drill.mutate import UsersBar, judge, mutants, summary
     from rollback_drill.evidence.journal import atomic_write
     from rollback_drill.sut.deploy import LOCAL
 
@@ -441,7 +445,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
         run_dir = reports_dir() / new_run_id()
 
         def one(name: str, commands=None, limit=None) -> dict:
-            g.drill = drill = mutation_drill(cluster, runbook, limit)
+            g.drill = drill = mutation_drill(cluster, runbook, limit, profile)
             drill.prepare()
             if g.journal is None:
                 g.journal = Journal(run_dir, environment_info(cluster, runbook, drill), drill.redactor)
@@ -452,7 +456,8 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
 
         from rollback_drill.drill.lanes import LanePool, run_in_lanes
         pool = LanePool(["--level", str(level_no), "--trigger", trigger_id, "--runbook", runbook_path] +
-                        (["--provider", provider] if provider else []), run_dir)
+                        (["--provider", provider] if provider else []) +
+                        (["--profile", profile.path] if profile is not None and profile.path else []), run_dir)
         try:
             echo(f"mutate: baseline drill of Level {level_no} under {trigger_id.upper()}"
                  + (f", in {parallel} lanes at once" if parallel > 1 else ""))
@@ -476,9 +481,10 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             limit = None if full_wait else \
                 MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
             outcomes = []
+            users = UsersBar.of(bases)
 
             def judged(i: int, m, res: dict, seconds: float) -> None:
-                o = judge(m, res, limit)
+                o = judge(m, res, limit, users)
                 o.seconds = seconds
                 outcomes.append(o)
                 journal.add_scenario(res)
@@ -495,7 +501,8 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
                     judged(i, m, res, time.monotonic() - t1)
         finally:
             pool.close()  # a failure or an interruption: every lane's drill stops and puts its lane back
-        result = summary(base, outcomes, level, trigger_id.upper(), time.monotonic() - t0, limit)
+        result = summary(base, outcomes, level, trigger_id.upper(), time.monotonic() - t0, limit, users,
+                         (profile or DrillConfig().profile).name)
         result["parallel"] = parallel
         result["baselines_recovery_s"] = [b["durations"]["recovery_s"] for b in bases]
         journal.data["mutations"] = result
