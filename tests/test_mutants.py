@@ -85,3 +85,19 @@ def test_a_mutant_that_passes_but_costs_the_users_more_than_the_baselines_spread
     assert one.spread is None and one.threshold == 18 and "one baseline: spread unknown" in one.describe()
     assert UsersBar.of([_res("passed")]) is None  # a journal without the window: no bar, said by its absence
     assert judge(ms["delete:4"], _users("passed", 500), 21.0, None).killed is False
+
+
+def test_a_baseline_that_only_misses_the_target_is_judged_against_and_a_worse_mutant_still_dies():
+    from rollback_drill.drill.mutate import usable_baseline
+    ms = {m.id: m for m in mutants(RB.level(1), PAIRS)}
+    slow = {**_users("target_missed", 30), "durations": {"decision_within_deadline": True}}
+    assert usable_baseline(slow)
+    assert not usable_baseline({**slow, "checklist": [{"ok": False}]})  # a check hidden behind target_missed
+    assert not usable_baseline({**slow, "durations": {"decision_within_deadline": False}})
+    same = judge(ms["delete:4"], slow, 300.0, None, "target_missed")
+    assert not same.killed and same.killed_by.startswith("survived: the drill target_missed like the baseline")
+    worse = judge(ms["delete:5"], _res("not_recovered", [("c", "answered by mastodon-helm-web-x")]), 300.0, None,
+                  "target_missed")
+    assert worse.killed
+    # a passed baseline keeps the old rule: a target_missed mutant is killed
+    assert judge(ms["delete:4"], slow, 300.0, None, "passed").killed

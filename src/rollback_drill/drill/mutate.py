@@ -178,23 +178,41 @@ def users_failed(res: dict) -> int | None:
     return None if during is None else during["failed_requests"]
 
 
-def judge(mutant: Mutant, res: dict, time_limit_s: float | None, users: UsersBar | None = None) -> MutantOutcome:
-    """Killed or survived, and by what: the verdict first, then the checks that failed, then the
-    users' failures against the baselines'."""
+def usable_baseline(res: dict) -> bool:
+    """A baseline mutants can be judged against: passed — or recovered with every check and the decision
+    deadline met, only slower than the level's target (a profile such as gke can make the level as
+    written miss it: that is the baseline's own finding, and mutants are then judged against it)."""
+    if res["verdict"] == "passed":
+        return True
+    return (res["verdict"] == "target_missed" and res["durations"].get("decision_within_deadline") is not False
+            and all(c.get("ok") is not False for c in res.get("checklist") or []))
+
+
+def judge(mutant: Mutant, res: dict, time_limit_s: float | None, users: UsersBar | None = None,
+          baseline_verdict: str = "passed") -> MutantOutcome:
+    """Killed or survived, and by what: the verdict first (against the baseline's: passed, or a
+    target_missed baseline's own), then the checks that failed, then the users' failures against the
+    baselines'."""
     v = res["verdict"]
     failed = users_failed(res)
-    if v == "passed" and users is not None and failed is not None and failed > users.threshold:
+    as_good = v == "passed" or (baseline_verdict == "target_missed" and usable_baseline(res))
+    if as_good and users is not None and failed is not None and failed > users.threshold:
         return MutantOutcome(mutant, v, True, f"the users' outage: {failed} failed requests between decision and "
                                               f"recovery, against {users.describe()}", True)
-    if v == "passed":
+    users_note = "" if users is None or failed is None else \
+        f"; the users' outage {failed} failed requests, not above {users.describe()}"
+    if as_good:
         if mutant.optional:
-            return MutantOutcome(mutant, v, False, "survived: the step is marked optional in the runbook", True)
+            return MutantOutcome(mutant, v, False, "survived: the step is marked optional in the runbook" + users_note,
+                                 True)
         if mutant.alternative and mutant.kind == "delete":
             return MutantOutcome(mutant, v, False, "survived: one form of an 'または' pair; the other form did "
-                                                   "the job", True)
+                                                   "the job" + users_note, True)
         finding = (f"line {mutant.line}: this step has no observable effect on recovery ({mutant.describe()}) — "
                    f"either the drill cannot see what it does, or the runbook does not need it")
-        return MutantOutcome(mutant, v, False, "survived: the drill passed without this step", False, finding)
+        as_baseline = "passed" if v == "passed" else f"{v} like the baseline (recovered, checks met)"
+        return MutantOutcome(mutant, v, False, f"survived: the drill {as_baseline} without this step{users_note}",
+                             False, finding)
     reasons = [f"verdict {v}"]
     rec = res.get("recovery") or {}
     if v == "not_recovered" and rec.get("settled"):

@@ -418,7 +418,7 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
     import json
     import time
 
-    from rollback_drill.drill.mutate import UsersBar, judge, mutants, summary
+    from rollback_drill.drill.mutate import UsersBar, judge, mutants, summary, usable_baseline
     from rollback_drill.evidence.journal import atomic_write
     from rollback_drill.sut.deploy import LOCAL
 
@@ -469,22 +469,26 @@ def run_mutate(level_no: int, trigger_id: str, runbook_path: str, provider: str 
             journal = g.journal
             for b in bases:
                 journal.add_scenario(b)
-            base = next((b for b in bases if b["verdict"] != "passed"), None) or \
+            base = next((b for b in bases if not usable_baseline(b)), None) or \
                 max(bases, key=lambda b: b["durations"]["recovery_s"] or 0.0)
             echo(f"mutate: baseline {base['verdict']}, recovery "
                  f"{', '.join(str(b['durations']['recovery_s']) for b in bases)}s")
-            if base["verdict"] != "passed":
+            if not usable_baseline(base):
                 echo(f"mutate: the baseline drill does not pass ({base['verdict']}): mutants are meaningless; "
                      f"journal {journal.path}")
                 finish_run(journal)
                 return EXIT_TARGET_MISSED
+            if base["verdict"] != "passed":
+                echo(f"mutate: the level as written misses its target here ({base['verdict']}, recovery "
+                     f"{base['durations']['recovery_s']}s against {base['level']['target_max_s']:g}s) with every check "
+                     f"met: each mutant is judged against that baseline")
             limit = None if full_wait else \
                 MUTATION_FACTOR * (base["durations"]["recovery_s"] or 0.0) + MUTATION_CONSTANT_S
             outcomes = []
             users = UsersBar.of(bases)
 
             def judged(i: int, m, res: dict, seconds: float) -> None:
-                o = judge(m, res, limit, users)
+                o = judge(m, res, limit, users, base["verdict"])
                 o.seconds = seconds
                 outcomes.append(o)
                 journal.add_scenario(res)
