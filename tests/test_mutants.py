@@ -101,3 +101,14 @@ def test_a_baseline_that_only_misses_the_target_is_judged_against_and_a_worse_mu
     assert worse.killed
     # a passed baseline keeps the old rule: a target_missed mutant is killed
     assert judge(ms["delete:4"], slow, 300.0, None, "passed").killed
+
+
+def test_a_mutant_better_than_a_slow_baseline_says_so_with_its_numbers():
+    from rollback_drill.drill.mutate import UsersBar
+    ms = {m.id: m for m in mutants(RB.level(1), PAIRS)}
+    bar = UsersBar.of([_users("target_missed", 3925), _users("target_missed", 4021)])
+    faster = {**_users("passed", 2348), "durations": {"recovery_s": 96.5, "decision_within_deadline": True}}
+    o = judge(ms["delete:4"], faster, 292.0, bar, "target_missed")
+    assert not o.killed and o.finding.startswith("line 42: the level passed without this step where, as written, it "
+                                                 "missed its target (target_missed): recovery 96.5s without it; "
+                                                 "users' failed requests 2348 against the baselines' 3925, 4021")

@@ -210,6 +210,13 @@ def judge(mutant: Mutant, res: dict, time_limit_s: float | None, users: UsersBar
                                                    "the job" + users_note, True)
         finding = (f"line {mutant.line}: this step has no observable effect on recovery ({mutant.describe()}) — "
                    f"either the drill cannot see what it does, or the runbook does not need it")
+        if v == "passed" and baseline_verdict != "passed":  # better without it: say so, with the numbers
+            mine = (res.get("durations") or {}).get("recovery_s")
+            less = "" if users is None or failed is None else \
+                f"; users' failed requests {failed} against the baselines' {', '.join(map(str, users.baselines))}"
+            finding = (f"line {mutant.line}: the level passed without this step where, as written, it missed its target "
+                       f"({baseline_verdict}): recovery {mine}s without it{less} ({mutant.describe()}) — here the step "
+                       f"costs the users time")
         as_baseline = "passed" if v == "passed" else f"{v} like the baseline (recovered, checks met)"
         return MutantOutcome(mutant, v, False, f"survived: the drill {as_baseline} without this step{users_note}",
                              False, finding)
