@@ -218,9 +218,12 @@ def _op(ds: Datastores, name: str) -> dict:
 # (googlecloudsdk/api_lib/sql/operations.py _OPERATION_TIMEOUT_SECONDS) and otherwise exits 1 with
 # "taking longer than expected". Under a profile that models the duration (the executor sets
 # ROLLBACK_DRILL_CLOUDSQL_PENDING_S / _RESTORE_S from the profile and the production database size),
-# a detached finisher carries the operation through those states on the real PostgreSQL: the
-# database is dropped when RUNNING starts (the application cannot use it, as during the restart)
-# and the real pg_restore runs at the modelled end.
+# a detached finisher carries the operation through those states on the real PostgreSQL. "The restore
+# operation causes the instance to restart" (cloud.google.com/sql/docs/postgres/backup-recovery/restore):
+# when RUNNING starts the server stops with a fast shutdown — every connection is dropped and new ones
+# are refused, for the application and for the runbook's next commands alike — and at the modelled end
+# it starts again (briefly "the database system is starting up") and the real pg_restore runs.
+# Assumed: the instance is unavailable for the whole RUNNING time (Google publishes no split).
 GCLOUD_WAIT_S = 600.0
 # `gcloud sql operations wait`'s own default: surface/sql/operations/wait.py (528) adds --timeout with
 # default=300 ("By default, wait for 300s. Set to *unlimited* to wait indefinitely.").
@@ -240,8 +243,10 @@ def finish_restore(name: str, backup_id: str) -> int:
     _update_op(ds, name, status="RUNNING", start=datetime.now(timezone.utc).isoformat())
     t_end = time.monotonic() + running
     try:
-        ds.psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", db="postgres")
+        ds.stop_server()  # the instance restarts: connections dropped, refused until it is back
         time.sleep(max(0.0, t_end - time.monotonic()))
+        ds.up()
+        ds.psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", db="postgres")
         ds.restore_backup(backup_id)
         error = ""
     except DatastoreError as e:
@@ -266,6 +271,8 @@ def abandon_restores(ds: Datastores) -> list[str]:
             _update_op(ds, op["name"], status="DONE", error="abandoned: the drill ended before the modelled end",
                        end=datetime.now(timezone.utc).isoformat())
             gone.append(op["name"])
+    if gone and not _pg_reachable(ds):  # stopped mid-restart: the lane's server is started again
+        ds.up()
     return gone
 
 

@@ -124,6 +124,21 @@ class Datastores:
         if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'mastodon'", db="postgres").strip():
             self.psql(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}", db="postgres")
 
+    def stop_server(self) -> None:
+        """PostgreSQL stops as an instance restarting does: a fast shutdown (SIGINT: every session is ended,
+        as Cloud SQL's restart drops its connections), and from then on connections are refused. `up()`
+        starts it again (the data is in the volume)."""
+        import docker.errors
+        try:
+            c = docker_client().containers.get(self.containers["postgres"][0])
+            c.kill(signal="SIGINT")
+            c.wait(timeout=60)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:  # already stopped
+            if "is not running" not in str(e):
+                raise DatastoreError(f"cannot stop the postgres container: {str(e)[:300]}") from None
+
     def _container(self, kind: str, env: dict[str, str], volume: tuple[str, str] | None = None) -> None:
         """Start `kind` through testcontainers unless it already runs (no pull, no reaper: `down` removes it)."""
         import docker.errors
