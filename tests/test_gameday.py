@@ -322,3 +322,18 @@ def test_after_the_operator_leaves_the_recovery_watch_keeps_a_grace_not_the_whol
     assert not stop()
     t[0] = 25.0
     assert stop()
+
+
+def test_a_restore_typed_with_the_backup_id_in_a_shell_variable_is_the_step_changed_not_skipped():
+    l3 = RB.level(3)
+    restore = next(c for c in l3.commands if "backups restore" in c.text)
+    m = map_steps(l3.commands, ['BACKUP_ID=$(gcloud sql backups list --instance=mastodon-db --format=json | python3 -c '
+                                '\'import json, sys; print(json.load(sys.stdin)[0]["id"])\')',
+                                'gcloud sql backups restore "$BACKUP_ID" --restore-instance=mastodon-db '
+                                '--backup-instance=mastodon-db'])
+    step = next(s for s in m.steps if s.line == restore.line)
+    assert step.status == "changed", (step, [s.status for s in m.steps])
+    # and gcloud's command path is the verb: another command group is not that step
+    assert meaning("gcloud sql backups list --instance=mastodon-db").key != meaning(restore.text).key
+    assert meaning("gcloud sql backups restore 1 --backup-instance=a").units[0].verb == "sql backups restore"
+    assert meaning("gcloud beta sql operations wait OP --timeout=900").units[0].verb == "beta sql operations wait"

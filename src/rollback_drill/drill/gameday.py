@@ -380,6 +380,23 @@ def _generic(words: list[str]) -> Words:
     return Words(os.path.basename(words[0]), pos[0] if pos else "", tuple(pos[1:]), tuple(args))
 
 
+_GCLOUD_GROUP = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def _gcloud(words: list[str]) -> Words:
+    """gcloud's command path (`sql backups restore`: three words, after a release track alpha/beta) is its
+    verb; what follows — a backup id, an instance — is an argument, so a restore typed with another id
+    or "$BACKUP_ID" is the same step changed, not another command."""
+    opts, pos, after = _options(words[1:], set())
+    depth = 4 if pos and pos[0] in ("alpha", "beta") else 3
+    path: list[str] = []
+    while pos and len(path) < depth and _GCLOUD_GROUP.match(pos[0]):
+        path.append(pos.pop(0))
+    args = sorted(f"{k}={v}" if v else k for k, vs in opts.items() for v in vs) + pos + \
+        [f"-- {' '.join(after)}"] * bool(after)
+    return Words("gcloud", " ".join(path), (), tuple(args))
+
+
 def words_of(segment: list[str], namespace: str = DEFAULT_NAMESPACE) -> Words | None:
     """One simple command's words by meaning (`watch`/`time` and VAR=value prefixes read through)."""
     w = list(segment)
@@ -398,7 +415,8 @@ def words_of(segment: list[str], namespace: str = DEFAULT_NAMESPACE) -> Words | 
     if not w:
         return None
     tool = os.path.basename(w[0])
-    inner = _kubectl(w, namespace) if tool == "kubectl" else _helm(w, namespace) if tool == "helm" else _generic(w)
+    inner = _kubectl(w, namespace) if tool == "kubectl" else _helm(w, namespace) if tool == "helm" else \
+        _gcloud(w) if tool == "gcloud" else _generic(w)
     return Words(prefix + inner.tool, inner.verb, inner.target, tuple(sorted(prefix_args)) + inner.args)
 
 
