@@ -131,8 +131,11 @@ class Datastores:
         import docker.errors
         try:
             c = docker_client().containers.get(self.containers["postgres"][0])
-            c.kill(signal="SIGINT")
-            c.wait(timeout=60)
+            # the postmaster itself (the container's PID 1 is runuser, which passes no signal on)
+            code, out = c.exec_run(["sh", "-c", "kill -INT $(head -1 /var/lib/postgresql/data/postmaster.pid)"])
+            if code != 0:
+                raise DatastoreError(f"cannot stop PostgreSQL: {out.decode(errors='replace').strip()[:300]}")
+            c.wait(timeout=60)  # the postmaster gone, runuser and the container end
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as e:  # already stopped
