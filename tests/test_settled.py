@@ -106,3 +106,16 @@ def test_a_wait_on_pods_nothing_will_create_is_futile_one_on_booting_pods_is_not
     assert futile([{"metadata": {"name": "p"}}], 0) == ""  # a pod is there (it may become ready)
     assert futile([], 0, "kubectl wait --for=condition=available deployment/mastodon-web") == ""
     assert futile([], 0, "kubectl wait --for=condition=ready pod -l 'app in (a,b)'") == ""  # not judged
+
+
+def test_the_recovery_wait_gives_a_profiles_latencies_on_top_of_twice_the_target():
+    from rollback_drill.drill.engine import DrillConfig, recovery_limit_s
+    from rollback_drill.sut.profile import load_profile
+    local = DrillConfig()
+    assert recovery_limit_s(120, local, restore=False) == 240  # 2 x the target, the local profile adds nothing
+    gke = DrillConfig(profile=load_profile("gke"))
+    gke.recovery_timeout_s += gke.emulated_s()
+    # boot 30 + pull 30 + NEG 15 + propagation 60 on top; Level 1 restores no database
+    assert recovery_limit_s(120, gke, restore=False) == 240 + 135
+    assert recovery_limit_s(120, gke, restore=True) == 240 + 135 + 10 + 240 + 12 * 10
+    assert recovery_limit_s(7200, local, restore=True) == 600  # never beyond the configured timeout

@@ -50,6 +50,7 @@ LATE_RECORD_S = 1.0  # an observation is in the timeline this long after its ins
 SETTLED_LOOK_S = 2.0  # how often the recovery wait looks whether nothing left could bring recovery (twice = settled)
 
 
+
 class DrillError(RuntimeError):
     """The harness could not run the drill (not a verdict on the runbook)."""
 
@@ -99,6 +100,14 @@ class DrillConfig:
                 "fault_style": self.fault_style, "ca_bundle": self.ca_bundle,
                 "db_size_gb": self.db_size_gb}
 
+
+def recovery_limit_s(target_max_s: float, cfg: DrillConfig, restore: bool) -> float:
+    """How long a drill waits for recovery after the decision: 2 x the level's target (at least the target
+    + the stability window + 60 s), so a late rollback is measured, not cut — plus what the profile adds
+    (a gke drill whose propagation was drawn at 225 s recovers near 300 s: late, and how late is measured,
+    not called not_recovered at 240 s); never beyond the configured recovery timeout."""
+    base = max(2 * target_max_s, target_max_s + cfg.stability_s + 60)
+    return min(base + cfg.emulated_s(restore=restore), cfg.recovery_timeout_s)
 
 class DataProbes(Probes):
     """The steady-state probes plus `data`: a status written before the migration reads back intact."""
@@ -534,11 +543,7 @@ class Drill:
         self.phase = "recovery_wait"
         level = self.runbook.level(self.level_no)
         t_decide = self.tl.marks["decide"] if since is None else since
-        # a profile's latencies come on top (a gke drill whose propagation was drawn at 225 s recovers near
-        # 300 s: it is late, and how late is measured, not cut at 2x the target and called not recovered)
-        emulated = self.cfg.emulated_s(restore=self.target is None or self.target.database)
-        limit = min(max(2 * level.target_max_s, level.target_max_s + self.cfg.stability_s + 60) + emulated,
-                    self.cfg.recovery_timeout_s)
+        limit = recovery_limit_s(level.target_max_s, self.cfg, self.target is None or self.target.database)
         if limit_s is not None:
             limit = min(limit, limit_s)
         # the recovery window must start by then to be complete within the limit: once it has passed (and
