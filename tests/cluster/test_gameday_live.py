@@ -102,7 +102,8 @@ def test_a_level_3_game_day_starts_after_the_earlier_shifts_level_2_and_the_pers
     restore = next(r for r in g["records"] if r["text"].startswith("gcloud sql backups restore"))
     assert restore["exit_code"] == 0, said
     status = {o["line"]: o["status"] for o in g["mapping"]["steps"]}
-    assert status.get(97) == "done" and status.get(114) == "done", status  # (line 106: see the stop-29 note)
+    assert status.get(97) == "done" and status.get(114) == "done", status
+    assert status.get(106) == "changed", status  # the restore typed with "$BACKUP_ID" and other options
     assert s["data"].get("statuses_before_restore", 0) > 0 and "statuses_lost" in s["data"], s.get("data")
     assert (run_dir / "debrief.html").exists()
 
