@@ -158,6 +158,7 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["--out", "x.yaml", "--real-gcloud", "db;rm -rf /"], "--real-gcloud"),
     (["--out", "x.yaml", "--context", "staging", "--emulate", "gke"], "--emulate acts on the drill cluster only"),
     (["--out", "x.yaml", "--pods", "9"], "--pods"),
+    (["--out", "fixtures/profiles/gke.yaml"], "is the profile calibrate starts from"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, says):
     proc = _cli(*args)

@@ -424,6 +424,8 @@ def calibrate_cmd(out, base_name, provider, context, namespace, runbook_path, po
     out_path = _P(out)
     if out_path.is_dir() or not out_path.parent.is_dir():
         _fail(f"--out {out}: expected a file path in an existing folder")
+    if out_path.resolve() in {_P(p.path).resolve() for p in (base, emulate) if p is not None}:
+        _fail(f"--out {out} is the profile calibrate starts from: write the team's numbers to a file of their own")
     if operations_file and not _P(operations_file).is_file():
         _fail(f"--operations {operations_file}: no such file")
     if gcloud_instance:
