@@ -319,3 +319,21 @@ def test_a_session_that_writes_a_broken_journal_fails(tmp_path):
     assert "1 passed" in r.stdout and "journals that do not match the journal schema" in r.stdout
     assert f"{reports / 'pytest-x' / 'journal.json'}: $.complete: 1 is not of type 'boolean'" in r.stdout
     assert f"{reports / 'pytest-x' / 'journal.json'}: $: 'run_id' is a required property" in r.stdout
+
+
+def test_a_gke_drills_phases_the_502_window_and_the_neg_check_validate(tmp_path, runbook):
+    """The phases a profile with ingress_502_window and neg_ready adds (the Level 3 gke drill's journal
+    failed the schema with them before the pattern knew them)."""
+    d = _drill(runbook)
+    d.tl.emulation += [
+        {"t": 7.6, "what": "NEG health check started", "detail": "pod/mastodon-web-7d9f8-x2k4p: containers ready"},
+        {"t": 8.0, "what": "load balancer 502s", "detail": "mastodon: changed paths"},
+        {"t": 8.1, "what": "NEG health check passed", "detail": "pod/mastodon-web-7d9f8-x2k4p: Ready"},
+        {"t": 8.5, "what": "load balancer programmed", "detail": "mastodon -> mastodon-web"}]
+    j = Journal(tmp_path / "run", environment_info(_cluster(), runbook, d), Redactor([]))
+    res = result(d, "Level 1 under C1")
+    names = [p["phase"] for p in res["phases"]["phases"]]
+    assert "load balancer 502s" in names and "NEG health check mastodon-web" in names, names
+    j.add_scenario(res)
+    j.finish()
+    assert S.validate_journal(json.loads(j.path.read_text()), written_now=True) == []
