@@ -117,7 +117,16 @@ def main() -> int:
     ap.add_argument("--db-size", type=float, default=None, help="production size in GB to project")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restore.json"))
     args = ap.parse_args()
-    sizes = sorted(float(s) for s in args.sizes.split(","))
+    try:
+        sizes = sorted({float(s) for s in args.sizes.split(",")})
+    except ValueError:
+        print(f"restore_bench: --sizes {args.sizes!r}: expected sizes in MB separated by commas, e.g. 256,512",
+              file=sys.stderr)
+        return 2
+    if len(sizes) < 2 or sizes[0] <= 0:
+        print(f"restore_bench: --sizes {args.sizes!r}: at least two different sizes above 0 MB (a fit needs two "
+              f"points; five give it a range), e.g. --sizes 16,32", file=sys.stderr)
+        return 2
     production = args.db_size if args.db_size is not None else \
         load_runbook(DEFAULT_RUNBOOK).sidecar.get("database_size_gb") or 10.0
     ds = Datastores(get_cluster().pod_host_address)
