@@ -125,7 +125,7 @@ def main() -> int:
         return 2
     if len(sizes) < 2 or sizes[0] <= 0:
         print(f"restore_bench: --sizes {args.sizes!r}: at least two different sizes above 0 MB (a fit needs two "
-              f"points; five give it a range), e.g. --sizes 16,32", file=sys.stderr)
+              f"points; five give it a range), e.g. --sizes 64,128", file=sys.stderr)
         return 2
     production = args.db_size if args.db_size is not None else \
         load_runbook(DEFAULT_RUNBOOK).sidecar.get("database_size_gb") or 10.0
@@ -164,6 +164,10 @@ def main() -> int:
                 print(json.dumps(point), flush=True)
     finally:
         drop(ds)
+    if len({p["size_mb"] for p in points}) < 2:
+        print(f"restore_bench: the sizes asked for ({args.sizes}) all ended at {points[0]['size_mb']} MB (the seed adds "
+              f"about 70 MB at a time): ask for sizes further apart, e.g. --sizes 64,128", file=sys.stderr)
+        return 2
     f = fit(points)
     proj = project(f, production)
     rng = project_range(points, production)

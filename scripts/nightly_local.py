@@ -66,7 +66,7 @@ QUICK_RUN = {
     "Drills under the gke profile (Levels 1, 2, 3)": ("steps/test_fidelity.py --junitxml",
                                                        "steps/test_fidelity.py -k level_1 --junitxml"),
     "Restore benchmark (pg_dump / pg_restore -j at five sizes up to 3.2 GB)": ("restore_bench.py --out",
-                                                                       "restore_bench.py --sizes 16,32 --out"),
+                                                                       "restore_bench.py --sizes 64,128 --out"),
 }
 # --plant: one line of the runbook replaced in place (a comment line: no other line moves)
 PLANTS = {"finding": ("# 旧環境がまだ残っている場合、スケールアップ", "kubectl get deployment mastodon-web-renamed"),
