@@ -159,6 +159,9 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["--out", "x.yaml", "--context", "staging", "--emulate", "gke"], "--emulate acts on the drill cluster only"),
     (["--out", "x.yaml", "--pods", "9"], "--pods"),
     (["--out", "fixtures/profiles/gke.yaml"], "is the profile calibrate starts from"),
+    (["--out", "x.yaml", "--operations", "README.md"], "not a `gcloud sql operations list --format=json` answer"),
+    (["--out", "x.yaml", "--operations", "fixtures/gcloud/operations/api-operations.json"],
+     "not a `gcloud sql operations list --format=json` answer (expected a JSON list"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, says):
     proc = _cli(*args)

@@ -426,8 +426,15 @@ def calibrate_cmd(out, base_name, provider, context, namespace, runbook_path, po
         _fail(f"--out {out}: expected a file path in an existing folder")
     if out_path.resolve() in {_P(p.path).resolve() for p in (base, emulate) if p is not None}:
         _fail(f"--out {out} is the profile calibrate starts from: write the team's numbers to a file of their own")
-    if operations_file and not _P(operations_file).is_file():
-        _fail(f"--operations {operations_file}: no such file")
+    if operations_file:  # the team's file: read here, so a wrong one is bad input (exit 2), before any change
+        from rollback_drill.observe.calibration import OperationsUnreadable, restores
+        try:
+            restores(json.loads(_P(operations_file).read_text(encoding="utf-8")))
+        except OSError:
+            _fail(f"--operations {operations_file}: no such file")
+        except (ValueError, OperationsUnreadable) as e:
+            _fail(f"--operations {operations_file}: not a `gcloud sql operations list --format=json` answer "
+                  f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})")
     if gcloud_instance:
         from rollback_drill.untrusted import object_name
         try:

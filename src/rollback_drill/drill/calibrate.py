@@ -133,7 +133,6 @@ class Findings:
 
     pods: list[PodTimes] = field(default_factory=list)
     pulls: list[dict] = field(default_factory=list)
-    pull_events_present: int = 0
     switches: list[Switch] = field(default_factory=list)
     restores: Restores | None = None
     notes: list[str] = field(default_factory=list)
@@ -278,10 +277,7 @@ def watch_pods(cal: Calibration, tl: Timeline, want: int) -> list[PodTimes]:
 def pull_samples(cal: Calibration, f: Findings) -> None:
     """The kubelet's pull times of calibrate's pods (event `Pulled`)."""
     for ev in cal.kube.core.list_namespaced_event(cal.namespace).items:
-        if ev.reason != "Pulled":
-            continue
-        f.pull_events_present += 1
-        got = pulled_seconds(ev.message or "")
+        got = pulled_seconds(ev.message or "") if ev.reason == "Pulled" else None
         if got:
             f.pulls.append({"pod": ev.involved_object.name, "image": got[0], "seconds": got[1]})
 
@@ -390,7 +386,7 @@ def measure(cal: Calibration, f: Findings, release: dict[str, dict | str]) -> di
             why = next((p.failure for p in pods if p.failure), "no pod became ready")
             m[name] = NotMeasured(f"calibrate-{component} did not become ready without the release's configuration: "
                                   f"{why}")
-        elif "readinessProbe" not in boot_container(dep):
+        elif not dep["spec"]["template"]["spec"]["containers"][0].get("readinessProbe"):
             m[name] = NotMeasured(f"the release's {component} container has no readiness check to tell when it booted")
         else:
             m[name] = Measured(boots, f"the release's image and command in calibrate's own Deployment, container "

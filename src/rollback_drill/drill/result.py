@@ -31,10 +31,10 @@ def result(drill: Drill, name: str, interrupted: bool = False) -> dict:
     error_seconds = sum(tl.BUCKET for b in tl.window(t_from, t_to) if b.failures)
     # what the rollback itself cost the users: decision -> recovery (mutation testing compares it)
     r_from, r_to = m.get("decide"), m.get("recovered", tl.now())
+    during_buckets = [] if r_from is None else list(tl.window(r_from, r_to))
     during = None if r_from is None else {
-        "failed_requests": sum(b.failures for b in tl.window(r_from, r_to)),
-        "requests": sum(b.requests for b in tl.window(r_from, r_to)),
-        "window": [round(r_from, 3), round(r_to, 3)]}
+        "failed_requests": sum(b.failures for b in during_buckets),
+        "requests": sum(b.requests for b in during_buckets), "window": [round(r_from, 3), round(r_to, 3)]}
     within = None if (rec_s is None or level is None) else rec_s <= level.target_max_s
     trig = drill.trigger
     deadline_ok = None if dec_s is None or trig is None else \
