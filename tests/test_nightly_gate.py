@@ -98,3 +98,24 @@ def test_a_baseline_entry_without_a_reason_is_refused(tmp_path):
                                  "findings": [{"key": "x", "reason": ""}], "survivors": []}))
     with pytest.raises(N.GateError, match="has no reason"):
         N.load_baseline(p)
+
+
+def test_with_one_or_two_earlier_nights_a_much_slower_recovery_is_red_and_says_the_spread_is_unknown(tmp_path):
+    history = _nights(tmp_path, [6.4])
+    _journal(tmp_path / "same" / "run", 12.0, [KNOWN])  # machine noise: within 50 % and 10 s of the worst
+    base = _baseline(tmp_path, N.read_night(tmp_path / "same"))
+    assert N.compare(N.read_night(tmp_path / "same"), base, history)[0] == []
+    _journal(tmp_path / "slow" / "run", 31.5, [KNOWN])  # a step that sleeps 25 s
+    changes, _ = N.compare(N.read_night(tmp_path / "slow"), base, history)
+    assert len(changes) == 1 and changes[0].startswith("L1/C1/local: Level 1 under C1: recovery 31.5 s")
+    assert "worst of 1 earlier night(s) (6.4 s)" in changes[0] and "too few nights for a spread" in changes[0]
+    assert N.compare(N.read_night(tmp_path / "slow"), base, [])[0] == []  # no earlier night: nothing to compare
+
+
+def test_an_earlier_night_with_the_scenario_twice_counts_once_with_its_slowest(tmp_path):
+    _journal(tmp_path / "a" / "r1", 6.0, [KNOWN])
+    _journal(tmp_path / "a" / "r2", 20.0, [KNOWN])  # the same scenario twice in one night
+    history = [N.read_night(tmp_path / "a").to_history("a")]
+    _journal(tmp_path / "b" / "run", 29.0, [KNOWN])
+    base = _baseline(tmp_path, N.read_night(tmp_path / "b"))
+    assert N.compare(N.read_night(tmp_path / "b"), base, history)[0] == []  # 29 < 20 + 10: not beyond the worst

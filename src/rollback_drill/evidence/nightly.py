@@ -12,7 +12,10 @@ reason), and a night is red only when something changed since:
 - a surviving mutant not in the baseline;
 - a verdict of the same scenario (level, trigger, profile) other than the baseline's;
 - a recovery time of the same scenario beyond its own spread over earlier nights (median + 3 x the
-  median absolute deviation, at least 20 % and 2 s above the median, with >= 3 earlier nights).
+  median absolute deviation, at least 20 % and 2 s above the median, with >= 3 earlier nights); with
+  only 1 or 2 earlier nights the spread is unknown, so the bar is wide and says so: more than 50 % and
+  10 s beyond the worst earlier night (a team's second night already catches a step that adds tens of
+  seconds; machine noise on a 6-10 s recovery is a few seconds).
 
 The baseline names the harness version and the profile it was made with: a night under another
 harness or profile says so first, so a change of the harness is told apart from a change of the
@@ -31,6 +34,8 @@ import yaml
 from rollback_drill import __version__ as HARNESS_VERSION
 
 SPREAD_MADS, MIN_REL, MIN_ABS_S, MIN_NIGHTS = 3.0, 0.20, 2.0, 3
+# fewer than MIN_NIGHTS earlier nights: no spread to read, a wide bar over the worst of them
+FEW_REL, FEW_ABS_S = 0.50, 10.0
 
 
 class GateError(ValueError):
@@ -168,8 +173,16 @@ def read_history(path: Path) -> list[dict]:
 
 
 def regression(key: str, now: float, past: list[float]) -> str | None:
-    """A recovery time beyond the scenario's own spread over earlier nights, or None."""
+    """A recovery time beyond the scenario's own spread over earlier nights, or None (no earlier night)."""
+    if not past:
+        return None
     if len(past) < MIN_NIGHTS:
+        worst = max(past)
+        limit = max(worst * (1 + FEW_REL), worst + FEW_ABS_S)
+        if now > limit:
+            return (f"{key}: recovery {now:.1f} s is beyond the worst of {len(past)} earlier night(s) ({worst:.1f} s) "
+                    f"by more than {FEW_REL:.0%} and {FEW_ABS_S:.0f} s (limit {limit:.1f} s; too few nights for "
+                    f"a spread, {MIN_NIGHTS} are needed)")
         return None
     med = statistics.median(past)
     mad = statistics.median(abs(x - med) for x in past)
@@ -213,7 +226,8 @@ def compare(night: Night, base: Baseline, history: list[dict]) -> tuple[list[str
         elif verdict != want:
             changes.append(f"{key}: verdict {verdict}, the baseline's is {want}")
     for key, xs in sorted(night.recovery_s.items()):
-        past = [v for e in history for v in (e.get("recovery_s") or {}).get(key, [])]
+        # each earlier night's slowest of this scenario, like tonight's: a night is one sample
+        past = [max(ys) for e in history if (ys := (e.get("recovery_s") or {}).get(key))]
         r = regression(key, max(xs), past)
         if r:
             changes.append(r)
