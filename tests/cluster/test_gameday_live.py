@@ -108,6 +108,8 @@ def test_a_level_3_game_day_starts_after_the_earlier_shifts_level_2_and_the_pers
     assert (run_dir / "debrief.html").exists()
 
 
+@pytest.mark.nightly  # ~50 s: the suite keeps the passing game day and the abort; the hints' reading of the
+# cluster's state is unit-tested (tests/test_hints.py)
 def test_hints_name_the_runbook_step_that_matches_the_cluster_when_asked(cluster, tmp_path, monkeypatch):
     """`gameday --hints`: `hint` in the operator's shell prints the step the cluster's state calls for."""
     code, journal, lines, _ = _run(tmp_path, monkeypatch, "level1-asks-for-hints.script", hints=True)
