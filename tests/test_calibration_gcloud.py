@@ -1,6 +1,8 @@
 """calibrate's reading of past Cloud SQL restores, on `gcloud sql operations list --format=json` as the
 installed gcloud prints it (fixtures/gcloud/operations: recorded against a local stand-in of the Admin
-API; no credentials here). Where gcloud is installed the recording is made again and must match."""
+API; no credentials here). The suite reads the recording; the nightly, where gcloud is installed, makes it
+again through the real gcloud and it must match (live only there: each gcloud start costs ~2 s of the
+suite's 2 cores, six of them here)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def test_the_profile_values_from_the_history_say_what_was_derived_and_what_kept(
     assert 15 * 60 < base["cloudsql_restore_fixed"] + per_gb.value * 10 < 30 * 60
 
 
+@pytest.mark.nightly  # suite time (~10-16 s of gcloud starts): the nightly records it again through gcloud
 @pytest.mark.skipif(GCLOUD is None and not os.environ.get("CI"), reason="the real gcloud CLI is not on PATH")
 def test_the_installed_gcloud_prints_the_recorded_answer(tmp_path):
     """Recorded again: the stand-in API on a free loopback port, an isolated gcloud config, no credentials."""
