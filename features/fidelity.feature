@@ -1,7 +1,8 @@
 @nightly
 Feature: Production fidelity — the drill cluster behaves with GKE's latencies
   Under the gke profile the runbook's commands meet production's latencies for real: the old
-  stack's pods are ready only after the emulated image pull and Rails boot (their own readiness
+  stack's pods are ready only after the node pulled their image (for real, from the harness's own
+  registry, once) and the emulated Rails boot (their own readiness
   probes see it) and the load balancer's health check (the NEG readiness gate), an Ingress change
   reaches users only after the GCE load balancer's reprogramming delay — its last part as 502s —, and the Cloud SQL restore runs as an operation for the modelled time of the production
   database's size. The verdict is reported against the runbook's target whatever it is: a level
@@ -19,6 +20,7 @@ Feature: Production fidelity — the drill cluster behaves with GKE's latencies
     Then the trigger is detected with the runbook's threshold
     When the operator runs the commands of Level 1
     Then the recovery includes the profile's boot of mastodon-web and its Ingress propagation
+    And the node pulled the old stack's image once, the first old pod waiting for it
     And users got 502s while the load balancer routed to backends not yet healthy, counted in the outage
     And the old pods are Ready only after the load balancer's health check passed
     And the Ingress serves the old Kustomize stack

@@ -45,6 +45,16 @@ def recovery_includes_boot_and_propagation(state):
     assert seen, drill.tl.emulation
 
 
+@then("the node pulled the old stack's image once, the first old pod waiting for it")
+def node_pulled_once(state):
+    drill = state["drill"]
+    res = _result(state)
+    pull = _phase(res, "image pull mastodon-web")  # the kubelet's own Pulling -> Successfully pulled
+    assert pull["s"] >= drill.cfg.profile["image_pull"] - 1.0, pull
+    assert [e["what"] for e in drill.tl.emulation].count("image pull started") == 1, drill.tl.emulation
+    assert any("image registry of the harness" in c for c in res["harness_changes"]["changes"]), res["harness_changes"]
+
+
 @then("users got 502s while the load balancer routed to backends not yet healthy, counted in the outage")
 def users_got_502s_in_the_window(state):
     drill = state["drill"]

@@ -12,7 +12,7 @@ import yaml
 
 from rollback_drill.drill.calibrate import boot_container, echo_container
 from rollback_drill.observe.calibration import (Answer, Measured, NotMeasured, OperationsUnreadable, PodTimes,
-                                                analyse_switch, calibrated_parameters, go_duration, pulled_seconds,
+                                                analyse_switch, calibrated_parameters, first_pulls, go_duration, pulled_seconds,
                                                 restores)
 from rollback_drill.sut.profile import load_profile
 
@@ -33,6 +33,12 @@ def test_a_pull_is_read_from_the_kubelets_pulled_event_and_a_present_image_gives
         ("nginx:1.14.2", pytest.approx(62.395207648))
     assert pulled_seconds('Container image "rollback-drill/mastodon-stub:abc" already present on machine') is None
     assert pulled_seconds("Pulling image \"x\"") is None
+
+
+def test_a_node_pulls_once_the_second_pods_quick_pull_is_not_a_sample():
+    pulls = [{"node": "n1", "image": "a:1", "seconds": 30.2}, {"node": "n1", "image": "a:1", "seconds": 0.12},
+             {"node": "n2", "image": "a:1", "seconds": 41.0}, {"node": "n1", "image": "b:1", "seconds": 5.0}]
+    assert first_pulls(pulls) == [30.2, 5.0, 41.0]
 
 
 def _answers(spans):

@@ -321,10 +321,13 @@ def test_a_session_that_writes_a_broken_journal_fails(tmp_path):
     assert f"{reports / 'pytest-x' / 'journal.json'}: $: 'run_id' is a required property" in r.stdout
 
 
-def test_a_gke_drills_phases_the_502_window_and_the_neg_check_validate(tmp_path, runbook):
-    """The phases a profile with ingress_502_window and neg_ready adds (the Level 3 gke drill's journal
-    failed the schema with them before the pattern knew them)."""
+def test_a_gke_drills_phases_the_502_window_the_neg_check_and_the_pull_validate(tmp_path, runbook):
+    """The phases a profile with ingress_502_window, neg_ready and image_absent_on_node adds (the Level 3 gke
+    drill's journal failed the schema with them before the pattern knew them)."""
     d = _drill(runbook)
+    pod, ref = "pod/mastodon-web-7d9f8-x2k4p", "127.0.0.1:15300/rollback-drill/mastodon-stub:x"
+    d.tl.k8s_events += [{"t": 7.5, "object": pod, "reason": "Pulling", "message": f'Pulling image "{ref}"'},
+                        {"t": 7.55, "object": pod, "reason": "Pulled", "message": f'Successfully pulled image "{ref}" in 1s'}]
     d.tl.emulation += [
         {"t": 7.6, "what": "NEG health check started", "detail": "pod/mastodon-web-7d9f8-x2k4p: containers ready"},
         {"t": 8.0, "what": "load balancer 502s", "detail": "mastodon: changed paths"},
@@ -334,6 +337,7 @@ def test_a_gke_drills_phases_the_502_window_and_the_neg_check_validate(tmp_path,
     res = result(d, "Level 1 under C1")
     names = [p["phase"] for p in res["phases"]["phases"]]
     assert "load balancer 502s" in names and "NEG health check mastodon-web" in names, names
+    assert "image pull mastodon-web" in names, names
     j.add_scenario(res)
     j.finish()
     assert S.validate_journal(json.loads(j.path.read_text()), written_now=True) == []

@@ -497,7 +497,8 @@ def calibrate_cmd(out, base_name, provider, context, namespace, runbook_path, po
         except Exception:  # noqa: BLE001 - unreadable: the cluster's default class, said in the plan
             klass = None
     cal = Calibration(where, kube, release, app, base, out_path, url, image, klass, why_no_probe, pods, switches,
-                      emulate, _P(operations_file) if operations_file else None, gcloud_instance)
+                      emulate, _P(operations_file) if operations_file else None, gcloud_instance,
+                      node=cluster if own and emulate else None)
     sys.exit(run_calibrate(cal, yes, own, click.echo))
 
 

@@ -95,6 +95,36 @@ class Cluster(abc.ABC):
     def load_image(self, archive: Path, name: str) -> None:
         """Make a locally built OCI archive available to the cluster's container runtime."""
 
+    # ---- a real pull from the harness's own registry (sut/pull_registry.py) -------------------------------
+    #: Whether the node's container runtime reaches a registry the harness serves on 127.0.0.1 (the node is
+    #: this machine). Providers without it get the pull as a delay inside the container (said in the evidence).
+    pulls_from_loopback: bool = False
+
+    def tag_image(self, src: str, dst: str) -> None:
+        """Give the node's copy of image `src` the name `dst` too (no pull)."""
+        raise ClusterError(f"the {self.name} provider cannot name images on its node")
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove the name `ref` from the node (its content stays while another name holds it); False if absent."""
+        raise ClusterError(f"the {self.name} provider cannot remove images from its node")
+
+    def node_image(self, ref: str) -> NodeImage:
+        """The node's record of image `ref` (raises ClusterError when the node has no such image)."""
+        raise ClusterError(f"the {self.name} provider cannot read images from its node")
+
+    def read_blob(self, digest: str) -> bytes | None:
+        """A blob of the node's content store (None when it has none of that digest)."""
+        return None
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """The node's own record of an image: its manifest's media type, digest and bytes."""
+
+    media_type: str
+    digest: str
+    manifest: bytes
+
 
 def _marker() -> Path:
     return state_dir() / "provider"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rollback_drill import PROJECT_ROOT
 from rollback_drill.cluster.kube import server_version
-from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, remember_provider
+from rollback_drill.cluster import Cluster, ClusterError, ClusterStatus, NodeImage, remember_provider
 from rollback_drill.cluster import pki
 from rollback_drill.cluster.images import pause_image
 from rollback_drill.settings import cache_dir, state_dir
@@ -224,6 +224,38 @@ class LocalCluster(Cluster):
         if name in have:
             return
         _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "images", "import", str(archive)])
+
+    # the node is this machine: its containerd pulls from a registry on 127.0.0.1 over plain HTTP (CRI's
+    # default for a loopback host), and ctr names, removes and reads its images
+    pulls_from_loopback = True
+
+    def _ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", *args], check=check)
+
+    def tag_image(self, src: str, dst: str) -> None:
+        if dst not in self._ctr("images", "ls", "-q").stdout.split():
+            self._ctr("images", "tag", src, dst)
+
+    def remove_image(self, ref: str) -> bool:
+        if ref not in self._ctr("images", "ls", "-q").stdout.split():
+            return False
+        self._ctr("images", "rm", ref)
+        return True
+
+    def node_image(self, ref: str) -> NodeImage:
+        rows = [ln.split() for ln in self._ctr("images", "ls", f"name=={ref}").stdout.splitlines()[1:] if ln.strip()]
+        if not rows:
+            raise ClusterError(f"the node has no image {ref}")
+        _, media_type, digest = rows[0][:3]
+        manifest = self.read_blob(digest)
+        if manifest is None:
+            raise ClusterError(f"the node lists image {ref} but has no manifest {digest}")
+        return NodeImage(media_type, digest, manifest)
+
+    def read_blob(self, digest: str) -> bytes | None:
+        p = subprocess.run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "content", "get", digest],
+                           capture_output=True, timeout=120)
+        return p.stdout if p.returncode == 0 else None
 
     # ---- pieces -----------------------------------------------------------------------------
     def _preflight(self) -> None:

@@ -49,16 +49,18 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
+from rollback_drill.cluster import Cluster
 from rollback_drill.cluster.kube import Kube
 from rollback_drill.observe.calibration import (Answer, Measured, NotMeasured, OperationsUnreadable, PodTimes,
                                                 Restores, Switch, analyse_switch, calibrated_parameters,
-                                                pulled_seconds, restores)
+                                                first_pulls, pulled_seconds, restores)
 from rollback_drill.observe.cluster_state import ClusterState
 from rollback_drill.observe.timeline import Timeline
-from rollback_drill.settings import first_line
+from rollback_drill.settings import first_line, lane
 from rollback_drill.sut.application import Application
 from rollback_drill.sut.emulation import NEG_GATE, Emulation
 from rollback_drill.sut.profile import Profile
+from rollback_drill.sut.pull_registry import pull_ref
 from rollback_drill.untrusted import no_redirect_opener
 
 LABELS = {"app.kubernetes.io/managed-by": "rollback-drill", "rollback-drill/role": "calibrate"}
@@ -91,6 +93,14 @@ class Calibration:
     operations_file: Path | None = None
     gcloud_instance: str | None = None  # --real-gcloud: read the instance's operations (read only)
     timeout_s: float = 600.0
+    node: Cluster | None = None  # --emulate: the drill cluster, whose node pulls from the harness's registry
+
+    @property
+    def pulls(self) -> bool:
+        """--emulate under a profile whose image is absent from the node, on a node that can pull from the
+        harness: calibrate's boot pods name the image by the lane's pull name, so the node pulls it for real."""
+        return bool(self.emulate and self.emulate.image_absent_on_node and self.emulate["image_pull"] > 0
+                    and self.node is not None and self.node.pulls_from_loopback)
 
     @property
     def namespace(self) -> str:
@@ -118,7 +128,9 @@ class Calibration:
             lines.append(f"    no Ingress switch: {self.why_no_probe}")
         if self.emulate:
             lines.append(f"  emulate profile {self.emulate.name} on these objects (the closed loop: boot, NEG gate, "
-                         f"Ingress propagation and 502s)")
+                         f"Ingress propagation and 502s" + (", and the image pulled by the node from the harness's "
+                                                            "registry: the boot pods name it by the lane's pull name"
+                                                            if self.pulls else "") + ")")
         if self.gcloud_instance:
             lines.append(f"  read only: gcloud sql operations list --instance={self.gcloud_instance} --format=json")
         elif self.operations_file:
@@ -155,11 +167,11 @@ def _fast(probe: dict) -> dict:
     return {**handler, "periodSeconds": 1, "failureThreshold": 1, "successThreshold": 1, "timeoutSeconds": 1}
 
 
-def boot_container(dep: dict) -> dict:
-    """The release's container as calibrate runs it: image, command, ports, readiness check; no env,
-    no Secret, no liveness (a slow boot is measured, not killed)."""
+def boot_container(dep: dict, image: str | None = None) -> dict:
+    """The release's container as calibrate runs it: image (or `image`, the same under another name),
+    command, ports, readiness check; no env, no Secret, no liveness (a slow boot is measured, not killed)."""
     c = dep["spec"]["template"]["spec"]["containers"][0]
-    out = {"name": "app", "image": c["image"], "imagePullPolicy": c.get("imagePullPolicy", "IfNotPresent")}
+    out = {"name": "app", "image": image or c["image"], "imagePullPolicy": c.get("imagePullPolicy", "IfNotPresent")}
     for key in ("command", "args", "ports"):
         if c.get(key):
             out[key] = c[key]
@@ -215,13 +227,24 @@ def create_namespace(cal: Calibration) -> None:
     cal.kube.create_namespace(LABELS)
 
 
+def _pull_name(cal: Calibration, dep: dict) -> str | None:
+    """With `cal.pulls`, the lane's pull name of the release's image, named on the node (the emulation
+    removes it and serves it: sut/pull_registry.py); else None (the image as the release names it)."""
+    if not cal.pulls:
+        return None
+    image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+    ref = pull_ref(image, lane())
+    cal.node.tag_image(image, ref)  # type: ignore[union-attr] - cal.pulls says there is a node
+    return ref
+
+
 def create_objects(cal: Calibration, release: dict[str, dict | str]) -> list[str]:
     ns, apps, core = cal.namespace, cal.kube.apps, cal.kube.core
     made = []
     for component, dep in release.items():
         if isinstance(dep, dict):
             apps.create_namespaced_deployment(ns, _deployment(f"calibrate-{component}", component,
-                                                              boot_container(dep)))
+                                                              boot_container(dep, _pull_name(cal, dep))))
             made.append(component)
     for b in ("a", "b"):
         apps.create_namespaced_deployment(ns, _deployment(f"calibrate-{b}", b, echo_container(cal.probe_image)))
@@ -275,11 +298,12 @@ def watch_pods(cal: Calibration, tl: Timeline, want: int) -> list[PodTimes]:
 
 
 def pull_samples(cal: Calibration, f: Findings) -> None:
-    """The kubelet's pull times of calibrate's pods (event `Pulled`)."""
+    """The kubelet's pull times of calibrate's pods (event `Pulled`), with the node that pulled."""
     for ev in cal.kube.core.list_namespaced_event(cal.namespace).items:
         got = pulled_seconds(ev.message or "") if ev.reason == "Pulled" else None
         if got:
-            f.pulls.append({"pod": ev.involved_object.name, "image": got[0], "seconds": got[1]})
+            node = (ev.source.host if ev.source else None) or ev.reporting_instance or "?"
+            f.pulls.append({"pod": ev.involved_object.name, "image": got[0], "seconds": got[1], "node": node})
 
 
 class Prober:
@@ -393,12 +417,15 @@ def measure(cal: Calibration, f: Findings, release: dict[str, dict | str]) -> di
                                       f"running -> ready (a readiness check every second)", 1.0)
     m["sidekiq_boot"] = NotMeasured("the chart's sidekiq has no readiness probe: Kubernetes cannot see when it booted")
     if f.pulls:
-        m["image_pull"] = Measured([p["seconds"] for p in f.pulls], "the kubelet's own pull time (event Pulled) of "
-                                                                      "calibrate's pods", 0.0)
+        m["image_pull"] = Measured(first_pulls(f.pulls), "the kubelet's own pull time (event Pulled) of calibrate's "
+                                                         "pods, the longest per node and image (a node pulls once: a "
+                                                         "second pod's pull waits for the first, then takes "
+                                                         "milliseconds)", 0.0)
     else:
         m["image_pull"] = NotMeasured("every node already had the image: no pull happened"
-                                      + (" (the emulation's pull is a delay inside the container, not a kubelet "
-                                         "pull)" if cal.emulate else ""))
+                                      + (" (this node cannot pull from the harness's registry: the emulation's pull "
+                                         "is a delay inside the container, not a kubelet pull)"
+                                         if cal.emulate and not cal.pulls else ""))
     gates = [p.gate_s for p in f.pods if p.gate_s is not None]
     if gates:
         m["neg_ready"] = Measured(gates, f"pods with the readiness gate {NEG_GATE}: containers ready -> pod Ready", 0.5)
@@ -483,9 +510,9 @@ def calibrate(cal: Calibration, echo=print) -> dict:
     try:
         components = create_objects(cal, release)
         if cal.emulate:
-            # calibrate's pods are no stack the profile counts as absent from the node: no emulated pull
-            emulation = Emulation(replace(cal.emulate, image_absent_on_node=False), ClusterState(cal.kube), tl,
-                                  ingress="calibrate")
+            # calibrate's boot pods pull for real where the node can (cal.pulls); never a delay inside them
+            emulation = Emulation(replace(cal.emulate, image_absent_on_node=cal.pulls), ClusterState(cal.kube), tl,
+                                  ingress="calibrate", node=cal.node)
             emulation.start()
         scale_all(cal, components)
         echo(f"calibrate: {cal.pods} pod(s) each of {', '.join(f'calibrate-{c}' for c in components) or 'nothing'}"

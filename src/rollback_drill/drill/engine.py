@@ -205,7 +205,7 @@ class Drill:
         self.k8s = K8sWatch(self.state, self.tl)
         self.k8s.start()
         self.phase = "fidelity emulation"
-        self.emulation = Emulation(prof, self.state, self.tl, self.app.ingress, self.changes)
+        self.emulation = Emulation(prof, self.state, self.tl, self.app.ingress, self.changes, node=self.cluster)
         self.emulation.start()
         target = Target(self.env.ingress_url, self.app.host, self.env.probe_user, self.env.creds.seed_password,
                         *self.env.probe_client, own_ingress=not on_team_context,

@@ -3,6 +3,8 @@ decision and recovery, and which one dominated.
 
 - boot: per component the level brings back, its first pod created after the decision until that
   pod is Ready (the Kubernetes watch, observe/k8s_watch.py);
+- image pull: per component, the kubelet's own `Pulling` -> `Successfully pulled` of a pod of it (a
+  node that lacks the image: under a profile with `image_absent_on_node`, sut/pull_registry.py);
 - propagation: from the Ingress change that points at the restored stack until the first answer
   users got from that stack (X-Served-By) — the controller's or load balancer's reprogramming;
 - load balancer 502s: under a profile with `ingress_502_window`, from the load balancer routing a
@@ -54,6 +56,15 @@ def _restore_end(drill: Drill, start: float) -> float | None:
     return None
 
 
+def _pod_span(ev: list[dict], decide: float, dep: str, starts, ends) -> tuple[dict | None, dict | None]:
+    """The first event after the decision of a pod of Deployment `dep` that `starts` accepts, and the first
+    later event of that same pod that `ends` accepts (None where there is none)."""
+    first = next((e for e in ev if e["t"] >= decide and e["object"].startswith(f"pod/{dep}-") and starts(e)), None)
+    if first is None:
+        return None, None
+    return first, next((e for e in ev if e["t"] >= first["t"] and e["object"] == first["object"] and ends(e)), None)
+
+
 def phases(drill: Drill) -> dict | None:
     m = drill.tl.marks
     if "decide" not in m or drill.level_no is None:
@@ -80,14 +91,17 @@ def phases(drill: Drill) -> dict | None:
     stack = list(drill.target.stack) if drill.target else []
     ev = drill.tl.k8s_events
     for dep in stack:
-        created = next((e for e in ev if e["t"] >= decide and e["reason"] == "PodCreated"
-                        and e["object"].startswith(f"pod/{dep}-")), None)
-        if created is None:
-            continue
-        ready = next((e for e in ev if e["t"] >= created["t"] and e["reason"] == "PodReady"
-                      and e["object"] == created["object"]), None)
-        out.append(_iv(f"boot {dep}", created["t"], ready["t"] if ready else end, decide,
-                       created["object"] + ("" if ready else " (not Ready by the end)")))
+        created, ready = _pod_span(ev, decide, dep, lambda e: e["reason"] == "PodCreated",
+                                   lambda e: e["reason"] == "PodReady")
+        if created is not None:
+            out.append(_iv(f"boot {dep}", created["t"], ready["t"] if ready else end, decide,
+                           created["object"] + ("" if ready else " (not Ready by the end)")))
+    for dep in stack:
+        pulling, pulled = _pod_span(ev, decide, dep, lambda e: e["reason"] == "Pulling",
+                                    lambda e: e["reason"] == "Pulled" and e["message"].startswith("Successfully pulled"))
+        if pulling is not None:
+            out.append(_iv(f"image pull {dep}", pulling["t"], pulled["t"] if pulled else end, decide,
+                           pulling["object"] + (f": {pulled['message']}" if pulled else " (not pulled by the end)")))
     change = next((e for e in ev if e["t"] >= decide and e["reason"] == "BackendsChanged"
                    and e["object"] == "ingress/mastodon" and any(d in e["message"] for d in stack)), None)
     if change is not None:

@@ -105,6 +105,16 @@ def pulled_seconds(message: str) -> tuple[str, float] | None:
     return None if seconds is None else (m.group("image"), seconds)
 
 
+def first_pulls(pulls: list[dict]) -> list[float]:
+    """One sample per node and image: the longest pull. A node pulls an image once; a pod that asked while
+    that pull ran waits for it and then "pulls" in milliseconds (the layers are there) — not a pull time."""
+    longest: dict[tuple[str, str], float] = {}
+    for p in pulls:
+        key = (str(p.get("node", "?")), str(p["image"]))
+        longest[key] = max(longest.get(key, 0.0), float(p["seconds"]))
+    return [longest[k] for k in sorted(longest)]
+
+
 # ---- an Ingress backend switch seen by probes -----------------------------------------------------
 @dataclass(frozen=True)
 class Answer:

@@ -1,7 +1,7 @@
 """Deploy the stub Mastodon in the "just migrated" state the runbook assumes.
 
 Order, as it happened in production: the old Kustomize stack runs and owns the Ingress; a
-backup is taken just before the migration; the Helm release is installed (its db-migrate hook
+backup is taken just before the migration; the Helm release is installed (its db-prepare hook
 moves the schema forward); the Ingress is re-pointed at the Helm services; the old Deployments
 are scaled to 0 but kept, with their ConfigMap `mastodon-env` and Secret `mastodon`.
 """
@@ -24,6 +24,7 @@ from rollback_drill.sut.application import Application
 from rollback_drill.sut.datastores import Credentials, Datastores
 from rollback_drill.sut.images import stub_image
 from rollback_drill.sut.incluster import InClusterDatastores
+from rollback_drill.sut.pull_registry import pull_ref
 from rollback_drill.cluster.kube import Kube, write_scoped_kubeconfig
 from rollback_drill.settings import lane as current_lane, lane_dir
 from rollback_drill.untrusted import write_private
@@ -112,9 +113,11 @@ def chart_evidence() -> dict:
             "not_mirrored": [f"{d['id']}: {d['official']} (stub: {d['stub']})" for d in table["differs"]]}
 
 
-def write_workdir(env: Environment, image: str, datastores_at: str | None) -> None:
+def write_workdir(env: Environment, image: str, datastores_at: str | None, old_stack_image: str | None = None) -> None:
     """Copy the fixtures the runbook's commands name, with this build's image, host and secrets;
-    `datastores_at`: the address of PostgreSQL and Redis outside the cluster (None: in the namespace)."""
+    `datastores_at`: the address of PostgreSQL and Redis outside the cluster (None: in the namespace);
+    `old_stack_image`: the name the old stack's pods use for the same image (default `image`): the lane's
+    pull name where the node can pull from the harness's registry (old_stack_pull_name)."""
     work = env.workdir
     for item in WORKDIR_ITEMS:
         shutil.rmtree(work / item, ignore_errors=True)
@@ -123,8 +126,11 @@ def write_workdir(env: Environment, image: str, datastores_at: str | None) -> No
         for f in work.rglob("*.yaml"):
             f.write_text(f.read_text().replace(LOCAL.host, env.host))
     repo, tag = image.rsplit(":", 1)
+    old_repo, old_tag = (old_stack_image or image).rsplit(":", 1)
     kust = work / "k8s" / "overlays" / "production" / "kustomization.yaml"
-    kust.write_text(kust.read_text().replace("IMAGE_TAG", tag))
+    k = yaml.safe_load(kust.read_text())
+    k["images"] = [{"name": "mastodon-stub", "newName": old_repo, "newTag": old_tag}]
+    kust.write_text(yaml.safe_dump(k, sort_keys=False))
     c = env.creds
     secrets_env = work / "k8s" / "overlays" / "production" / "secrets.env"
     write_private(secrets_env, f"DB_PASS={c.db_password}\nREDIS_PASSWORD={c.redis_password}\n"
@@ -257,6 +263,17 @@ def restore_migrated_state(env: Environment, log=print) -> bool:
     return True
 
 
+def old_stack_pull_name(cluster: Cluster, image: str) -> str:
+    """The name the old stack's pods give the stub image: on a node that pulls from the harness's registry
+    the lane's pull name (tagged here from the loaded image, so nothing pulls unless a drill under a
+    profile with `image_absent_on_node` removes it: sut/pull_registry.py), elsewhere the image's own."""
+    if not cluster.pulls_from_loopback:
+        return image
+    ref = pull_ref(image, current_lane())
+    cluster.tag_image(image, ref)
+    return ref
+
+
 def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     """Bring the cluster to the just-migrated state (idempotent; `reset` returns it there)."""
     env = environment(cluster)
@@ -267,6 +284,7 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
         from rollback_drill.sut.emulation import clear_leftovers
         clear_leftovers(ClusterState(kube))
     if reset and env.image and env.image == stub_image().name and env.datastores.running():
+        old_stack_pull_name(cluster, env.image)  # a killed drill under a pulling profile left it removed
         env.datastores.up()
         try:
             if restore_migrated_state(env, log):
@@ -281,7 +299,7 @@ def deploy(cluster: Cluster, reset: bool = False, log=print) -> Environment:
     image = stub_image()
     cluster.load_image(image.archive, image.name)
     env.image = image.name
-    write_workdir(env, image.name, cluster.pod_host_address)
+    write_workdir(env, image.name, cluster.pod_host_address, old_stack_pull_name(cluster, image.name))
     w = env.workdir
 
     if kube.namespace_exists() and kube.helm_release_deployed(app.release) and not reset:

@@ -1,11 +1,15 @@
 """A fidelity profile made real on the drill cluster (sut/profile.py says what; this says how).
 
-- **Boot and image pull.** The harness writes the profile's boot times (and the image pull, for the
-  stack whose image the profile counts as absent on the node) into the ConfigMap
-  `rollback-drill-fidelity`; the stub reads it when a container starts and listens only after that
-  long, so the Deployment's own readiness probe — the one the runbook's waits look at — turns
-  ready when production's would. (No registry exists here, so the pull is a delay before the
-  process starts, not a kubelet pull: the evidence says so.)
+- **Boot.** The harness writes the profile's boot times into the ConfigMap `rollback-drill-fidelity`;
+  the stub reads it when a container starts and listens only after that long, so the Deployment's own
+  readiness probe — the one the runbook's waits look at — turns ready when production's would.
+- **Image pull, once per node.** Where the profile counts the old stack's image as absent on the node
+  (`image_absent_on_node`), the node pulls it for real: the old stack names its image by the lane's
+  registry of the harness (sut/pull_registry.py), the emulation removes that name from the node and
+  serves it, the pull taking `image_pull`. The first old pod waits in ContainerCreating with the
+  kubelet's `Pulling`/`Pulled` events; later pods on the node start from the pulled image. Where the node
+  cannot pull from the harness (kind, a team's cluster) or the old stack was deployed without that name,
+  the pull is a delay inside each old container before the process starts, and the change log says why.
 - **Ingress propagation per Ingress class.** Production's Ingress has class `gce`: a change to it
   reaches users only when Google's load balancer is reprogrammed. Here the application's Ingress
   is moved to class `gce` (which Traefik does not serve) and a stand-in controller copies its rules,
@@ -41,8 +45,11 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
+from rollback_drill.cluster import Cluster, ClusterError
 from rollback_drill.sut.changes import Change, ChangeLog
 from rollback_drill.sut.profile import Profile
+from rollback_drill.sut.pull_registry import PullRegistry, pull_ref
+from rollback_drill.settings import MAX_LANES
 
 NEG_GATE = "cloud.google.com/load-balancer-neg-ready"
 GATED = "rollback-drill/readiness-gate"  # annotation on a Deployment the emulation gave the gate
@@ -63,8 +70,9 @@ def backends(rules: list) -> list[str]:
 class Emulation:
     """Applies a profile to the drill namespace for one drill; `stop()` puts everything back."""
 
-    def __init__(self, profile: Profile, state, tl, ingress: str = "mastodon", log: ChangeLog | None = None) -> None:
-        self.profile, self.state, self.tl, self.ingress = profile, state, tl, ingress
+    def __init__(self, profile: Profile, state, tl, ingress: str = "mastodon", log: ChangeLog | None = None,
+                 node: Cluster | None = None) -> None:
+        self.profile, self.state, self.tl, self.ingress, self.node = profile, state, tl, ingress, node
         self.rbac = k8s.RbacAuthorizationV1Api(state.api)
         self.log = log if log is not None else ChangeLog()  # the drill's log of every harness change
         self._mine: list[Change] = []
@@ -78,6 +86,7 @@ class Emulation:
         self._programmed: list = []  # the rules the load balancer serves now
         self._gating: set[str] = set()  # pods whose NEG health check is under way or passed
         self._unhealthy_ports: list[tuple[str, int]] = []
+        self.registry: PullRegistry | None = None  # serving the old stack's image while the drill runs
 
     @property
     def changes(self) -> list[str]:
@@ -114,13 +123,15 @@ class Emulation:
 
     def _boot(self) -> None:
         p, ns = self.profile, self.state.ns
+        in_container = p.image_absent_on_node and p["image_pull"] > 0 and not self._real_pull()
         spec = {"profile": p.name, "boot_s": {"web": p["web_boot"], "streaming": p["streaming_boot"],
                                               "sidekiq": p["sidekiq_boot"]},
-                "image_pull_s": p["image_pull"], "image_absent_for": ["kustomize"] if p.image_absent_on_node else []}
+                "image_pull_s": p["image_pull"], "image_absent_for": ["kustomize"] if in_container else []}
         meta = k8s.V1ObjectMeta(name=FIDELITY_CONFIGMAP, labels=MANAGED)
         self.state.core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta,
                                                                          data={"fidelity.json": json.dumps(spec)}))
-        self._record(f"configmap/{FIDELITY_CONFIGMAP} created (boot and pull times for new pods)",
+        self._record(f"configmap/{FIDELITY_CONFIGMAP} created (boot times for new pods"
+                     + (", and the pull inside the old stack's containers)" if in_container else ")"),
                      lambda: self._delete("configmap", FIDELITY_CONFIGMAP, self.state.core.delete_namespaced_config_map,
                                           ns))
         self.rbac.create_namespaced_role(ns, k8s.V1Role(metadata=meta, rules=[k8s.V1PolicyRule(
@@ -134,6 +145,50 @@ class Emulation:
                      lambda: "; ".join((self._delete("rolebinding", FIDELITY_CONFIGMAP,
                                                      self.rbac.delete_namespaced_role_binding, ns),
                                         self._delete("role", FIDELITY_CONFIGMAP, self.rbac.delete_namespaced_role, ns))))
+
+    def _real_pull(self) -> bool:
+        """Make the node lack the old stack's image and serve it from the harness's registry; False (the
+        pull is then a delay inside the container, recorded with why) where that cannot be done."""
+        node, p = self.node, self.profile
+        if node is None or not node.pulls_from_loopback:
+            return self._in_container("the node cannot pull from a registry of the harness")
+        images = {c.image for d in self.state.apps.list_namespaced_deployment(self.state.ns).items
+                  for c in d.spec.template.spec.containers}
+        lanes = {pull_ref(i, n): i for i in images for n in range(MAX_LANES)}
+        refs = sorted(i for i in images if i in lanes)
+        if len(refs) != 1:
+            return self._in_container("the old stack was deployed without the lane's pull name" if not refs
+                                      else f"more than one pull name in the namespace ({', '.join(refs)})")
+        ref, loaded = refs[0], lanes[refs[0]]
+        try:
+            image = node.node_image(ref)
+        except ClusterError as e:
+            return self._in_container(str(e))
+        reg = PullRegistry(ref, image, node.read_blob, p["image_pull"], self._pull_event)
+        try:
+            reg.start()
+        except OSError as e:
+            return self._in_container(f"127.0.0.1:{reg.port} cannot be served ({e.strerror or e})")
+        self.registry = reg
+        self._record(f"image registry of the harness on 127.0.0.1:{reg.port} started: it serves {ref}, the pull "
+                     f"taking {p['image_pull']:g} s (profile {p.name})",
+                     lambda: (reg.stop(), f"registry on 127.0.0.1:{reg.port} stopped")[1])
+        node.remove_image(ref)
+        self._record(f"image {ref} removed from the node: the old stack's image is absent, its first pod pulls it",
+                     lambda: (node.tag_image(loaded, ref), f"image {ref} on the node again")[1])
+        return True
+
+    def _in_container(self, why: str) -> bool:
+        self._record(f"image pull emulated inside the old stack's containers ({self.profile['image_pull']:g} s before "
+                     f"the process starts), not a kubelet pull: {why}", None)
+        return False
+
+    def _pull_event(self, what: str, seconds: float) -> None:
+        if what == "started":
+            self.event("image pull started", f"{self.registry.ref if self.registry else '?'}: the node asked the "
+                                             f"harness's registry")
+        else:
+            self.event("image pull served", f"after {seconds:.1f} s")
 
     def _ingress(self) -> None:
         ns, klass = self.state.ns, self.profile.ingress_class
