@@ -166,6 +166,7 @@ def test_status_json_fields(cluster):
     assert isinstance(cluster, LocalCluster) == (data["provider"] == "local")
 
 
+@pytest.mark.nightly  # ~20 s of waiting for the first scrape; the drills' 手順5 runs `kubectl top pods` too
 def test_kubectl_top_pods_returns_numbers(kube):
     """metrics-server runs with the local cluster, so the runbook's `kubectl top pods` works (手順5)."""
     deadline = time.monotonic() + 90  # the first scrape of a new pod takes a resolution period or two

@@ -188,6 +188,8 @@ def test_a_configuration_mistake_in_the_teams_release_is_detected_and_removed_by
         migrate_again(staging_env, team["repo"])
 
 
+@pytest.mark.nightly  # the suite's 10 minutes: Ctrl-C's put-back is in the suite on the drill cluster
+# (test_interrupts), the team release's put-back after a kill below
 def test_an_aborted_drill_leaves_the_release_values_as_they_were(staging_env, team):
     before = helm_values(staging_env)
     e = dict(staging_env, ROLLBACK_DRILL_PROBE_USER="alice@example.com",
