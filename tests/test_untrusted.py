@@ -92,6 +92,32 @@ def test_put_back_takes_the_records_of_exactly_its_context(state):
     assert [r["namespace"] for _, r in found] == ["a"]
 
 
+def test_put_back_leaves_a_running_drills_record_alone_and_says_so(state):
+    """Two drills on one context (two namespaces), one killed: `put-back` must not undo the other one's
+    changes while it runs (it puts back itself); a pid that is no drill's is not an owner."""
+    import socket
+    import subprocess
+    import sys
+    from rollback_drill.sut.existing import pending_dir, put_back_pending, running_owner
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "rollback-drill"])
+    try:
+        here = socket.gethostname()
+        rec = {"context": "staging", "namespace": "a", "host": here, "pid": live.pid,
+               "undos": [{"what": "x", "kind": "delete_namespace", "namespace": "a"}]}
+        assert running_owner(rec) == live.pid
+        assert running_owner(dict(rec, host="elsewhere")) is None and running_owner(dict(rec, pid=os.getpid())) is None
+        pending_dir().mkdir(parents=True)
+        f = pending_dir() / f"{untrusted.record_key('staging', 'a')}.json"
+        f.write_text(json.dumps(rec))
+        said: list[str] = []
+        assert put_back_pending("staging", Path("/nonexistent/kubeconfig"), None, said.append) == 0
+        assert f.exists() and "not touched: namespace a — its drill is still running" in said[0], said
+    finally:
+        live.kill()
+        live.wait()
+    assert running_owner(rec) is None  # ended: a killed drill's record from now on
+
+
 def test_forget_removes_only_the_folder_this_run_created(tmp_path, state):
     from rollback_drill.sut.application import Application
     from rollback_drill.sut.existing import Staging, claim_run_dir, forget

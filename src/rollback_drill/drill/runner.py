@@ -213,7 +213,7 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
     and return (cluster, the system under test)."""
     from rollback_drill.cluster.existing import ExistingCluster
     from rollback_drill.drill.staging import plan_lines, system_under_test
-    from rollback_drill.sut.existing import NotAsAssumed
+    from rollback_drill.sut.existing import NotAsAssumed, read_record, running_owner
     from rollback_drill.sut.mistakes import NoOpMistake, merged_values, proven_mistake, restarts_on_rollback
     try:
         cluster = ExistingCluster(staging.context)
@@ -222,7 +222,9 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
             echo(f"rollback-drill: the existing cluster is not reachable: {(st.detail or 'no answer').splitlines()[-1]}")
             return EXIT_HARNESS
         if staging.pending.exists():
+            pid = running_owner(read_record(staging.pending))
             raise NotAsAssumed(f"refusing a drill on context '{staging.context}' namespace {staging.app.namespace}", [
+                f"another drill is running there (pid {pid}): wait for it or end it" if pid is not None else
                 f"a previous drill there was killed before it put back what it changed ({staging.pending}): run "
                 f"'rollback-drill put-back --context {staging.context}' first"])
         kube = staging.kube(cluster.bin_dir)
@@ -249,10 +251,11 @@ def _staging_plan(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg
 
 def _staging_drill(level_no: int, trigger_id: str, runbook: Runbook, staging, cfg: DrillConfig, cluster, sut,
                    echo) -> int:
+    from rollback_drill.sut.existing import owner_key
     with guarded(echo) as g:
         g.drill = drill = Drill(cluster, runbook, cfg, sut=sut)
         drill.changes.pending = staging.pending  # survives a SIGKILL: `put-back` reads it
-        drill.changes.pending_key = {"context": staging.context, "namespace": staging.app.namespace}
+        drill.changes.pending_key = {"context": staging.context, "namespace": staging.app.namespace, **owner_key()}
         echo(f"drill: {'deploying' if staging.sut == 'stub' else 'attaching to'} {sut.describe()}")
         drill.prepare()
         g.journal = journal = Journal(reports_dir() / new_run_id(), environment_info(cluster, runbook, drill),

@@ -272,6 +272,15 @@ def carry_out(kube: Kube, spec: dict) -> str:
     raise ValueError(f"unknown undo {spec['kind']!r}")
 
 
+def read_record(f: Path) -> dict:
+    """A pending record as written (an unreadable one: {}, so it counts as a killed drill's)."""
+    try:
+        rec = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
 def pending_records(context: str) -> list[tuple[Path, dict]]:
     """The pending records of exactly this context (never a pattern match on file names)."""
     out = []
@@ -285,6 +294,28 @@ def pending_records(context: str) -> list[tuple[Path, dict]]:
     return out
 
 
+def owner_key() -> dict:
+    """Who writes a pending record: this process on this machine. `put-back` leaves the record of a drill
+    that is still running alone (it puts back itself when it ends); only a killed drill's is carried out."""
+    import os
+    import socket
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def running_owner(rec: dict) -> int | None:
+    """The pid of the drill that wrote `rec` when that drill still runs on this machine, else None.
+    A pid is read as a drill's only while its command line is the harness's (a reused pid is not)."""
+    import socket
+    pid = rec.get("pid")
+    if rec.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return None
+    return pid if b"rollback_drill" in cmdline or b"rollback-drill" in cmdline else None
+
+
 def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None, echo) -> int:
     """`rollback-drill put-back`: carry out what killed drills on `context` left in their pending
     records (newest first), and remove each record once everything in it is done. Exit 0 / 4."""
@@ -295,6 +326,11 @@ def put_back_pending(context: str, source_kubeconfig: Path, bin_dir: Path | None
     code = 0
     for f, rec in records:
         ns = untrusted.namespace(rec["namespace"], f"pending record {f.name}")
+        pid = running_owner(rec)
+        if pid is not None:
+            echo(f"  not touched: namespace {ns} — its drill is still running (pid {pid}) and puts back itself "
+                 f"when it ends (Ctrl-C ends it)")
+            continue
         key = record_key(context, ns)
         cfg = pending_dir() / f".{key}.kubeconfig"
         kube = Kube(scoped_kubeconfig(source_kubeconfig, context, ns, cfg), bin_dir, ns)
