@@ -216,28 +216,33 @@ class LocalCluster(Cluster):
     def has_image(self, name: str) -> bool:
         """Whether the node's runtime holds the image (kubectl's short names get docker.io/)."""
         full = name if "/" in name.split(":")[0] and "." in name.split("/")[0] else f"docker.io/{name}"
-        have = _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "images", "ls", "-q"], check=False).stdout.split()
+        have = self._ctr("images", "ls", "-q", check=False).stdout.split()
         return name in have or full in have
 
     def load_image(self, archive: Path, name: str) -> None:
-        have = _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "images", "ls", "-q"]).stdout.split()
-        if name in have:
+        if name in self._node_images():
             return
-        _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "images", "import", str(archive)])
+        self._ctr("images", "import", str(archive))
 
     # the node is this machine: its containerd pulls from a registry on 127.0.0.1 over plain HTTP (CRI's
     # default for a loopback host), and ctr names, removes and reads its images
     pulls_from_loopback = True
 
+    def _ctr_argv(self, *args: str) -> list[str]:
+        return ["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", *args]
+
     def _ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return _run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", *args], check=check)
+        return _run(self._ctr_argv(*args), check=check)
+
+    def _node_images(self) -> list[str]:
+        return self._ctr("images", "ls", "-q").stdout.split()
 
     def tag_image(self, src: str, dst: str) -> None:
-        if dst not in self._ctr("images", "ls", "-q").stdout.split():
+        if dst not in self._node_images():
             self._ctr("images", "tag", src, dst)
 
     def remove_image(self, ref: str) -> bool:
-        if ref not in self._ctr("images", "ls", "-q").stdout.split():
+        if ref not in self._node_images():
             return False
         self._ctr("images", "rm", ref)
         return True
@@ -253,8 +258,7 @@ class LocalCluster(Cluster):
         return NodeImage(media_type, digest, manifest)
 
     def read_blob(self, digest: str) -> bytes | None:
-        p = subprocess.run(["ctr", "-a", str(self.cri_sock), "-n", "k8s.io", "content", "get", digest],
-                           capture_output=True, timeout=120)
+        p = subprocess.run(self._ctr_argv("content", "get", digest), capture_output=True, timeout=120)  # bytes
         return p.stdout if p.returncode == 0 else None
 
     # ---- pieces -----------------------------------------------------------------------------

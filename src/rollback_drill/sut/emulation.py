@@ -49,7 +49,7 @@ from rollback_drill.cluster import Cluster, ClusterError
 from rollback_drill.sut.changes import Change, ChangeLog
 from rollback_drill.sut.profile import Profile
 from rollback_drill.sut.pull_registry import PullRegistry, pull_ref
-from rollback_drill.settings import MAX_LANES
+from rollback_drill.settings import lane
 
 NEG_GATE = "cloud.google.com/load-balancer-neg-ready"
 GATED = "rollback-drill/readiness-gate"  # annotation on a Deployment the emulation gave the gate
@@ -154,12 +154,12 @@ class Emulation:
             return self._in_container("the node cannot pull from a registry of the harness")
         images = {c.image for d in self.state.apps.list_namespaced_deployment(self.state.ns).items
                   for c in d.spec.template.spec.containers}
-        lanes = {pull_ref(i, n): i for i in images for n in range(MAX_LANES)}
-        refs = sorted(i for i in images if i in lanes)
+        loaded_of = {pull_ref(i, lane()): i for i in images}  # this lane's pull name -> the loaded image
+        refs = sorted(i for i in images if i in loaded_of)
         if len(refs) != 1:
             return self._in_container("the old stack was deployed without the lane's pull name" if not refs
                                       else f"more than one pull name in the namespace ({', '.join(refs)})")
-        ref, loaded = refs[0], lanes[refs[0]]
+        ref, loaded = refs[0], loaded_of[refs[0]]
         try:
             image = node.node_image(ref)
         except ClusterError as e:

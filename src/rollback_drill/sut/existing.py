@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -285,11 +286,8 @@ def pending_records(context: str) -> list[tuple[Path, dict]]:
     """The pending records of exactly this context (never a pattern match on file names)."""
     out = []
     for f in sorted(pending_dir().glob("*.json")) if pending_dir().is_dir() else []:
-        try:
-            rec = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(rec, dict) and rec.get("context") == context and f.name == f"{record_key(context, rec.get('namespace', ''))}.json":
+        rec = read_record(f)
+        if rec.get("context") == context and f.name == f"{record_key(context, rec.get('namespace', ''))}.json":
             out.append((f, rec))
     return out
 
@@ -297,15 +295,12 @@ def pending_records(context: str) -> list[tuple[Path, dict]]:
 def owner_key() -> dict:
     """Who writes a pending record: this process on this machine. `put-back` leaves the record of a drill
     that is still running alone (it puts back itself when it ends); only a killed drill's is carried out."""
-    import os
-    import socket
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def running_owner(rec: dict) -> int | None:
     """The pid of the drill that wrote `rec` when that drill still runs on this machine, else None.
     A pid is read as a drill's only while its command line is the harness's (a reused pid is not)."""
-    import socket
     pid = rec.get("pid")
     if rec.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
         return None
